@@ -1,0 +1,133 @@
+import * as v from "valibot";
+import { parseLocation, type Location } from "./object_store";
+
+/**
+ * One argument declaration gives the CLI flag, its help text, its default and its validation,
+ * so `--help` and the error for a bad value come from the same place.
+ */
+export interface ArgSpec<T> {
+  help: string;
+  /** "value" flags take one value (`--agency-id 10`); "switch" flags take none (`--verbose`). */
+  kind: "value" | "switch";
+  /** Placeholder shown in help, e.g. "<id>". */
+  placeholder: string;
+  /** Raw text used when the flag is absent; shown in help. */
+  default?: string;
+  /** Environment variables read when the flag is absent, before the default. */
+  fromEnv?: (env: Record<string, string | undefined>) => string | undefined;
+  envHelp?: string;
+  /** Validates the raw text (undefined when absent and no default) into the typed value. */
+  schema: v.GenericSchema<string | boolean | undefined, T>;
+}
+
+export type ArgSpecs = Record<string, ArgSpec<unknown>>;
+export type ArgValues<S extends ArgSpecs> = { [K in keyof S]: S[K] extends ArgSpec<infer T> ? T : never };
+
+export function kebabCase(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+const REQUIRED = "is required";
+
+interface Common {
+  default?: string | number;
+}
+
+function integer(help: string, options: Common & { min?: number; max?: number; placeholder?: string } = {}): ArgSpec<number> {
+  const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = options;
+  return {
+    help,
+    kind: "value",
+    placeholder: options.placeholder ?? "<n>",
+    default: options.default?.toString(),
+    schema: v.pipe(
+      v.string(REQUIRED),
+      v.regex(/^\s*-?\d+\s*$/, "must be a whole number"),
+      v.transform(Number),
+      v.safeInteger("must be a whole number"),
+      v.minValue(min, `must be at least ${min}`),
+      v.maxValue(max, `must be at most ${max}`),
+    ),
+  };
+}
+
+function text(help: string, options: Common & { placeholder?: string; pattern?: RegExp; patternHelp?: string } = {}): ArgSpec<string> {
+  return {
+    help,
+    kind: "value",
+    placeholder: options.placeholder ?? "<text>",
+    default: options.default?.toString(),
+    schema: v.pipe(v.string(REQUIRED), v.regex(options.pattern ?? /[^]*/, options.patternHelp ?? "is malformed")),
+  };
+}
+
+function optionalText(help: string, options: { placeholder?: string; pattern?: RegExp; patternHelp?: string } = {}): ArgSpec<string | undefined> {
+  const required = text(help, options);
+  return { ...required, schema: v.optional(required.schema as v.GenericSchema<string, string>) };
+}
+
+/** A bucket: `name` or `s3://name`, or a local directory: `file:///abs/path` or `file:relative/path`. */
+function location(help: string): ArgSpec<Location> {
+  return {
+    help,
+    kind: "value",
+    placeholder: "<bucket|file:dir>",
+    schema: v.pipe(
+      v.string(REQUIRED),
+      v.rawTransform(({ dataset, addIssue, NEVER }) => {
+        try {
+          return parseLocation(dataset.value);
+        } catch (error) {
+          addIssue({ message: (error as Error).message });
+          return NEVER;
+        }
+      }),
+    ),
+  };
+}
+
+function flag(help: string): ArgSpec<boolean> {
+  return { help, kind: "switch", placeholder: "", schema: v.pipe(v.optional(v.boolean(), false), v.boolean()) };
+}
+
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/**
+ * `--shard i/n`: this run handles the items whose id % n = i. Without the flag, a Kubernetes
+ * Indexed Job's JOB_COMPLETION_INDEX (with JOB_COMPLETION_COUNT) gives it.
+ */
+function shard(help: string): ArgSpec<Shard | undefined> {
+  return {
+    help,
+    kind: "value",
+    placeholder: "<i/n>",
+    fromEnv: (env) => {
+      const index = env.JOB_COMPLETION_INDEX?.trim();
+      if (!index) return undefined;
+      return `${index}/${env.JOB_COMPLETION_COUNT?.trim() ?? ""}`;
+    },
+    envHelp: "JOB_COMPLETION_INDEX/JOB_COMPLETION_COUNT",
+    schema: v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(/^\d+\/\d+$/, "must be i/n with whole numbers, e.g. 0/4 (JOB_COMPLETION_COUNT must be set with JOB_COMPLETION_INDEX)"),
+        v.transform((s) => {
+          const [index, count] = s.split("/").map(Number) as [number, number];
+          return { index, count };
+        }),
+        v.check((s) => s.count >= 1 && s.index < s.count, "must have 0 <= i < n, e.g. 0/4"),
+      ),
+    ),
+  };
+}
+
+export const arg = { integer, text, optionalText, location, flag, shard };
+
+/** Validates one raw value; returns the typed value or the reason it was refused. */
+export function validateArg<T>(spec: ArgSpec<T>, raw: string | boolean | undefined): { ok: true; value: T } | { ok: false; reason: string } {
+  const result = v.safeParse(spec.schema, raw);
+  return result.success ? { ok: true, value: result.output } : { ok: false, reason: result.issues[0].message };
+}

@@ -1,0 +1,84 @@
+import type { PlatformConfig } from "./config";
+import { ConfigError } from "./errors";
+import type { Database, Sql } from "./db";
+import type { Logger } from "./log";
+import { Metrics } from "./metrics";
+import type { Location, ObjectStore } from "./object_store";
+import { ObjectStores } from "./object_stores";
+
+/** What a job's run function receives besides its arguments. */
+export interface JobContext {
+  job: string;
+  runId: string;
+  /** Bound to job and runId. */
+  log: Logger;
+  metrics: Metrics;
+  /** Aborted on SIGINT/SIGTERM: stop starting work, let in-flight work finish. */
+  signal: AbortSignal;
+  /** `--dry-run`: read and compare, write nothing. */
+  dryRun: boolean;
+  env: Record<string, string | undefined>;
+  /** The database, connected and migrated on first use; closed by the runner. */
+  db(): Promise<Sql>;
+  objectStore(location: Location): Promise<ObjectStore>;
+}
+
+export interface RunResources {
+  context: JobContext;
+  /** Closes what the run opened; safe to call when nothing was. */
+  close(): Promise<void>;
+}
+
+export function createRunResources(init: {
+  job: string;
+  runId: string;
+  log: Logger;
+  signal: AbortSignal;
+  dryRun: boolean;
+  env: Record<string, string | undefined>;
+  config: PlatformConfig;
+}): RunResources {
+  const { config } = init;
+  let database: Promise<Database> | undefined;
+  let stores: ObjectStores | undefined;
+
+  async function connect(): Promise<Database> {
+    if (!config.databaseUrl) {
+      throw new ConfigError("environment variable DATABASE_URL is not set (postgres://user:password@host:5432/db or embedded:<data dir>)");
+    }
+    const [{ openDatabase }, { loadMigrations, migrate }] = await Promise.all([import("./db"), import("./migrate")]);
+    const db = await openDatabase(config.databaseUrl, { applicationName: `etl:${init.job}`, signal: init.signal });
+    try {
+      const applied = await migrate(db.sql, await loadMigrations());
+      if (applied.length) init.log.info("applied migrations", { migrations: applied });
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    return db;
+  }
+
+  const context: JobContext = {
+    job: init.job,
+    runId: init.runId,
+    log: init.log,
+    metrics: new Metrics(),
+    signal: init.signal,
+    dryRun: init.dryRun,
+    env: init.env,
+    db: async () => (await (database ??= connect())).sql,
+    objectStore: (location) => {
+      stores ??= new ObjectStores({ s3Endpoint: config.s3Endpoint, awsRegion: config.awsRegion });
+      return stores.open(location);
+    },
+  };
+
+  return {
+    context,
+    async close() {
+      // A connect that failed was already reported by the run; there is nothing of it to close.
+      const db = await database?.catch(() => undefined);
+      await Promise.all([db?.close(), stores?.close()]);
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from "./object_store";
+
+/** A local directory used as a bucket: keys are paths relative to `root`. */
+export class FileStore implements ObjectStore {
+  readonly url: string;
+
+  constructor(private readonly root: string) {
+    this.url = `file://${root}`;
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const path = this.pathOf(key);
+    const stats = await stat(path).catch(() => undefined);
+    if (!stats?.isFile()) return undefined;
+    return { size: stats.size, etag: await md5OfFile(path), metadata: {} };
+  }
+
+  async read(key: string): Promise<Readable> {
+    const path = this.pathOf(key);
+    const stats = await stat(path).catch(() => undefined);
+    if (!stats?.isFile()) throw new ObjectNotFoundError(this.url, key);
+    return createReadStream(path);
+  }
+
+  async exists(): Promise<boolean> {
+    return (await stat(this.root).catch(() => undefined))?.isDirectory() ?? false;
+  }
+
+  async write(key: string, body: Readable): Promise<void> {
+    const path = this.pathOf(key);
+    await mkdir(dirname(path), { recursive: true });
+    // Write beside the target and rename: a reader never sees half a file, and a crash leaves
+    // only a temp file that the next run overwrites under another name.
+    const temp = `${path}.etl-partial-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    try {
+      await pipeline(body, createWriteStream(temp));
+      await rename(temp, path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  /** Maps a key to a path inside the root; a key that would escape it is refused. */
+  private pathOf(key: string): string {
+    const path = join(this.root, key);
+    const rel = relative(this.root, path);
+    if (key === "" || rel === "" || rel.startsWith(`..${sep}`) || rel === "..") {
+      throw new Error(`key "${key}" does not name a file inside ${this.root}`);
+    }
+    return path;
+  }
+}
+
+async function md5OfFile(path: string): Promise<string> {
+  const hasher = new Bun.CryptoHasher("md5");
+  for await (const chunk of createReadStream(path)) hasher.update(chunk as Buffer);
+  return hasher.digest("hex");
+}

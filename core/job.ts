@@ -1,0 +1,48 @@
+import type { ArgSpecs, ArgValues } from "./args";
+import type { JobContext } from "./context";
+
+export const LANES = ["core", "data_pipeline", "file_processing", "observability"] as const;
+export type Lane = (typeof LANES)[number];
+
+/** What a run reports: named counts, e.g. { copied: 10, skipped: 0, failed: 0 }. */
+export type Counts = Record<string, number>;
+
+/** Returned instead of counts when the run decided not to run (another run holds the lock). */
+export class SkippedRun {
+  constructor(readonly reason: string) {}
+}
+
+export interface JobSchedule<S extends ArgSpecs> {
+  /** Five-field cron expression, as Kubernetes CronJob takes it. */
+  cron: string;
+  /** IANA time zone the cron expression is read in; UTC when absent. */
+  timeZone?: string;
+  /** The fixed arguments of the scheduled run. */
+  args: Partial<Record<keyof S, string | number | boolean>>;
+}
+
+export interface JobDefinition<S extends ArgSpecs> {
+  /** snake_case, equal to the file name under jobs/. */
+  name: string;
+  /** One line, shown by `etl list` and `--help`. */
+  description: string;
+  lane: Lane;
+  args: S;
+  schedule?: JobSchedule<S>;
+  /** The work. Counts with a `failed` above zero make the run partial (exit 3). */
+  run(args: ArgValues<S>, context: JobContext): Promise<Counts | SkippedRun>;
+}
+
+export interface Job<S extends ArgSpecs = ArgSpecs> extends JobDefinition<S> {
+  /** Parses argv, runs, logs the summary and returns the exit code. */
+  entrypoint(argv: readonly string[]): Promise<number>;
+}
+
+export function defineJob<S extends ArgSpecs>(definition: JobDefinition<S>): Job<S> {
+  if (!/^[a-z][a-z0-9_]*$/.test(definition.name)) throw new Error(`job name "${definition.name}" must be snake_case`);
+  if (!LANES.includes(definition.lane)) throw new Error(`job ${definition.name}: lane must be one of ${LANES.join(", ")}`);
+  if (!definition.description || definition.description.includes("\n")) throw new Error(`job ${definition.name}: description must be one line`);
+  // The runner is imported on the first run, not when a job file is imported (e.g. by `etl list`).
+  const job: Job<S> = { ...definition, entrypoint: async (argv) => (await import("./runner")).runJob(job as unknown as Job, argv) };
+  return job;
+}

@@ -1,0 +1,48 @@
+import { basename, join } from "node:path";
+import type postgres from "postgres";
+import type { Sql } from "./db";
+
+export interface Migration {
+  /** File name without .sql, e.g. 0001_dead_letters; applied in this order. */
+  version: string;
+  sql: string;
+}
+
+const MIGRATIONS_DIR = join(import.meta.dir, "..", "migrations");
+// Any fixed 64-bit number shared by every migrator; pg_advisory_xact_lock releases it at commit.
+const MIGRATION_LOCK_ID = 0x65746c5f6d6967n;
+
+export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
+  const files = [...new Bun.Glob("*.sql").scanSync({ cwd: dir, absolute: true })].sort();
+  return Promise.all(files.map(async (file) => ({ version: basename(file, ".sql"), sql: await Bun.file(file).text() })));
+}
+
+/**
+ * Applies the migrations not yet recorded in etl_schema_migrations, all in one transaction under
+ * an advisory lock, so twenty pods starting together apply each migration exactly once.
+ * Returns the versions it applied (none when the schema is current).
+ */
+export async function migrate(sql: Sql, migrations: Migration[]): Promise<string[]> {
+  if ((await pendingMigrations(sql, migrations)).length === 0) return [];
+  return sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID.toString()}::bigint)`;
+    await tx`
+      create table if not exists etl_schema_migrations (
+        version text primary key,
+        applied_at timestamptz not null default now()
+      )`;
+    const pending = await pendingMigrations(tx, migrations);
+    for (const migration of pending) {
+      await tx.unsafe(migration.sql);
+      await tx`insert into etl_schema_migrations (version) values (${migration.version})`;
+    }
+    return pending.map((m) => m.version);
+  });
+}
+
+async function pendingMigrations(sql: Sql | postgres.TransactionSql, migrations: Migration[]): Promise<Migration[]> {
+  const [row] = await sql`select to_regclass('etl_schema_migrations') is not null as exists`;
+  if (!row?.exists) return migrations;
+  const applied = new Set((await sql`select version from etl_schema_migrations`).map((r) => r.version as string));
+  return migrations.filter((m) => !applied.has(m.version));
+}

@@ -1,0 +1,78 @@
+import { resolve } from "node:path";
+import type { Readable } from "node:stream";
+import { EtlError } from "./errors";
+
+/** What a store knows about one object without reading it. */
+export interface ObjectInfo {
+  size: number;
+  /** S3's ETag without quotes; for local files the hex MD5 of the content, which is S3's single-part ETag. */
+  etag: string;
+  metadata: Record<string, string>;
+}
+
+/** A bucket or a local directory. Keys are relative paths with "/" separators. */
+export interface ObjectStore {
+  /** s3://bucket or file:///absolute/dir, for logs and errors. */
+  readonly url: string;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Throws ObjectNotFoundError when the key does not exist. */
+  read(key: string): Promise<Readable>;
+  /** Streams `body` to `key`, replacing what is there only once the whole body has arrived. */
+  write(key: string, body: Readable, options: WriteOptions): Promise<void>;
+  /** Whether the bucket or directory exists. */
+  exists(): Promise<boolean>;
+  /**
+   * Copies inside the storage service when `source` lives there too (S3 to S3 on one endpoint);
+   * returns false when it cannot, and the caller streams instead.
+   */
+  copyFrom?(source: ObjectStore, sourceKey: string, key: string, options: WriteOptions): Promise<boolean>;
+}
+
+export interface WriteOptions {
+  size: number;
+  metadata?: Record<string, string>;
+  contentType?: string;
+}
+
+/** Copies one object between any two stores: server-side where possible, else streamed with bounded memory. */
+export async function copyObject(source: ObjectStore, sourceKey: string, destination: ObjectStore, key: string, options: WriteOptions): Promise<void> {
+  if (await destination.copyFrom?.(source, sourceKey, key, options)) return;
+  await destination.write(key, await source.read(sourceKey), options);
+}
+
+export class ObjectNotFoundError extends EtlError {
+  constructor(readonly storeUrl: string, readonly key: string) {
+    super("failed", `object not found: ${storeUrl}/${key}`);
+    this.name = "ObjectNotFoundError";
+  }
+}
+
+export type Location = { kind: "s3"; bucket: string } | { kind: "file"; dir: string };
+
+// S3 bucket naming rules: 3 to 63 characters, lower-case letters, digits, dots and hyphens,
+// starting and ending with a letter or digit.
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/**
+ * Parses a bucket argument: `name` or `s3://name` for S3, `file:///abs/path` or `file:relative/path`
+ * for a local directory. Throws a plain Error whose message the argument parser puts after the flag.
+ */
+export function parseLocation(text: string, cwd = process.cwd()): Location {
+  if (text.startsWith("file:")) {
+    let path: string;
+    if (text.startsWith("file:///")) path = decodeURIComponent(text.slice("file://".length));
+    else if (text.startsWith("file://")) throw new Error(`"${text}" names a host; use file:///absolute/path or file:relative/path`);
+    else path = text.slice("file:".length);
+    if (path === "") throw new Error(`"${text}" has no path`);
+    return { kind: "file", dir: resolve(cwd, path) };
+  }
+  const bucket = text.startsWith("s3://") ? text.slice("s3://".length).replace(/\/$/, "") : text;
+  if (!BUCKET_NAME.test(bucket) || bucket.includes("..")) {
+    throw new Error(`"${text}" is neither an S3 bucket name (3-63 of a-z 0-9 . -) nor file:///path or file:relative/path`);
+  }
+  return { kind: "s3", bucket };
+}
+
+export function locationUrl(location: Location): string {
+  return location.kind === "s3" ? `s3://${location.bucket}` : `file://${location.dir}`;
+}

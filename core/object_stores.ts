@@ -1,0 +1,59 @@
+import type { S3Client } from "@aws-sdk/client-s3";
+import { FileStore } from "./file_store";
+import type { Location, ObjectStore } from "./object_store";
+import type { S3StoreOptions } from "./s3_store";
+
+export interface ObjectStoresOptions {
+  s3Endpoint: string | undefined;
+  awsRegion: string;
+  s3?: S3StoreOptions;
+}
+
+/**
+ * Opens stores for locations. The AWS SDK is imported on the first S3 location only, so a job
+ * that touches local directories alone never pays for loading it. All S3 stores share one client.
+ */
+export class ObjectStores {
+  private client: Promise<S3Client> | undefined;
+
+  constructor(private readonly options: ObjectStoresOptions) {}
+
+  async open(location: Location): Promise<ObjectStore> {
+    if (location.kind === "file") return new FileStore(location.dir);
+    const [{ S3Store }, client] = await Promise.all([import("./s3_store"), this.s3Client()]);
+    return new S3Store(location.bucket, client, this.options.s3);
+  }
+
+  async close(): Promise<void> {
+    if (this.client) (await this.client).destroy();
+  }
+
+  private s3Client(): Promise<S3Client> {
+    this.client ??= createS3Client(this.options);
+    return this.client;
+  }
+}
+
+async function createS3Client(options: ObjectStoresOptions): Promise<S3Client> {
+  const [{ S3Client }, { NodeHttpHandler }] = await Promise.all([import("@aws-sdk/client-s3"), import("@smithy/node-http-handler")]);
+  // The SDK's default of 50 sockets would queue copies behind each other above --concurrency 50.
+  // Jobs cap concurrency at 256 and a multipart copy runs 4 parts at once; sockets open on demand,
+  // so the cap costs nothing until it is used.
+  const maxSockets = 1024;
+  return new S3Client({
+    region: options.awsRegion,
+    endpoint: options.s3Endpoint,
+    // S3-compatible servers (MinIO, moto, Ceph) address buckets by path, not by virtual host.
+    forcePathStyle: options.s3Endpoint !== undefined,
+    // Since SDK 3.729 every request carries a CRC32 checksum by default, which several
+    // S3-compatible servers reject; checksums are sent and checked only where S3 requires them.
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    requestHandler: new NodeHttpHandler({
+      httpAgent: { keepAlive: true, maxSockets },
+      httpsAgent: { keepAlive: true, maxSockets },
+      connectionTimeout: 10_000,
+      requestTimeout: 300_000,
+    }),
+  });
+}

@@ -1,0 +1,66 @@
+import { Command, CommanderError } from "commander";
+import { kebabCase, validateArg, type ArgSpecs, type ArgValues } from "./args";
+import { UsageError } from "./errors";
+
+export type ParsedArgv<S extends ArgSpecs> = { help: string } | { help?: undefined; args: ArgValues<S>; dryRun: boolean };
+
+interface ParseTarget<S extends ArgSpecs> {
+  name: string;
+  description: string;
+  args: S;
+}
+
+/**
+ * Parses a job's argv: flags from the declarations in `job.args`, plus `--dry-run` and `--help`
+ * that every job has. Unknown flags, missing values and invalid values throw UsageError naming
+ * the flag; `--help` returns the help text instead.
+ */
+export function parseJobArgv<S extends ArgSpecs>(job: ParseTarget<S>, argv: readonly string[], env: Record<string, string | undefined>): ParsedArgv<S> {
+  const command = buildCommand(job);
+  let help: string | undefined;
+  command.exitOverride().configureOutput({
+    writeOut: (text) => (help = text),
+    writeErr: () => {},
+    outputError: () => {},
+  });
+  try {
+    command.parse([...argv], { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.help") return { help: help ?? command.helpInformation() };
+      throw new UsageError(`${job.name}: ${error.message.replace(/^error: /, "")}`);
+    }
+    throw error;
+  }
+  const raw = command.opts<Record<string, string | boolean | undefined>>();
+  const args: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(job.args)) {
+    const flag = `--${kebabCase(key)}`;
+    const fromEnv = raw[key] === undefined ? spec.fromEnv?.(env) : undefined;
+    const value = raw[key] ?? fromEnv ?? spec.default;
+    const result = validateArg(spec, value);
+    if (!result.ok) {
+      const source = fromEnv !== undefined ? `${flag} (from ${spec.envHelp})` : flag;
+      const shown = typeof value === "string" ? ` (got "${value}")` : "";
+      throw new UsageError(`${job.name}: ${source} ${result.reason}${shown}`);
+    }
+    args[key] = result.value;
+  }
+  return { args: args as ArgValues<S>, dryRun: raw.dryRun === true };
+}
+
+export function jobHelp(job: ParseTarget<ArgSpecs>): string {
+  return buildCommand(job).helpInformation();
+}
+
+function buildCommand(job: ParseTarget<ArgSpecs>): Command {
+  const command = new Command(job.name).description(job.description).allowExcessArguments(false).helpOption("-h, --help", "show this help");
+  for (const [key, spec] of Object.entries(job.args)) {
+    const flag = `--${kebabCase(key)}`;
+    const notes = [spec.default !== undefined ? `default: ${spec.default}` : "", spec.envHelp ? `or from ${spec.envHelp}` : ""].filter(Boolean);
+    const help = notes.length ? `${spec.help} (${notes.join("; ")})` : spec.help;
+    command.option(spec.kind === "switch" ? flag : `${flag} ${spec.placeholder}`, help);
+  }
+  command.option("--dry-run", "read and compare, write nothing");
+  return command;
+}

@@ -1,0 +1,165 @@
+import { loadConfig, type PlatformConfig } from "./config";
+import { createRunResources } from "./context";
+import { EtlError, errorMessage } from "./errors";
+import { SkippedRun, type Job } from "./job";
+import { createLogger } from "./log";
+import { locationUrl, type Location } from "./object_store";
+import { parseJobArgv } from "./parse_args";
+import { redactText, secretsFromEnv } from "./redact";
+import { DEFAULT_GRACE_MS, SHUTDOWN_SIGNALS, handleShutdownSignals, type ShutdownSignal } from "./signals";
+import { isTransientError } from "./transient";
+
+export const EXIT = { succeeded: 0, failed: 1, usage: 2, partial: 3, transient: 75, SIGINT: 130, SIGTERM: 143 } as const;
+export type RunStatus = "succeeded" | "partial" | "failed" | "interrupted" | "skipped";
+
+export interface RunnerEnvironment {
+  env: Record<string, string | undefined>;
+  /** Log sink, one line per call; stdout by default. */
+  write?: (line: string) => void;
+  stdoutIsTTY?: boolean;
+  /** Installs SIGINT/SIGTERM handlers for the run (on by default). */
+  handleSignals?: boolean;
+  graceMs?: number;
+  /** How a forced shutdown ends the process; process.exit by default. */
+  exit?: (code: number) => void;
+}
+
+function processEnvironment(): RunnerEnvironment {
+  return { env: process.env, stdoutIsTTY: process.stdout.isTTY === true };
+}
+
+/**
+ * Runs one job from argv to exit code. This is the one place where outcomes become exit codes
+ * (see DESIGN.md): 0 succeeded or skipped, 1 failed, 2 usage/config, 3 partial, 75 transient,
+ * 130/143 interrupted. Every run that got past `--help` ends with exactly one `job.finished` event.
+ */
+export async function runJob(job: Job, argv: readonly string[], environment: RunnerEnvironment = processEnvironment()): Promise<number> {
+  const started = performance.now();
+  const runId = environment.env.ETL_RUN_ID?.trim() || crypto.randomUUID();
+  const secrets = secretsFromEnv(environment.env);
+  const write = environment.write ?? ((line: string) => void process.stdout.write(line));
+
+  let config: PlatformConfig | undefined;
+  let configError: unknown;
+  try {
+    config = loadConfig(environment.env, environment.stdoutIsTTY ?? false);
+  } catch (error) {
+    configError = error;
+  }
+  const log = createLogger({
+    format: config?.logFormat ?? (environment.stdoutIsTTY ? "pretty" : "json"),
+    level: config?.logLevel ?? "info",
+    secrets,
+    write,
+  }).child({ job: job.name, runId });
+
+  let finished = false;
+  const finish = (status: RunStatus, exitCode: number, fields: Record<string, unknown> = {}): number => {
+    if (!finished) {
+      finished = true;
+      log.info("job finished", { event: "job.finished", status, exitCode, durationMs: Math.round(performance.now() - started), ...fields });
+    }
+    return exitCode;
+  };
+  const fail = (error: unknown, counts: Record<string, number> = {}): number => {
+    const exitCode = exitCodeOf(error);
+    const message = redactText(errorMessage(error), secrets);
+    log.error(message, { error: { name: (error as Error)?.name, code: (error as EtlError)?.code } });
+    if (exitCode === EXIT.failed && error instanceof Error && error.stack) log.debug("stack", { stack: redactText(error.stack, secrets) });
+    return finish("failed", exitCode, { counts, error: message });
+  };
+
+  if (configError) return fail(configError);
+  let parsed;
+  try {
+    parsed = parseJobArgv(job, argv, environment.env);
+  } catch (error) {
+    return fail(error);
+  }
+  if (parsed.help !== undefined) {
+    process.stdout.write(parsed.help);
+    return EXIT.succeeded;
+  }
+
+  const controller = new AbortController();
+  let interruptedBy: ShutdownSignal | undefined;
+  const removeSignalHandlers =
+    environment.handleSignals === false
+      ? () => {}
+      : handleShutdownSignals(
+          {
+            onSignal: (signal) => {
+              interruptedBy = signal;
+              log.warn(`received ${signal}: finishing items in flight, starting no new ones`);
+              controller.abort(new EtlError("interrupted", `interrupted by ${signal}`));
+            },
+            onForce: (signal) => {
+              const code = finish("interrupted", SHUTDOWN_SIGNALS[signal], { error: `forced exit after ${signal}` });
+              (environment.exit ?? process.exit)(code);
+            },
+          },
+          environment.graceMs ?? DEFAULT_GRACE_MS,
+        );
+
+  const resources = createRunResources({
+    job: job.name,
+    runId,
+    log,
+    signal: controller.signal,
+    dryRun: parsed.dryRun,
+    env: environment.env,
+    config: config!,
+  });
+  const { context } = resources;
+  log.info("job started", { event: "job.started", args: describeArgs(parsed.args), dryRun: parsed.dryRun });
+
+  let exitCode: number;
+  try {
+    const result = await job.run(parsed.args, context);
+    await resources.close();
+    if (result instanceof SkippedRun) {
+      exitCode = finish("skipped", EXIT.succeeded, { reason: result.reason, counts: {} });
+    } else if (interruptedBy) {
+      exitCode = finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], { counts: result });
+    } else {
+      const partial = (result.failed ?? 0) > 0;
+      exitCode = finish(partial ? "partial" : "succeeded", partial ? EXIT.partial : EXIT.succeeded, {
+        counts: result,
+        metrics: context.metrics.snapshot(),
+        dryRun: parsed.dryRun,
+      });
+    }
+  } catch (error) {
+    await resources.close().catch((closeError) => log.warn("closing resources failed", { error: closeError }));
+    if (interruptedBy) {
+      exitCode = finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], { metrics: context.metrics.snapshot() });
+    } else {
+      exitCode = fail(error);
+    }
+  } finally {
+    removeSignalHandlers();
+  }
+  return exitCode;
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof EtlError) {
+    switch (error.code) {
+      case "usage":
+      case "config":
+        return EXIT.usage;
+      case "transient":
+        return EXIT.transient;
+    }
+  }
+  return isTransientError(error) ? EXIT.transient : EXIT.failed;
+}
+
+/** Arguments as they appear in the start event: locations as URLs, everything else as parsed. */
+function describeArgs(args: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(args).map(([key, value]) => [key, isLocation(value) ? locationUrl(value) : value]));
+}
+
+function isLocation(value: unknown): value is Location {
+  return typeof value === "object" && value !== null && "kind" in value && (value.kind === "s3" || value.kind === "file");
+}

@@ -1,0 +1,39 @@
+/**
+ * The signals a run reacts to, and why:
+ * - SIGTERM: Kubernetes stops the pod (eviction, node drain, activeDeadlineSeconds); exit 143.
+ * - SIGINT: Ctrl-C on a laptop; exit 130.
+ * The first signal aborts the run's signal: no new item starts and the ones in flight finish
+ * (graceful drain). A second signal, or the grace period running out, forces the exit, because
+ * Kubernetes sends SIGKILL after terminationGracePeriodSeconds (30 s by default) anyway.
+ */
+export const SHUTDOWN_SIGNALS = { SIGINT: 130, SIGTERM: 143 } as const;
+export type ShutdownSignal = keyof typeof SHUTDOWN_SIGNALS;
+
+// Below Kubernetes' default terminationGracePeriodSeconds of 30 s, leaving time to log the summary.
+export const DEFAULT_GRACE_MS = 25_000;
+
+export interface ShutdownHandlers {
+  onSignal(signal: ShutdownSignal): void;
+  onForce(signal: ShutdownSignal): void;
+}
+
+/** Installs the handlers; returns a function that removes them. */
+export function handleShutdownSignals(handlers: ShutdownHandlers, graceMs = DEFAULT_GRACE_MS): () => void {
+  let received: ShutdownSignal | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const listeners = (Object.keys(SHUTDOWN_SIGNALS) as ShutdownSignal[]).map((signal) => {
+    const listener = () => {
+      if (received) return handlers.onForce(received);
+      received = signal;
+      handlers.onSignal(signal);
+      timer = setTimeout(() => handlers.onForce(signal), graceMs);
+      timer.unref?.();
+    };
+    process.on(signal, listener);
+    return [signal, listener] as const;
+  });
+  return () => {
+    clearTimeout(timer);
+    for (const [signal, listener] of listeners) process.off(signal, listener);
+  };
+}

@@ -1,0 +1,19 @@
+import type { Sql } from "../core/db";
+
+export interface Agency {
+  id: string;
+  name: string;
+  isActive: boolean;
+}
+
+export class AgencyRepository {
+  constructor(private readonly sql: Sql) {}
+
+  async findAgency(id: number): Promise<Agency | undefined> {
+    const [row] = await this.sql<Agency[]>`
+      select id::text as id, name, is_active as "isActive"
+      from agency
+      where id = ${id}`;
+    return row;
+  }
+}

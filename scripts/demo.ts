@@ -1,0 +1,65 @@
+/**
+ * `bun run demo`: the main job on embedded defaults, no cloud and no server to install.
+ * An embedded PostgreSQL keeps its data in .etl/pgdata; the source "bucket" is the directory
+ * .etl/demo/source and the destination .etl/demo/destination. Seeds demo agency 10 with a few
+ * attachments (one soft-deleted, one belonging to another agency), then runs get_s3_files the way
+ * a user would, and prints where the files went.
+ */
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { openDatabase } from "../core/db";
+
+const root = resolve(import.meta.dir, "..");
+const work = join(root, ".etl");
+const databaseUrl = process.env.DATABASE_URL || `embedded:${join(work, "pgdata")}`;
+const sourceDir = join(work, "demo", "source");
+const destinationDir = join(work, "demo", "destination");
+
+const files = [
+  { id: 1001, agency: 10, key: "reports/2026/q1 summary.pdf", name: "Q1 summary.pdf", type: "application/pdf", body: "%PDF-1.4 demo report\n" },
+  { id: 1002, agency: 10, key: "photos/site visit #3.jpg", name: "site visit #3.jpg", type: "image/jpeg", body: "demo jpeg bytes\n" },
+  { id: 1003, agency: 10, key: "notes/été+hiver.txt", name: "été+hiver.txt", type: "text/plain", body: "notes in two seasons\n" },
+  { id: 1004, agency: 10, key: "old/deleted.txt", name: "deleted.txt", type: "text/plain", body: "soft-deleted: never copied\n", deleted: true },
+  { id: 2001, agency: 20, key: "other-agency.txt", name: "other-agency.txt", type: "text/plain", body: "agency 20: never copied\n" },
+];
+
+async function seed(): Promise<void> {
+  const db = await openDatabase(databaseUrl, { applicationName: "etl:demo" });
+  try {
+    await db.sql.unsafe(await Bun.file(join(root, "tests", "fixtures", "external_schema.sql")).text());
+    await db.sql`insert into agency (id, name) values (10, 'Demo agency'), (20, 'Other agency') on conflict (id) do nothing`;
+    for (const f of files) {
+      await db.sql`
+        insert into attachment (id, agency_id, s3_key, file_name, content_type, size_bytes, deleted_at)
+        values (${f.id}, ${f.agency}, ${f.key}, ${f.name}, ${f.type}, ${Buffer.byteLength(f.body)}, ${f.deleted ? new Date() : null})
+        on conflict (id) do nothing`;
+      await mkdir(join(sourceDir, f.key, ".."), { recursive: true });
+      await writeFile(join(sourceDir, f.key), f.body);
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name))).sort();
+}
+
+console.log(`seeding demo agency 10 (database: ${databaseUrl.startsWith("embedded:") ? databaseUrl : "DATABASE_URL"})`);
+await seed();
+
+const argv = ["--agency-id", "10", "--source-bucket", `file:${relative(root, sourceDir)}`, "--destination-bucket", `file:${relative(root, destinationDir)}`];
+console.log(`running: bun run jobs/get_s3_files.ts ${argv.join(" ")}\n`);
+const job = Bun.spawn(["bun", "run", join(root, "jobs", "get_s3_files.ts"), ...argv], {
+  cwd: root,
+  env: { ...process.env, DATABASE_URL: databaseUrl },
+  stdout: "inherit",
+  stderr: "inherit",
+});
+const exitCode = await job.exited;
+
+console.log(`\nexit code ${exitCode}; files in ${destinationDir}:`);
+for (const file of await listFiles(destinationDir)) console.log(`  ${file}`);
+console.log("run it again: every file is skipped, nothing is copied twice.");
+process.exit(exitCode);
