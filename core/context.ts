@@ -18,7 +18,7 @@ export interface JobContext {
   /** `--dry-run`: read and compare, write nothing. */
   dryRun: boolean;
   env: Record<string, string | undefined>;
-  /** The database, connected and migrated on first use; closed by the runner. */
+  /** The database, connected (and migrated, unless dry run) on first use; closed by the runner. */
   db(): Promise<Sql>;
   objectStore(location: Location): Promise<ObjectStore>;
 }
@@ -48,6 +48,8 @@ export function createRunResources(init: {
     }
     const [{ openDatabase }, { loadMigrations, migrate }] = await Promise.all([import("./db"), import("./migrate")]);
     const db = await openDatabase(config.databaseUrl, { applicationName: `etl:${init.job}`, signal: init.signal });
+    // A dry run writes nothing, the platform's own schema included.
+    if (init.dryRun) return db;
     try {
       const applied = await migrate(db.sql, await loadMigrations());
       if (applied.length) init.log.info("applied migrations", { migrations: applied });

@@ -40,7 +40,7 @@ export async function migrate(sql: Sql, migrations: Migration[]): Promise<string
   });
 }
 
-async function pendingMigrations(sql: Sql | postgres.TransactionSql, migrations: Migration[]): Promise<Migration[]> {
+export async function pendingMigrations(sql: Sql | postgres.TransactionSql, migrations: Migration[]): Promise<Migration[]> {
   const [row] = await sql`select to_regclass('etl_schema_migrations') is not null as exists`;
   if (!row?.exists) return migrations;
   const applied = new Set((await sql`select version from etl_schema_migrations`).map((r) => r.version as string));

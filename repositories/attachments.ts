@@ -26,6 +26,8 @@ export class AttachmentRepository {
   async *listAttachmentsForAgency(agencyId: number, options: ListAttachmentsOptions): AsyncGenerator<Attachment[]> {
     const shard = options.shard ?? { index: 0, count: 1 };
     let afterId = "0";
+    // Qualified as attachment.id: a bare `id` in ORDER BY would name the text alias below and
+    // sort "1000" before "923".
     for (;;) {
       const page = await this.sql<Attachment[]>`
         select id::text as id,
@@ -36,9 +38,9 @@ export class AttachmentRepository {
         from attachment
         where agency_id = ${agencyId}
           and deleted_at is null
-          and id > ${afterId}::bigint
-          and id % ${shard.count} = ${shard.index}
-        order by id
+          and attachment.id > ${afterId}::bigint
+          and attachment.id % ${shard.count} = ${shard.index}
+        order by attachment.id
         limit ${options.batchSize}`;
       if (page.length === 0) return;
       yield page;

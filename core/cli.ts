@@ -1,0 +1,111 @@
+#!/usr/bin/env bun
+import type { JobEntry } from "./registry";
+
+const USAGE = `etl: run the platform's batch jobs
+
+usage:
+  etl list [--json]              every job with lane, description and schedule
+  etl run <job> [--] [args...]   run a job
+  etl <job> [args...]            the same
+  etl <job> --help               a job's flags, defaults and description
+  etl migrate                    apply the platform's migrations (idempotent)
+
+With ETL_DEFAULT_JOB set, arguments that start with a flag run that job.
+Exit codes: 0 ok or skipped, 1 failed, 2 usage/config, 3 partial, 75 transient, 130/143 interrupted.
+`;
+
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processIo: CliIo = {
+  env: process.env,
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+
+/** The `etl` dispatcher. Takes argv and the job list as parameters so tests never touch process state. */
+export async function main(argv: readonly string[], registry: JobEntry[], io: CliIo = processIo): Promise<number> {
+  const [command, ...rest] = argv;
+  const defaultJob = io.env.ETL_DEFAULT_JOB?.trim();
+  if (defaultJob && (command === undefined || command.startsWith("-"))) return runNamed(defaultJob, [...argv], registry, io);
+  switch (command) {
+    case undefined:
+      io.err(USAGE);
+      return 2;
+    case "-h":
+    case "--help":
+    case "help":
+      io.out(USAGE);
+      return 0;
+    case "list":
+      return listJobs(rest, registry, io);
+    case "migrate": {
+      const { MIGRATE_JOB } = await import("./migrate_job");
+      return MIGRATE_JOB.entrypoint(rest);
+    }
+    case "run": {
+      const [name, ...args] = rest;
+      if (!name) {
+        io.err(`etl run: name a job; known jobs: ${registry.map((j) => j.name).join(", ")}\n`);
+        return 2;
+      }
+      return runNamed(name, args[0] === "--" ? args.slice(1) : args, registry, io);
+    }
+    default:
+      if (command.startsWith("-")) {
+        io.err(`etl: unknown option ${command}\n\n${USAGE}`);
+        return 2;
+      }
+      return runNamed(command, rest[0] === "--" ? rest.slice(1) : rest, registry, io);
+  }
+}
+
+async function runNamed(name: string, args: string[], registry: JobEntry[], io: CliIo): Promise<number> {
+  const entry = registry.find((j) => j.name === name);
+  if (!entry) {
+    io.err(`etl: unknown job "${name}"; known jobs: ${registry.map((j) => j.name).join(", ") || "(none)"}\n`);
+    return 2;
+  }
+  return (await entry.load()).entrypoint(args);
+}
+
+async function listJobs(args: string[], registry: JobEntry[], io: CliIo): Promise<number> {
+  const unknown = args.find((a) => a !== "--json");
+  if (unknown) {
+    io.err(`etl list: unknown option ${unknown}; usage: etl list [--json]\n`);
+    return 2;
+  }
+  const jobs = await Promise.all(registry.map((entry) => entry.load()));
+  const rows = jobs.map((job) => ({
+    name: job.name,
+    lane: job.lane,
+    description: job.description,
+    schedule: job.schedule ? { cron: job.schedule.cron, timeZone: job.schedule.timeZone ?? "UTC", args: job.schedule.args } : null,
+  }));
+  if (args.includes("--json")) {
+    io.out(JSON.stringify(rows, null, 2) + "\n");
+    return 0;
+  }
+  const width = Math.max(4, ...rows.map((r) => r.name.length));
+  const laneWidth = Math.max(4, ...rows.map((r) => r.lane.length));
+  for (const r of rows) {
+    const schedule = r.schedule ? `  [${r.schedule.cron} ${r.schedule.timeZone}]` : "";
+    io.out(`${r.name.padEnd(width)}  ${r.lane.padEnd(laneWidth)}  ${r.description}${schedule}\n`);
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  const { discoverJobs } = await import("./registry");
+  try {
+    process.exit(await main(process.argv.slice(2), discoverJobs()));
+  } catch (error) {
+    // Only a broken job file gets here (a job's own errors end in its run summary).
+    process.stderr.write(`etl: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+}
+

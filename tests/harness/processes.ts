@@ -1,0 +1,40 @@
+import { createServer } from "node:net";
+import type { Subprocess } from "bun";
+
+/** A free TCP port on loopback (the kernel picks it; the probe socket is closed before use). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => (address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** Polls `ready` until it resolves true or `timeoutMs` passes; fails early if the process died. */
+export async function waitUntil(what: string, process: Subprocess, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (process.exitCode !== null) throw new Error(`${what} exited with ${process.exitCode} before it was ready`);
+    if (await ready().catch(() => false)) return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`${what} was not ready after ${timeoutMs} ms`);
+}
+
+const children = new Set<Subprocess>();
+
+/** Remembers a server process so it is killed when the test run ends, whatever way it ends. */
+export function track(child: Subprocess): Subprocess {
+  children.add(child);
+  return child;
+}
+
+export function killTracked(): void {
+  for (const child of children) child.kill("SIGKILL");
+  children.clear();
+}
+
+process.on("exit", killTracked);
