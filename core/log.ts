@@ -1,6 +1,6 @@
 import { createConsola, type ConsolaInstance, type LogObject } from "consola/core";
 import { colors } from "consola/utils";
-import { redactValue } from "./redact";
+import { redactText, redactValue } from "./redact";
 
 export type LogFormat = "json" | "pretty";
 export type LogLevelName = "debug" | "info" | "warn" | "error";
@@ -46,7 +46,7 @@ export function createLogger(options: LoggerOptions): Logger {
         log(logObj: LogObject) {
           const [msg, fields] = logObj.args as [string, LogFields];
           const level = LEVEL_OF_TYPE[logObj.type] ?? "info";
-          write(format(logObj.date, level, msg, redactValue(fields, secrets) as LogFields));
+          write(format(logObj.date, level, redactText(msg, secrets), redactValue(fields, secrets) as LogFields));
         },
       },
     ],

@@ -37,7 +37,7 @@ export async function runJob(job: Job, argv: readonly string[], environment: Run
   const started = performance.now();
   const runId = environment.env.ETL_RUN_ID?.trim() || crypto.randomUUID();
   const secrets = secretsFromEnv(environment.env);
-  const write = environment.write ?? ((line: string) => void process.stdout.write(line));
+  const write = environment.write ?? writeStdout;
 
   let config: PlatformConfig | undefined;
   let configError: unknown;
@@ -140,6 +140,15 @@ export async function runJob(job: Job, argv: readonly string[], environment: Run
     removeSignalHandlers();
   }
   return exitCode;
+}
+
+/** Log lines to stdout. A closed stdout (EPIPE) loses the line but must not fail the run. */
+function writeStdout(line: string): void {
+  try {
+    process.stdout.write(line);
+  } catch {
+    // Nothing left to report to: the reader is gone.
+  }
 }
 
 function exitCodeOf(error: unknown): number {
