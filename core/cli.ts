@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-import type { JobEntry } from "./registry";
+import type { Registry } from "./registry";
 
 const USAGE = `etl: run the platform's batch jobs
 
@@ -27,7 +27,7 @@ const processIo: CliIo = {
 };
 
 /** The `etl` dispatcher. Takes argv and the job list as parameters so tests never touch process state. */
-export async function main(argv: readonly string[], registry: JobEntry[], io: CliIo = processIo): Promise<number> {
+export async function main(argv: readonly string[], registry: Registry, io: CliIo = processIo): Promise<number> {
   const [command, ...rest] = argv;
   const defaultJob = io.env.ETL_DEFAULT_JOB?.trim();
   if (defaultJob && (command === undefined || command.startsWith("-"))) return runNamed(defaultJob, [...argv], registry, io);
@@ -44,12 +44,12 @@ export async function main(argv: readonly string[], registry: JobEntry[], io: Cl
       return listJobs(rest, registry, io);
     case "migrate": {
       const { MIGRATE_JOB } = await import("./migrate_job");
-      return MIGRATE_JOB.entrypoint(rest);
+      return MIGRATE_JOB.entrypoint(rest, { migrations: registry.migrations });
     }
     case "run": {
       const [name, ...args] = rest;
       if (!name) {
-        io.err(`etl run: name a job; known jobs: ${registry.map((j) => j.name).join(", ")}\n`);
+        io.err(`etl run: name a job; known jobs: ${registry.jobs.map((j) => j.name).join(", ")}\n`);
         return 2;
       }
       return runNamed(name, args[0] === "--" ? args.slice(1) : args, registry, io);
@@ -63,22 +63,22 @@ export async function main(argv: readonly string[], registry: JobEntry[], io: Cl
   }
 }
 
-async function runNamed(name: string, args: string[], registry: JobEntry[], io: CliIo): Promise<number> {
-  const entry = registry.find((j) => j.name === name);
+async function runNamed(name: string, args: string[], registry: Registry, io: CliIo): Promise<number> {
+  const entry = registry.jobs.find((j) => j.name === name);
   if (!entry) {
-    io.err(`etl: unknown job "${name}"; known jobs: ${registry.map((j) => j.name).join(", ") || "(none)"}\n`);
+    io.err(`etl: unknown job "${name}"; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}\n`);
     return 2;
   }
-  return (await entry.load()).entrypoint(args);
+  return (await entry.load()).entrypoint(args, { migrations: registry.migrations });
 }
 
-async function listJobs(args: string[], registry: JobEntry[], io: CliIo): Promise<number> {
+async function listJobs(args: string[], registry: Registry, io: CliIo): Promise<number> {
   const unknown = args.find((a) => a !== "--json");
   if (unknown) {
     io.err(`etl list: unknown option ${unknown}; usage: etl list [--json]\n`);
     return 2;
   }
-  const jobs = await Promise.all(registry.map((entry) => entry.load()));
+  const jobs = await Promise.all(registry.jobs.map((entry) => entry.load()));
   const rows = jobs.map((job) => ({
     name: job.name,
     lane: job.lane,
@@ -98,14 +98,16 @@ async function listJobs(args: string[], registry: JobEntry[], io: CliIo): Promis
   return 0;
 }
 
-if (import.meta.main) {
-  const { discoverJobs } = await import("./registry");
+/** Runs the dispatcher as a process: `bun core/cli.ts` from source, or a compiled binary's entry. */
+export async function runCli(registry: Registry): Promise<never> {
   try {
-    process.exit(await main(process.argv.slice(2), discoverJobs()));
+    process.exit(await main(process.argv.slice(2), registry));
   } catch (error) {
     // Only a broken job file gets here (a job's own errors end in its run summary).
     process.stderr.write(`etl: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   }
 }
+
+if (import.meta.main) await runCli({ jobs: (await import("./registry")).discoverJobs() });
 

@@ -2,6 +2,7 @@ import type { PlatformConfig } from "./config";
 import { ConfigError } from "./errors";
 import type { Database, Sql } from "./db";
 import type { Logger } from "./log";
+import type { Migration } from "./migrate";
 import { Metrics } from "./metrics";
 import type { Location, ObjectStore } from "./object_store";
 import { ObjectStores } from "./object_stores";
@@ -37,6 +38,7 @@ export function createRunResources(init: {
   dryRun: boolean;
   env: Record<string, string | undefined>;
   config: PlatformConfig;
+  migrations?: () => Promise<Migration[]>;
 }): RunResources {
   const { config } = init;
   let database: Promise<Database> | undefined;
@@ -51,7 +53,7 @@ export function createRunResources(init: {
     // A dry run writes nothing, the platform's own schema included.
     if (init.dryRun) return db;
     try {
-      const applied = await migrate(db.sql, await loadMigrations());
+      const applied = await migrate(db.sql, await (init.migrations ?? loadMigrations)());
       if (applied.length) init.log.info("applied migrations", { migrations: applied });
     } catch (error) {
       await db.close();

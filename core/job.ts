@@ -1,5 +1,6 @@
 import type { ArgSpecs, ArgValues } from "./args";
 import type { JobContext } from "./context";
+import type { RunnerEnvironment } from "./runner";
 
 export const LANES = ["core", "data_pipeline", "file_processing", "observability"] as const;
 export type Lane = (typeof LANES)[number];
@@ -35,7 +36,7 @@ export interface JobDefinition<S extends ArgSpecs> {
 
 export interface Job<S extends ArgSpecs = ArgSpecs> extends JobDefinition<S> {
   /** Parses argv, runs, logs the summary and returns the exit code. */
-  entrypoint(argv: readonly string[]): Promise<number>;
+  entrypoint(argv: readonly string[], environment?: Partial<RunnerEnvironment>): Promise<number>;
 }
 
 export function defineJob<S extends ArgSpecs>(definition: JobDefinition<S>): Job<S> {
@@ -43,6 +44,9 @@ export function defineJob<S extends ArgSpecs>(definition: JobDefinition<S>): Job
   if (!LANES.includes(definition.lane)) throw new Error(`job ${definition.name}: lane must be one of ${LANES.join(", ")}`);
   if (!definition.description || definition.description.includes("\n")) throw new Error(`job ${definition.name}: description must be one line`);
   // The runner is imported on the first run, not when a job file is imported (e.g. by `etl list`).
-  const job: Job<S> = { ...definition, entrypoint: async (argv) => (await import("./runner")).runJob(job as unknown as Job, argv) };
+  const job: Job<S> = {
+    ...definition,
+    entrypoint: async (argv, environment) => (await import("./runner")).runJob(job as unknown as Job, argv, environment),
+  };
   return job;
 }

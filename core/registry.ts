@@ -1,10 +1,17 @@
 import { basename, join } from "node:path";
 import type { Job } from "./job";
+import type { Migration } from "./migrate";
 
 /** A job known by name, loaded only when needed. */
 export interface JobEntry {
   name: string;
   load(): Promise<Job>;
+}
+
+/** What the dispatcher serves: from source, the globs; in a compiled binary, the generated lists. */
+export interface Registry {
+  jobs: JobEntry[];
+  migrations?: () => Promise<Migration[]>;
 }
 
 const JOBS_DIR = join(import.meta.dir, "..", "jobs");

@@ -3,6 +3,7 @@ import { createRunResources } from "./context";
 import { EtlError, errorMessage } from "./errors";
 import { SkippedRun, type Job } from "./job";
 import { createLogger } from "./log";
+import type { Migration } from "./migrate";
 import { locationUrl, type Location } from "./object_store";
 import { parseJobArgv } from "./parse_args";
 import { redactText, secretsFromEnv } from "./redact";
@@ -22,6 +23,8 @@ export interface RunnerEnvironment {
   graceMs?: number;
   /** How a forced shutdown ends the process; process.exit by default. */
   exit?: (code: number) => void;
+  /** The platform's migrations: the migrations/ glob from source, the generated list in a compiled binary. */
+  migrations?: () => Promise<Migration[]>;
 }
 
 function processEnvironment(): RunnerEnvironment {
@@ -33,7 +36,8 @@ function processEnvironment(): RunnerEnvironment {
  * (see DESIGN.md): 0 succeeded or skipped, 1 failed, 2 usage/config, 3 partial, 75 transient,
  * 130/143 interrupted. Every run that got past `--help` ends with exactly one `job.finished` event.
  */
-export async function runJob(job: Job, argv: readonly string[], environment: RunnerEnvironment = processEnvironment()): Promise<number> {
+export async function runJob(job: Job, argv: readonly string[], overrides: Partial<RunnerEnvironment> = {}): Promise<number> {
+  const environment = { ...processEnvironment(), ...overrides };
   const started = performance.now();
   const runId = environment.env.ETL_RUN_ID?.trim() || crypto.randomUUID();
   const secrets = secretsFromEnv(environment.env);
@@ -109,6 +113,7 @@ export async function runJob(job: Job, argv: readonly string[], environment: Run
     dryRun: parsed.dryRun,
     env: environment.env,
     config: config!,
+    migrations: environment.migrations,
   });
   const { context } = resources;
   log.info("job started", { event: "job.started", args: describeArgs(parsed.args), dryRun: parsed.dryRun });

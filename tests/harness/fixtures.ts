@@ -130,9 +130,12 @@ export interface CliResult {
   summary: Record<string, unknown> | undefined;
 }
 
-/** Runs `bun <entry> ...argv` as a user would, with the harness's servers in the environment. */
-export async function runCommand(entry: string[], argv: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const child = Bun.spawn(["bun", ...entry, ...argv], {
+/**
+ * Runs `bun <entry> ...argv` as a user would (or `program ...argv`, e.g. the compiled binary),
+ * with the harness's servers in the environment.
+ */
+export async function runCommand(entry: string[], argv: string[], env: Record<string, string | undefined> = {}, program = ["bun"]): Promise<CliResult> {
+  const child = Bun.spawn([...program, ...entry, ...argv], {
     cwd: ROOT,
     env: { ...process.env, LOG_FORMAT: "json", ...env } as Record<string, string>,
     stdout: "pipe",

@@ -1,0 +1,112 @@
+/**
+ * End-to-end tests of the compiled binary: built once here with scripts/build.ts, then run like
+ * production runs it, including as PID 1 of its own PID namespace in a root filesystem that holds
+ * only the binary, its libraries and /proc (what the distroless image gives it), as uid 65532.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { registrySource } from "../scripts/registry_source";
+import { ROOT, createBucket, createTestDatabase, listKeys, putObject, runCommand, seedAttachments, type TestDatabase } from "./harness/fixtures";
+
+const isRoot = process.getuid?.() === 0;
+
+test("core/registry.generated.ts lists exactly what the jobs/ and migrations/ globs find (run `bun run build:registry`)", () => {
+  expect(readFileSync(join(ROOT, "core/registry.generated.ts"), "utf8")).toBe(registrySource());
+});
+
+describe("compiled binary", () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    const build = Bun.spawnSync(["bun", "scripts/build.ts"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+    db = await createTestDatabase();
+  }, 120_000);
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  const runBinary = (name: string, argv: string[], env?: Record<string, string | undefined>) => runCommand([], argv, env, [join(ROOT, "dist", name)]);
+
+  test("dist/etl lists and runs get_s3_files end to end; the lane binary has only its lane", async () => {
+    const list = await runBinary("etl", ["list", "--json"]);
+    expect(JSON.parse(list.stdout).map((j: { name: string }) => j.name)).toEqual(["get_s3_files"]);
+    const lane = await runBinary("etl-data_pipeline", ["list", "--json"]);
+    expect(JSON.parse(lane.stdout).every((j: { lane: string }) => j.lane === "data_pipeline")).toBe(true);
+
+    const [source, destination] = await Promise.all([createBucket(), createBucket()]);
+    await seedAttachments(db.sql, [10], [{ id: 1, agencyId: 10, key: "bin/a b.txt" }]);
+    await putObject(source, "bin/a b.txt", "from the binary");
+    const run = await runBinary("etl", ["run", "get_s3_files", "--agency-id", "10", "--source-bucket", source, "--destination-bucket", destination], { DATABASE_URL: db.url });
+    expect(run.stderr).toBe("");
+    expect(run.summary).toMatchObject({ status: "succeeded", exitCode: 0, counts: { copied: 1 } });
+    // The migrations travel inside the binary: the first connect applied them.
+    expect(run.events.find((e) => e.msg === "applied migrations")?.migrations).toEqual(["0001_dead_letters"]);
+    expect(await listKeys(destination)).toEqual(["agency_id=10/_manifest.csv", "agency_id=10/bin/a b.txt"]);
+
+    const usage = await runBinary("etl", ["get_s3_files", "--agency-id", "x"]);
+    expect(usage.exitCode).toBe(2);
+    const embedded = await runBinary("etl", ["get_s3_files", "--agency-id", "10", "--source-bucket", source, "--destination-bucket", destination], { DATABASE_URL: "embedded:/tmp/nowhere" });
+    expect(embedded.exitCode).toBe(2);
+    expect(String(embedded.summary?.error)).toContain("not in a compiled binary");
+  });
+
+  describe.skipIf(!isRoot)("in a minimal root filesystem, as uid 65532 and PID 1 (needs root for chroot and unshare)", () => {
+    let rootfs: string;
+    beforeAll(() => {
+      rootfs = mkdtempSync(join(tmpdir(), "etl-rootfs-"));
+      copyFileSync(join(ROOT, "dist/etl"), join(rootfs, "etl"));
+      Bun.spawnSync(["chmod", "755", rootfs, join(rootfs, "etl")]);
+      const ldd = Bun.spawnSync(["ldd", join(ROOT, "dist/etl")]).stdout.toString();
+      for (const lib of ldd.matchAll(/(\/\S+)/g)) {
+        const path = lib[1]!;
+        mkdirSync(join(rootfs, dirname(path)), { recursive: true });
+        copyFileSync(path, join(rootfs, path));
+      }
+      mkdirSync(join(rootfs, "proc"));
+      mkdirSync(join(rootfs, "tmp"), { mode: 0o1777 });
+      Bun.spawnSync(["chmod", "1777", join(rootfs, "tmp")]);
+    });
+    afterAll(() => rmSync(rootfs, { recursive: true, force: true }));
+
+    const jailed = (argv: string[]) => ["unshare", "--pid", "--fork", `--mount-proc=${rootfs}/proc`, "chroot", "--userspec=65532:65532", rootfs, "/etl", ...argv];
+
+    test("runs a job against the real servers", async () => {
+      const [source, destination] = await Promise.all([createBucket(), createBucket()]);
+      await seedAttachments(db.sql, [20], [{ id: 20, agencyId: 20, key: "jail.txt" }]);
+      await putObject(source, "jail.txt", "x");
+      const run = await runCommand([], ["get_s3_files", "--agency-id", "20", "--source-bucket", source, "--destination-bucket", destination], { DATABASE_URL: db.url }, jailed([]));
+      expect(run.stderr).toBe("");
+      expect(run.summary).toMatchObject({ status: "succeeded", counts: { copied: 1 } });
+    });
+
+    test("as PID 1, SIGTERM drains and exits 143", async () => {
+      const [source, destination] = await Promise.all([createBucket(), createBucket()]);
+      const attachments = Array.from({ length: 150 }, (_, i) => ({ id: 1000 + i, agencyId: 30, key: `t/${i}.txt` }));
+      await seedAttachments(db.sql, [30], attachments);
+      await Promise.all(attachments.map((a) => putObject(source, a.key, a.key)));
+      const child = Bun.spawn(
+        jailed(["get_s3_files", "--agency-id", "30", "--source-bucket", source, "--destination-bucket", destination, "--batch-size", "10", "--concurrency", "2"]),
+        { env: { ...process.env, DATABASE_URL: db.url, LOG_FORMAT: "json" }, stdout: "pipe", stderr: "pipe" },
+      );
+      let output = "";
+      const reader = child.stdout.getReader();
+      let signalled = false;
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        output += new TextDecoder().decode(chunk.value);
+        if (!signalled && output.includes('"msg":"page done"')) {
+          signalled = true;
+          // The job is the child of unshare, PID 1 in its namespace: signal it, not unshare.
+          const pid = Bun.spawnSync(["pgrep", "-P", String(child.pid)]).stdout.toString().trim();
+          process.kill(Number(pid), "SIGTERM");
+        }
+      }
+      await child.exited;
+      const summary = output.trim().split("\n").map((l) => JSON.parse(l)).find((e) => e.event === "job.finished");
+      expect(summary).toMatchObject({ status: "interrupted", exitCode: 143 });
+      expect(child.exitCode).toBe(143);
+    });
+  });
+});
