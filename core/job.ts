@@ -20,6 +20,10 @@ export interface JobSchedule<S extends ArgSpecs> {
   timeZone?: string;
   /** The fixed arguments of the scheduled run. */
   args: Partial<Record<keyof S, string | number | boolean>>;
+  /** Run as a Kubernetes Indexed Job of this many pods, each taking its shard from JOB_COMPLETION_INDEX. */
+  shards?: number;
+  /** Kills the run after this long (Job activeDeadlineSeconds); 6 hours when absent. */
+  maxDurationSeconds?: number;
 }
 
 export interface JobDefinition<S extends ArgSpecs> {

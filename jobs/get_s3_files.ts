@@ -24,6 +24,13 @@ export const JOB = defineJob({
     batchSize: arg.integer("attachments read from the database per page", { min: 1, max: 10_000, default: 500 }),
     shard: arg.shard("process only attachments with id % n = i"),
   },
+  // Nightly, after the day's uploads; four pods of an Indexed Job split the agency by id.
+  schedule: {
+    cron: "0 2 * * *",
+    timeZone: "UTC",
+    args: { agencyId: 10, sourceBucket: "etl-attachments", destinationBucket: "etl-attachments-archive" },
+    shards: 4,
+  },
   async run(args, ctx) {
     const sql = await ctx.db();
     if (!(await new AgencyRepository(sql).findAgency(args.agencyId))) throw new UsageError(`--agency-id ${args.agencyId}: no such agency`);

@@ -1,0 +1,120 @@
+/**
+ * `etl manifests`: one Kubernetes CronJob per scheduled job, written to deploy/. The output is a
+ * pure function of the job declarations, so CI can regenerate it and fail on any difference
+ * (tests/manifests.test.ts). Jobs declared with `shards` become Indexed Jobs.
+ */
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { kebabCase } from "../core/args";
+import type { Job } from "../core/job";
+import { toYaml } from "./yaml";
+
+export interface ManifestOptions {
+  /** Image repository prefix; each lane has its own image, e.g. <prefix>etl-data-pipeline. */
+  imagePrefix: string;
+  imageTag: string;
+}
+
+const CONTAINER = "etl";
+// Kubernetes sends SIGKILL after terminationGracePeriodSeconds; the runner forces its exit at
+// 25 s (core/signals.ts), so the summary line is out before that.
+const TERMINATION_GRACE_SECONDS = 30;
+
+export function laneImage(lane: string, options: ManifestOptions): string {
+  return `${options.imagePrefix}etl-${lane.replace(/_/g, "-")}:${options.imageTag}`;
+}
+
+/** The command-line arguments of a scheduled run: the job name, then its fixed flags. */
+export function scheduledArgv(job: Job): string[] {
+  const argv = [job.name];
+  for (const [key, value] of Object.entries(job.schedule?.args ?? {})) {
+    if (value === false || value === undefined) continue;
+    argv.push(`--${kebabCase(key)}`);
+    if (value !== true) argv.push(String(value));
+  }
+  return argv;
+}
+
+export function cronJobManifest(job: Job, options: ManifestOptions): Record<string, unknown> {
+  const schedule = job.schedule;
+  if (!schedule) throw new Error(`${job.name} has no schedule`);
+  const name = job.name.replace(/_/g, "-");
+  // CronJob names are limited to 52 characters: the controller appends 11 for each Job it creates.
+  if (name.length > 52) throw new Error(`${job.name}: CronJob name "${name}" is longer than 52 characters`);
+  const labels = { "app.kubernetes.io/name": "etl", "app.kubernetes.io/component": name, "etl.platform/lane": job.lane };
+  const shards = schedule.shards;
+  return {
+    apiVersion: "batch/v1",
+    kind: "CronJob",
+    metadata: { name, labels },
+    spec: {
+      schedule: schedule.cron,
+      timeZone: schedule.timeZone ?? "UTC",
+      concurrencyPolicy: "Forbid",
+      // A run that could not start within 10 minutes of its slot is skipped, not started late.
+      startingDeadlineSeconds: 600,
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 5,
+      jobTemplate: {
+        metadata: { labels },
+        spec: {
+          ...(shards ? { completionMode: "Indexed", completions: shards, parallelism: shards } : {}),
+          backoffLimit: 3,
+          activeDeadlineSeconds: schedule.maxDurationSeconds ?? 6 * 3600,
+          podFailurePolicy: {
+            rules: [
+              // 2 = usage/config, 3 = partial with failures recorded: a retry cannot help.
+              { action: "FailJob", onExitCodes: { containerName: CONTAINER, operator: "In", values: [2, 3] } },
+              // Evictions and node drains are not the job's fault and do not use up backoffLimit.
+              { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
+            ],
+          },
+          template: {
+            metadata: { labels },
+            spec: {
+              restartPolicy: "Never",
+              serviceAccountName: `etl-${job.lane.replace(/_/g, "-")}`,
+              terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+              securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
+              containers: [
+                {
+                  name: CONTAINER,
+                  image: laneImage(job.lane, options),
+                  args: scheduledArgv(job),
+                  // Configuration only by reference: the ConfigMap holds LOG_FORMAT, S3_ENDPOINT,
+                  // AWS_REGION; the Secret holds DATABASE_URL. The shard count is not configuration.
+                  ...(shards ? { env: [{ name: "JOB_COMPLETION_COUNT", value: String(shards) }] } : {}),
+                  envFrom: [{ configMapRef: { name: "etl-config" } }, { secretRef: { name: "etl-secrets" } }],
+                  resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } },
+                  securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                  // The manifest CSV is staged in /tmp before upload; the root filesystem is read-only.
+                  volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+                },
+              ],
+              volumes: [{ name: "tmp", emptyDir: { sizeLimit: "1Gi" } }],
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** File name to content, for every scheduled job. */
+export function renderManifests(jobs: Job[], options: ManifestOptions): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const job of [...jobs].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!job.schedule) continue;
+    const header = `# Generated by \`etl manifests\` from jobs/${job.name}.ts: do not edit.\n`;
+    files.set(`${job.name}.cronjob.yaml`, header + toYaml(cronJobManifest(job, options) as never));
+  }
+  return files;
+}
+
+/** Writes the manifests to `dir`, removing generated ones whose job is gone. Returns the files written. */
+export async function writeManifests(dir: string, files: Map<string, string>): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  for (const stale of (await readdir(dir)).filter((f) => f.endsWith(".cronjob.yaml") && !files.has(f))) await rm(join(dir, stale));
+  for (const [file, content] of files) await writeFile(join(dir, file), content);
+  return [...files.keys()];
+}

@@ -1,0 +1,55 @@
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CronJob } from "kubernetes-models/batch/v1/CronJob";
+import { parse } from "yaml";
+import { parseJobArgv } from "../core/parse_args";
+import { discoverJobs } from "../core/registry";
+import { renderManifests } from "../scripts/manifests";
+import { ROOT, runEtl } from "./harness/fixtures";
+import pkg from "../package.json";
+
+const jobs = await Promise.all(discoverJobs().map((e) => e.load()));
+const files = renderManifests(jobs, { imagePrefix: "", imageTag: pkg.version });
+
+describe("Kubernetes manifests", () => {
+  test("deploy/ holds exactly what `etl manifests` generates (run `bun run etl manifests` after changing a job)", () => {
+    const committed = readdirSync(join(ROOT, "deploy")).filter((f) => f.endsWith(".cronjob.yaml")).sort();
+    expect(committed).toEqual([...files.keys()].sort());
+    for (const [file, content] of files) expect(readFileSync(join(ROOT, "deploy", file), "utf8")).toBe(content);
+    expect(files.size).toBeGreaterThan(0);
+  });
+
+  for (const [file, content] of files) {
+    test(`${file} is a valid batch/v1 CronJob by the Kubernetes schema, and its args parse`, () => {
+      const manifest = parse(content);
+      expect(() => new CronJob(manifest).validate()).not.toThrow();
+      const spec = manifest.spec.jobTemplate.spec;
+      expect(manifest.spec.concurrencyPolicy).toBe("Forbid");
+      expect(spec.template.spec.restartPolicy).toBe("Never");
+      expect(spec.podFailurePolicy.rules[0]).toEqual({ action: "FailJob", onExitCodes: { containerName: "etl", operator: "In", values: [2, 3] } });
+      expect(spec.podFailurePolicy.rules[1]).toMatchObject({ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget" }] });
+      const container = spec.template.spec.containers[0];
+      expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+      expect((container.env ?? []).every((e: { name: string }) => e.name === "JOB_COMPLETION_COUNT")).toBe(true);
+      const [name, ...argv] = container.args as string[];
+      const job = jobs.find((j) => j.name === name)!;
+      const env = spec.completionMode === "Indexed" ? { JOB_COMPLETION_INDEX: "0", JOB_COMPLETION_COUNT: String(spec.completions) } : {};
+      expect(() => parseJobArgv(job, argv, env)).not.toThrow();
+    });
+  }
+
+  test("the schema check has teeth: an unknown exit-code operator is refused", () => {
+    const manifest = parse([...files.values()][0]!);
+    manifest.spec.jobTemplate.spec.podFailurePolicy.rules[0].onExitCodes.operator = "Maybe";
+    manifest.spec.jobTemplate.spec.backoffLimit = "three";
+    expect(() => new CronJob(manifest).validate()).toThrow();
+  });
+
+  test("etl manifests --check passes on the committed files and refuses unknown flags", async () => {
+    expect((await runEtl(["manifests", "--check"])).exitCode).toBe(0);
+    const bad = await runEtl(["manifests", "--colour"]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain("--colour");
+  });
+});
