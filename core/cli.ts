@@ -115,7 +115,9 @@ async function listJobs(args: string[], registry: Registry, io: CliIo): Promise<
     name: job.name,
     lane: job.lane,
     description: job.description,
-    schedule: job.schedule ? { cron: job.schedule.cron, timeZone: job.schedule.timeZone ?? "UTC", args: job.schedule.args } : null,
+    schedule: job.schedule
+      ? { cron: job.schedule.cron, timeZone: job.schedule.timeZone ?? "UTC", shards: job.schedule.shards ?? 1, args: job.schedule.args }
+      : null,
   }));
   if (args.includes("--json")) {
     io.out(JSON.stringify(rows, null, 2) + "\n");
@@ -124,7 +126,7 @@ async function listJobs(args: string[], registry: Registry, io: CliIo): Promise<
   const width = Math.max(4, ...rows.map((r) => r.name.length));
   const laneWidth = Math.max(4, ...rows.map((r) => r.lane.length));
   for (const r of rows) {
-    const schedule = r.schedule ? `  [${r.schedule.cron} ${r.schedule.timeZone}]` : "";
+    const schedule = r.schedule ? `  [${r.schedule.cron} ${r.schedule.timeZone}${r.schedule.shards > 1 ? `, ${r.schedule.shards} shards` : ""}]` : "";
     io.out(`${r.name.padEnd(width)}  ${r.lane.padEnd(laneWidth)}  ${r.description}${schedule}\n`);
   }
   return 0;

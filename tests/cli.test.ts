@@ -14,10 +14,13 @@ describe("etl dispatcher", () => {
   test("etl list and etl list --json show every job with lane and description", async () => {
     const text = await runEtl(["list"]);
     expect(text.exitCode).toBe(0);
-    expect(text.stdout).toMatch(/^get_s3_files\s+data_pipeline\s+Copy an agency's attachments/m);
+    expect(text.stdout).toMatch(/^get_s3_files\s+data_pipeline\s+Copy an agency's attachments.*\[0 2 \* \* \* UTC, 4 shards\]$/m);
     const json = await runEtl(["list", "--json"]);
     const jobs = JSON.parse(json.stdout) as Array<{ name: string; lane: string; schedule: unknown }>;
-    expect(jobs.find((j) => j.name === "get_s3_files")).toMatchObject({ lane: "data_pipeline", schedule: null });
+    expect(jobs.find((j) => j.name === "get_s3_files")).toMatchObject({
+      lane: "data_pipeline",
+      schedule: { cron: "0 2 * * *", timeZone: "UTC", shards: 4, args: { agencyId: 10 } },
+    });
   });
 
   test("etl <job> --help and etl run <job> --help print the job's flags and exit 0", async () => {
