@@ -1,6 +1,4 @@
 #!/usr/bin/env bun
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Registry } from "./registry";
 
 const USAGE = `etl: run the platform's batch jobs
@@ -13,6 +11,8 @@ usage:
   etl migrate                    apply the platform's migrations (idempotent)
   etl manifests [--out deploy] [--image-prefix P] [--image-tag T] [--check]
                                  write a Kubernetes CronJob per scheduled job (--check: exit 1 on drift)
+  etl dags [--out dags/etl] [--package etl] [--namespace etl] [--image-prefix P] [--image-tag T]
+                                 write an Airflow DAG per scheduled job, and metadata.json
 
 With ETL_DEFAULT_JOB set, arguments that start with a flag run that job.
 Exit codes: 0 ok or skipped, 1 failed, 2 usage/config, 3 partial, 75 transient, 130/143 interrupted.
@@ -51,7 +51,10 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
       return MIGRATE_JOB.entrypoint(rest, { migrations: registry.migrations });
     }
     case "manifests":
-      return manifests(rest, registry, io);
+    case "dags": {
+      const { generate } = await import("../scripts/generate");
+      return generate(command, rest, await Promise.all(registry.jobs.map((entry) => entry.load())), io);
+    }
     case "run": {
       const [name, ...args] = rest;
       if (!name) {
@@ -76,32 +79,6 @@ async function runNamed(name: string, args: string[], registry: Registry, io: Cl
     return 2;
   }
   return (await entry.load()).entrypoint(args, { migrations: registry.migrations });
-}
-
-async function manifests(args: string[], registry: Registry, io: CliIo): Promise<number> {
-  const { parseArgs } = await import("node:util");
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: { out: { type: "string", default: "deploy" }, "image-prefix": { type: "string", default: "" }, "image-tag": { type: "string" }, check: { type: "boolean", default: false } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    io.err(`etl manifests: ${(error as Error).message}\n`);
-    return 2;
-  }
-  const [{ renderManifests, writeManifests }, { default: pkg }] = await Promise.all([import("../scripts/manifests"), import("../package.json")]);
-  const jobs = await Promise.all(registry.jobs.map((entry) => entry.load()));
-  const files = renderManifests(jobs, { imagePrefix: values["image-prefix"], imageTag: values["image-tag"] ?? pkg.version });
-  if (values.check) {
-    const drift = [...files].filter(([file, content]) => !existsSync(join(values.out, file)) || readFileSync(join(values.out, file), "utf8") !== content);
-    for (const [file] of drift) io.err(`etl manifests: ${join(values.out, file)} differs from the jobs; run \`bun run etl manifests\`\n`);
-    return drift.length ? 1 : 0;
-  }
-  for (const file of await writeManifests(values.out, files)) io.out(`wrote ${join(values.out, file)}\n`);
-  return 0;
 }
 
 async function listJobs(args: string[], registry: Registry, io: CliIo): Promise<number> {
