@@ -10,7 +10,8 @@ import { redactText, secretsFromEnv } from "./redact";
 import { DEFAULT_GRACE_MS, SHUTDOWN_SIGNALS, handleShutdownSignals, type ShutdownSignal } from "./signals";
 import { isTransientError } from "./transient";
 
-export const EXIT = { succeeded: 0, failed: 1, usage: 2, partial: 3, transient: 75, SIGINT: 130, SIGTERM: 143 } as const;
+/** Exit codes besides the signals' (core/signals.ts). */
+export const EXIT = { succeeded: 0, failed: 1, usage: 2, partial: 3, transient: 75 } as const;
 export type RunStatus = "succeeded" | "partial" | "failed" | "interrupted" | "skipped";
 
 export interface RunnerEnvironment {
@@ -65,12 +66,12 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     }
     return exitCode;
   };
-  const fail = (error: unknown, counts: Record<string, number> = {}): number => {
+  const fail = (error: unknown): number => {
     const exitCode = exitCodeOf(error);
     const message = redactText(errorMessage(error), secrets);
     log.error(message, { error: { name: (error as Error)?.name, code: (error as EtlError)?.code } });
     if (exitCode === EXIT.failed && error instanceof Error && error.stack) log.debug("stack", { stack: redactText(error.stack, secrets) });
-    return finish("failed", exitCode, { counts, error: message });
+    return finish("failed", exitCode, { counts: {}, error: message });
   };
 
   if (configError) return fail(configError);
