@@ -48,7 +48,8 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedSe
   return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, stop: () => server.stop() };
 }
 
-function freePort(): Promise<number> {
+/** A free TCP port on loopback: the kernel picks it, the probe socket is closed before use. */
+export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const probe = createServer();
     probe.once("error", reject);

@@ -12,9 +12,13 @@ const MIGRATIONS_DIR = join(import.meta.dir, "..", "migrations");
 // Any fixed 64-bit number shared by every migrator; pg_advisory_xact_lock releases it at commit.
 const MIGRATION_LOCK_ID = 0x65746c5f6d6967n;
 
+/** The migration versions in `dir` (file names without .sql), in the order they apply. */
+export function migrationVersions(dir = MIGRATIONS_DIR): string[] {
+  return [...new Bun.Glob("*.sql").scanSync({ cwd: dir })].map((file) => basename(file, ".sql")).sort();
+}
+
 export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
-  const files = [...new Bun.Glob("*.sql").scanSync({ cwd: dir, absolute: true })].sort();
-  return Promise.all(files.map(async (file) => ({ version: basename(file, ".sql"), sql: await Bun.file(file).text() })));
+  return Promise.all(migrationVersions(dir).map(async (version) => ({ version, sql: await Bun.file(join(dir, `${version}.sql`)).text() })));
 }
 
 /**

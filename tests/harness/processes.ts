@@ -1,17 +1,5 @@
-import { createServer } from "node:net";
 import type { Subprocess } from "bun";
-
-/** A free TCP port on loopback (the kernel picks it; the probe socket is closed before use). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => (address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
+export { freePort } from "../../core/embedded_postgres";
 
 /** Polls `ready` until it resolves true or `timeoutMs` passes; fails early if the process died. */
 export async function waitUntil(what: string, process: Subprocess, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
