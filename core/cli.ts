@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-import type { Registry } from "./registry";
+import { loadJobs, type Registry } from "./registry";
 
 const USAGE = `etl: run the platform's batch jobs
 
@@ -53,7 +53,7 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
     case "manifests":
     case "dags": {
       const { generate } = await import("../scripts/generate");
-      return generate(command, rest, await Promise.all(registry.jobs.map((entry) => entry.load())), io);
+      return generate(command, rest, await loadJobs(registry.jobs), io);
     }
     case "run": {
       const [name, ...args] = rest;
@@ -61,18 +61,20 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
         io.err(`etl run: name a job; known jobs: ${registry.jobs.map((j) => j.name).join(", ")}\n`);
         return 2;
       }
-      return runNamed(name, args[0] === "--" ? args.slice(1) : args, registry, io);
+      return runNamed(name, args, registry, io);
     }
     default:
       if (command.startsWith("-")) {
         io.err(`etl: unknown option ${command}\n\n${USAGE}`);
         return 2;
       }
-      return runNamed(command, rest[0] === "--" ? rest.slice(1) : rest, registry, io);
+      return runNamed(command, rest, registry, io);
   }
 }
 
+/** Runs a job by name; a leading `--` (etl run <job> -- args) only separates the job's arguments. */
 async function runNamed(name: string, args: string[], registry: Registry, io: CliIo): Promise<number> {
+  if (args[0] === "--") args = args.slice(1);
   const entry = registry.jobs.find((j) => j.name === name);
   if (!entry) {
     io.err(`etl: unknown job "${name}"; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}\n`);
@@ -87,7 +89,7 @@ async function listJobs(args: string[], registry: Registry, io: CliIo): Promise<
     io.err(`etl list: unknown option ${unknown}; usage: etl list [--json]\n`);
     return 2;
   }
-  const jobs = await Promise.all(registry.jobs.map((entry) => entry.load()));
+  const jobs = await loadJobs(registry.jobs);
   const rows = jobs.map((job) => ({
     name: job.name,
     lane: job.lane,

@@ -30,6 +30,11 @@ export function discoverJobs(dir = JOBS_DIR): JobEntry[] {
     });
 }
 
+/** Loads every job of a list, e.g. for `etl list` or the generators. */
+export function loadJobs(entries: readonly JobEntry[]): Promise<Job[]> {
+  return Promise.all(entries.map((entry) => entry.load()));
+}
+
 /** Checks that a job module exports JOB and that its name is its file's name. */
 export async function loadJobModule(name: string, module: Promise<{ JOB?: Job }>): Promise<Job> {
   const { JOB } = await module;

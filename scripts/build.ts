@@ -11,7 +11,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LANES } from "../core/job";
-import { discoverJobs } from "../core/registry";
+import { discoverJobs, loadJobs } from "../core/registry";
 import { entrySource, registrySource } from "./registry_source";
 
 const ROOT = join(import.meta.dir, "..");
@@ -42,7 +42,7 @@ async function compile(name: string, jobs: string[]): Promise<void> {
 async function buildAll(): Promise<void> {
   await writeRegistry();
   await rm(DIST, { recursive: true, force: true });
-  const jobs = await Promise.all(discoverJobs().map((entry) => entry.load()));
+  const jobs = await loadJobs(discoverJobs());
   await compile("etl", jobs.map((j) => j.name));
   for (const lane of LANES) {
     const laneJobs = jobs.filter((j) => j.lane === lane).map((j) => j.name);

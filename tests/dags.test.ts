@@ -2,11 +2,11 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { discoverJobs } from "../core/registry";
+import { discoverJobs, loadJobs } from "../core/registry";
 import { renderDags } from "../scripts/dags";
 import { runEtl } from "./harness/fixtures";
 
-const jobs = await Promise.all(discoverJobs().map((e) => e.load()));
+const jobs = await loadJobs(discoverJobs());
 const options = { imagePrefix: "registry.example/", imageTag: "1.2.3", packageName: "etl", namespace: "etl" };
 
 describe("Airflow DAGs", () => {

@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { CronJob } from "kubernetes-models/batch/v1/CronJob";
 import { parse } from "yaml";
 import { parseJobArgv } from "../core/parse_args";
-import { discoverJobs } from "../core/registry";
+import { discoverJobs, loadJobs } from "../core/registry";
 import { renderManifests } from "../scripts/manifests";
 import { ROOT, runEtl } from "./harness/fixtures";
 import pkg from "../package.json";
 
-const jobs = await Promise.all(discoverJobs().map((e) => e.load()));
+const jobs = await loadJobs(discoverJobs());
 const files = renderManifests(jobs, { imagePrefix: "", imageTag: pkg.version });
 
 describe("Kubernetes manifests", () => {
