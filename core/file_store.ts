@@ -1,9 +1,12 @@
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, opendir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from "./object_store";
+import { ObjectNotFoundError, type ListedObject, type ObjectInfo, type ObjectStore } from "./object_store";
+
+/** Marks a write in progress (see write); such files are not objects yet. */
+const PARTIAL = ".etl-partial-";
 
 /** A local directory used as a bucket: keys are paths relative to `root`. */
 export class FileStore implements ObjectStore {
@@ -36,13 +39,36 @@ export class FileStore implements ObjectStore {
     await mkdir(dirname(path), { recursive: true });
     // Write beside the target and rename: a reader never sees half a file, and a crash leaves
     // only a temp file that the next run overwrites under another name.
-    const temp = `${path}.etl-partial-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    const temp = `${path}${PARTIAL}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     try {
       await pipeline(body, createWriteStream(temp));
       await rename(temp, path);
     } catch (error) {
       await rm(temp, { force: true });
       throw error;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ListedObject> {
+    // Walk only the directory the prefix's complete segments name: "a/b/c" starts at a/b.
+    const start = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
+    const dir = start ? this.pathOf(start) : this.root;
+    if (!(await stat(dir).catch(() => undefined))?.isDirectory()) return;
+    yield* this.walk(dir, start ? `${start}/` : "", prefix);
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  private async *walk(dir: string, keyPrefix: string, prefix: string): AsyncIterable<ListedObject> {
+    for await (const entry of await opendir(dir)) {
+      const key = `${keyPrefix}${entry.name}`;
+      if (entry.isDirectory()) {
+        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.walk(join(dir, entry.name), `${key}/`, prefix);
+      } else if (entry.isFile() && key.startsWith(prefix) && !entry.name.includes(PARTIAL)) {
+        yield { key, size: (await stat(join(dir, entry.name))).size };
+      }
     }
   }
 

@@ -22,10 +22,22 @@ export interface ObjectStore {
   /** Whether the bucket or directory exists. */
   exists(): Promise<boolean>;
   /**
+   * Every object whose key starts with `prefix` (plain string match, as S3's ListObjectsV2), read
+   * page by page: S3 yields them in key order, a directory in walk order.
+   */
+  list(prefix: string): AsyncIterable<ListedObject>;
+  /** Removes `key`; removing a key that is not there is not an error (S3's DeleteObject). */
+  delete(key: string): Promise<void>;
+  /**
    * Copies inside the storage service when `source` lives there too (S3 to S3 on one endpoint);
    * returns false when it cannot, and the caller streams instead.
    */
   copyFrom?(source: ObjectStore, sourceKey: string, key: string, options: WriteOptions): Promise<boolean>;
+}
+
+export interface ListedObject {
+  key: string;
+  size: number;
 }
 
 export interface WriteOptions {
@@ -67,6 +79,7 @@ export function parseLocation(text: string, cwd = process.cwd()): Location {
     return { kind: "file", dir: resolve(cwd, path) };
   }
   const bucket = text.startsWith("s3://") ? text.slice("s3://".length).replace(/\/$/, "") : text;
+  if (bucket.includes("/")) throw new Error(`"${text}" names a key prefix; give the bucket alone (s3://${bucket.split("/")[0]})`);
   if (!BUCKET_NAME.test(bucket) || bucket.includes("..")) {
     throw new Error(`"${text}" is neither an S3 bucket name (3-63 of a-z 0-9 . -) nor file:///path or file:relative/path`);
   }

@@ -3,16 +3,18 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   S3Client,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { Readable } from "node:stream";
 import { mapBounded } from "./executor";
-import { ObjectNotFoundError, type ObjectInfo, type ObjectStore, type WriteOptions } from "./object_store";
+import { ObjectNotFoundError, type ListedObject, type ObjectInfo, type ObjectStore, type WriteOptions } from "./object_store";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -22,6 +24,8 @@ export interface S3StoreOptions {
   multipartCopyThreshold?: number;
   /** Part size for multipart copies; S3 allows 5 MiB to 5 GiB and at most 10,000 parts. */
   copyPartSize?: number;
+  /** Keys per ListObjectsV2 page; S3's maximum and default is 1000. */
+  listPageSize?: number;
 }
 
 /** One bucket on the S3 endpoint the client points at. */
@@ -29,6 +33,7 @@ export class S3Store implements ObjectStore {
   readonly url: string;
   private readonly multipartCopyThreshold: number;
   private readonly copyPartSize: number;
+  private readonly listPageSize: number;
 
   constructor(
     readonly bucket: string,
@@ -39,6 +44,7 @@ export class S3Store implements ObjectStore {
     this.multipartCopyThreshold = options.multipartCopyThreshold ?? 5 * GiB;
     // 512 MiB parts keep a 5 TiB object (S3's maximum) under the 10,000-part limit.
     this.copyPartSize = options.copyPartSize ?? 512 * MiB;
+    this.listPageSize = options.listPageSize ?? 1000;
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
@@ -69,6 +75,21 @@ export class S3Store implements ObjectStore {
       if (isNotFound(error)) return false;
       throw error;
     }
+  }
+
+  async *list(prefix: string): AsyncIterable<ListedObject> {
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.listPageSize }),
+      );
+      for (const object of page.Contents ?? []) yield { key: object.Key!, size: object.Size ?? 0 };
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 
   async write(key: string, body: Readable, options: WriteOptions): Promise<void> {
