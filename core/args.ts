@@ -31,15 +31,26 @@ const REQUIRED = "is required";
 
 interface Common {
   default?: string | number;
+  /** Environment variable read when the flag is absent, before the default. */
+  env?: string;
+}
+
+/** The fields every value flag shares: help, placeholder, default and the environment fallback. */
+function valueFlag(help: string, placeholder: string, options: Common): Omit<ArgSpec<never>, "schema"> {
+  const { env } = options;
+  return {
+    help,
+    kind: "value",
+    placeholder,
+    default: options.default?.toString(),
+    ...(env ? { fromEnv: (vars: Record<string, string | undefined>) => vars[env]?.trim() || undefined, envHelp: env } : {}),
+  };
 }
 
 function integer(help: string, options: Common & { min?: number; max?: number; placeholder?: string } = {}): ArgSpec<number> {
   const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = options;
   return {
-    help,
-    kind: "value",
-    placeholder: options.placeholder ?? "<n>",
-    default: options.default?.toString(),
+    ...valueFlag(help, options.placeholder ?? "<n>", options),
     schema: v.pipe(
       v.string(REQUIRED),
       v.regex(/^\s*-?\d+\s*$/, "must be a whole number"),
@@ -53,25 +64,20 @@ function integer(help: string, options: Common & { min?: number; max?: number; p
 
 function text(help: string, options: Common & { placeholder?: string; pattern?: RegExp; patternHelp?: string } = {}): ArgSpec<string> {
   return {
-    help,
-    kind: "value",
-    placeholder: options.placeholder ?? "<text>",
-    default: options.default?.toString(),
+    ...valueFlag(help, options.placeholder ?? "<text>", options),
     schema: v.pipe(v.string(REQUIRED), v.regex(options.pattern ?? /[^]*/, options.patternHelp ?? "is malformed")),
   };
 }
 
-function optionalText(help: string, options: { placeholder?: string; pattern?: RegExp; patternHelp?: string } = {}): ArgSpec<string | undefined> {
+function optionalText(help: string, options: { placeholder?: string; pattern?: RegExp; patternHelp?: string; env?: string } = {}): ArgSpec<string | undefined> {
   const required = text(help, options);
   return { ...required, schema: v.optional(required.schema as v.GenericSchema<string, string>) };
 }
 
 /** A bucket: `name` or `s3://name`, or a local directory: `file:///abs/path` or `file:relative/path`. */
-function location(help: string): ArgSpec<Location> {
+function location(help: string, options: Common = {}): ArgSpec<Location> {
   return {
-    help,
-    kind: "value",
-    placeholder: "<bucket|file:dir>",
+    ...valueFlag(help, "<bucket|file:dir>", options),
     schema: v.pipe(
       v.string(REQUIRED),
       v.rawTransform(({ dataset, addIssue, NEVER }) => {

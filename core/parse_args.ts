@@ -41,7 +41,7 @@ export function parseJobArgv<S extends ArgSpecs>(job: ParseTarget<S>, argv: read
     const result = validateArg(spec, value);
     if (!result.ok) {
       const source = fromEnv !== undefined ? `${flag} (from ${spec.envHelp})` : flag;
-      const shown = typeof value === "string" ? ` (got "${value}")` : "";
+      const shown = typeof value === "string" ? ` (got "${value}")` : value === undefined && spec.envHelp ? ` (or set ${spec.envHelp})` : "";
       throw new UsageError(`${job.name}: ${source} ${result.reason}${shown}`);
     }
     args[key] = result.value;
