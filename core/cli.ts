@@ -11,8 +11,11 @@ usage:
   etl migrate                    apply the platform's migrations (idempotent)
   etl manifests [--out deploy] [--image-prefix P] [--image-tag T] [--check]
                                  write a Kubernetes CronJob per scheduled job (--check: exit 1 on drift)
-  etl dags [--out dags/etl] [--package etl] [--namespace etl] [--image-prefix P] [--image-tag T]
+  etl dags [--package etl] [--out dags/<package>] [--namespace etl] [--image-prefix P] [--image-tag T]
                                  write an Airflow DAG per scheduled job, and metadata.json
+  etl publish-dags [--dag-bucket B] [--env E] [--package P] [--dir dags/<package>] [--dry-run]
+                                 publish that folder to <env>/<package>/ in the DAG bucket
+                                 (flags default to DAG_BUCKET, ENV, PACKAGE_NAME)
 
 With ETL_DEFAULT_JOB set, arguments that start with a flag run that job.
 Exit codes: 0 ok or skipped, 1 failed, 2 usage/config, 3 partial, 75 transient, 130/143 interrupted.
@@ -49,6 +52,10 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
     case "migrate": {
       const { MIGRATE_JOB } = await import("./migrate_job");
       return MIGRATE_JOB.entrypoint(rest, { migrations: registry.migrations });
+    }
+    case "publish-dags": {
+      const { PUBLISH_DAGS } = await import("../scripts/publish_dags");
+      return PUBLISH_DAGS.entrypoint(rest);
     }
     case "manifests":
     case "dags": {

@@ -6,6 +6,7 @@ import migration_0001_dead_letters from "../migrations/0001_dead_letters.sql" wi
 
 export const JOBS: JobEntry[] = [
   { name: "get_s3_files", load: () => loadJobModule("get_s3_files", import("../jobs/get_s3_files")) },
+  { name: "sync_dags", load: () => loadJobModule("sync_dags", import("../jobs/sync_dags")) },
 ];
 
 export const MIGRATIONS: Migration[] = [

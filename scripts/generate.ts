@@ -21,7 +21,7 @@ export async function generate(command: "manifests" | "dags", args: string[], jo
     ({ values } = parseArgs({
       args,
       options: {
-        out: { type: "string", default: command === "manifests" ? "deploy" : "dags/etl" },
+        out: { type: "string" },
         "image-prefix": { type: "string", default: "" },
         "image-tag": { type: "string", default: pkg.version },
         package: { type: "string", default: "etl" },
@@ -35,17 +35,18 @@ export async function generate(command: "manifests" | "dags", args: string[], jo
     io.err(`etl ${command}: ${(error as Error).message}\n`);
     return 2;
   }
+  const out = values.out ?? (command === "manifests" ? "deploy" : join("dags", values.package));
   const image = { imagePrefix: values["image-prefix"], imageTag: values["image-tag"] };
   const files =
     command === "manifests"
       ? renderManifests(jobs, image)
       : renderDags(jobs, { ...image, packageName: values.package, namespace: values.namespace });
   if (values.check) {
-    const drifted = [...files].filter(([file, content]) => !existsSync(join(values.out, file)) || readFileSync(join(values.out, file), "utf8") !== content);
-    for (const [file] of drifted) io.err(`etl ${command}: ${join(values.out, file)} differs from the jobs; run \`bun run etl ${command}\`\n`);
+    const drifted = [...files].filter(([file, content]) => !existsSync(join(out, file)) || readFileSync(join(out, file), "utf8") !== content);
+    for (const [file] of drifted) io.err(`etl ${command}: ${join(out, file)} differs from the jobs; run \`bun run etl ${command}\`\n`);
     return drifted.length ? 1 : 0;
   }
-  const written = await (command === "manifests" ? writeManifests : writeDags)(values.out, files);
-  for (const file of written) io.out(`wrote ${join(values.out, file)}\n`);
+  const written = await (command === "manifests" ? writeManifests : writeDags)(out, files);
+  for (const file of written) io.out(`wrote ${join(out, file)}\n`);
   return 0;
 }

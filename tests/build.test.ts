@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { discoverJobs } from "../core/registry";
 import { registrySource } from "../scripts/registry_source";
 import { ROOT, createBucket, createTestDatabase, listKeys, putObject, runCommand, seedAttachments, type TestDatabase } from "./harness/fixtures";
 
@@ -31,10 +32,12 @@ describe("compiled binary", () => {
   const runBinary = (name: string, argv: string[], env?: Record<string, string | undefined>) => runCommand([], argv, env, [join(ROOT, "dist", name)]);
 
   test("dist/etl lists and runs get_s3_files end to end; the lane binary has only its lane", async () => {
-    const list = await runBinary("etl", ["list", "--json"]);
-    expect(JSON.parse(list.stdout).map((j: { name: string }) => j.name)).toEqual(["get_s3_files"]);
-    const lane = await runBinary("etl-data_pipeline", ["list", "--json"]);
-    expect(JSON.parse(lane.stdout).every((j: { lane: string }) => j.lane === "data_pipeline")).toBe(true);
+    const names = async (binary: string) => JSON.parse((await runBinary(binary, ["list", "--json"])).stdout).map((j: { name: string }) => j.name);
+    expect(await names("etl")).toEqual(discoverJobs().map((e) => e.name));
+    expect(await names("etl-data_pipeline")).toEqual(["get_s3_files"]);
+    expect(await names("etl-core")).toEqual(["sync_dags"]);
+    // The deployment commands travel in the binary too.
+    expect((await runBinary("etl", ["publish-dags", "--help"])).stdout).toContain("--dag-bucket <bucket|file:dir>");
 
     const [source, destination] = await Promise.all([createBucket(), createBucket()]);
     await seedAttachments(db.sql, [10], [{ id: 1, agencyId: 10, key: "bin/a b.txt" }]);

@@ -15,6 +15,7 @@ describe("etl dispatcher", () => {
     const text = await runEtl(["list"]);
     expect(text.exitCode).toBe(0);
     expect(text.stdout).toMatch(/^get_s3_files\s+data_pipeline\s+Copy an agency's attachments.*\[0 2 \* \* \* UTC, 4 shards\]$/m);
+    expect(text.stdout).toMatch(/^sync_dags\s+core\s+Mirror a published Airflow DAG package[^[]*$/m);
     const json = await runEtl(["list", "--json"]);
     const jobs = JSON.parse(json.stdout) as Array<{ name: string; lane: string; schedule: unknown }>;
     expect(jobs.find((j) => j.name === "get_s3_files")).toMatchObject({

@@ -1,0 +1,30 @@
+import { arg } from "../core/args";
+import { UsageError } from "../core/errors";
+import { defineJob } from "../core/job";
+import { PACKAGE_ARGS, packagePrefix } from "../processors/dag_package";
+import { mirrorPackage } from "../processors/dag_mirror";
+
+export const JOB = defineJob({
+  name: "sync_dags",
+  description: "Mirror a published Airflow DAG package from the DAG bucket into the local DAG folder",
+  lane: "core",
+  args: {
+    ...PACKAGE_ARGS,
+    dagFolder: arg.text("Airflow's DAG folder; the package goes into its <package> subfolder", { env: "AIRFLOW__CORE__DAGS_FOLDER", placeholder: "<dir>" }),
+  },
+  async run(args, ctx) {
+    const store = await ctx.objectStore(args.dagBucket);
+    if (!(await store.exists())) throw new UsageError(`--dag-bucket ${store.url} does not exist`);
+    return mirrorPackage({
+      store,
+      prefix: packagePrefix(args.env, args.package),
+      packageName: args.package,
+      dagFolder: args.dagFolder,
+      dryRun: ctx.dryRun,
+      log: ctx.log,
+      signal: ctx.signal,
+    });
+  },
+});
+
+if (import.meta.main) process.exit(await JOB.entrypoint(process.argv.slice(2)));
