@@ -67,7 +67,7 @@ export async function mirrorPackage(options: MirrorOptions): Promise<Counts> {
   for (const name of removals) log.info(verb("removed", "remove"), { path: join(target, name) });
   if (options.dryRun) return counts;
 
-  // Past this point the folder changes; a signal waits for the few renames to finish.
+  // A signal up to here leaves the folder untouched; past here the few writes and renames finish.
   options.signal.throwIfAborted();
   await mkdir(target, { recursive: true });
   const staged = new Map<string, string>();
