@@ -21,6 +21,8 @@ export interface JobContext {
   env: Record<string, string | undefined>;
   /** The database, connected (and migrated, unless dry run) on first use; closed by the runner. */
   db(): Promise<Sql>;
+  /** The platform's migrations, the ones db() applies: the migrations/ glob from source, the generated list in a compiled binary. */
+  migrations(): Promise<Migration[]>;
   objectStore(location: Location): Promise<ObjectStore>;
 }
 
@@ -48,12 +50,12 @@ export function createRunResources(init: {
     if (!config.databaseUrl) {
       throw new ConfigError("environment variable DATABASE_URL is not set (postgres://user:password@host:5432/db or embedded:<data dir>)");
     }
-    const [{ openDatabase }, { loadMigrations, migrate }] = await Promise.all([import("./db"), import("./migrate")]);
+    const [{ openDatabase }, { migrate }] = await Promise.all([import("./db"), import("./migrate")]);
     const db = await openDatabase(config.databaseUrl, { applicationName: `etl:${init.job}`, signal: init.signal });
     // A dry run writes nothing, the platform's own schema included.
     if (init.dryRun) return db;
     try {
-      const applied = await migrate(db.sql, await (init.migrations ?? loadMigrations)());
+      const applied = await migrate(db.sql, await context.migrations());
       if (applied.length) init.log.info("applied migrations", { migrations: applied });
     } catch (error) {
       await db.close();
@@ -71,6 +73,7 @@ export function createRunResources(init: {
     dryRun: init.dryRun,
     env: init.env,
     db: async () => (await (database ??= connect())).sql,
+    migrations: async () => (init.migrations ? init.migrations() : (await import("./migrate")).loadMigrations()),
     objectStore: (location) => {
       stores ??= new ObjectStores({ s3Endpoint: config.s3Endpoint, awsRegion: config.awsRegion });
       return stores.open(location);

@@ -1,5 +1,5 @@
 import { defineJob } from "./job";
-import { loadMigrations, pendingMigrations } from "./migrate";
+import { pendingMigrations } from "./migrate";
 
 /**
  * `etl migrate`: applies the platform's migrations (migrations/*.sql). Connecting through the
@@ -13,7 +13,7 @@ export const MIGRATE_JOB = defineJob({
   args: {},
   async run(_args, ctx) {
     const sql = await ctx.db();
-    const pending = await pendingMigrations(sql, await loadMigrations());
+    const pending = await pendingMigrations(sql, await ctx.migrations());
     if (pending.length) ctx.log.info("pending migrations", { migrations: pending.map((m) => m.version) });
     return { pending: pending.length };
   },

@@ -48,6 +48,14 @@ describe("compiled binary", () => {
     // The migrations travel inside the binary: the first connect applied them.
     expect(run.events.find((e) => e.msg === "applied migrations")?.migrations).toEqual(["0001_dead_letters"]);
     expect(await listKeys(destination)).toEqual(["agency_id=10/_manifest.csv", "agency_id=10/bin/a b.txt"]);
+    // etl migrate reads the same embedded list: nothing left to apply.
+    expect((await runBinary("etl", ["migrate"], { DATABASE_URL: db.url })).summary).toMatchObject({ status: "succeeded", counts: { pending: 0 } });
+    const fresh = await createTestDatabase();
+    try {
+      expect((await runBinary("etl", ["migrate", "--dry-run"], { DATABASE_URL: fresh.url })).summary).toMatchObject({ status: "succeeded", counts: { pending: 1 } });
+    } finally {
+      await fresh.drop();
+    }
 
     const usage = await runBinary("etl", ["get_s3_files", "--agency-id", "x"]);
     expect(usage.exitCode).toBe(2);
