@@ -8,6 +8,16 @@ import { ObjectNotFoundError, type ListedObject, type ObjectInfo, type ObjectSto
 /** Marks a write in progress (see write); such files are not objects yet. */
 const PARTIAL = ".etl-partial-";
 
+/** A unique name beside `path` to write to before renaming over `path`. */
+export function partialPath(path: string): string {
+  return `${path}${PARTIAL}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Whether a file name is one partialPath() made: a write in progress or abandoned by a crash. */
+export function isPartial(name: string): boolean {
+  return name.includes(PARTIAL);
+}
+
 /** A local directory used as a bucket: keys are paths relative to `root`. */
 export class FileStore implements ObjectStore {
   readonly url: string;
@@ -39,7 +49,7 @@ export class FileStore implements ObjectStore {
     await mkdir(dirname(path), { recursive: true });
     // Write beside the target and rename: a reader never sees half a file, and a crash leaves
     // only a temp file that the next run overwrites under another name.
-    const temp = `${path}${PARTIAL}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    const temp = partialPath(path);
     try {
       await pipeline(body, createWriteStream(temp));
       await rename(temp, path);
@@ -66,7 +76,7 @@ export class FileStore implements ObjectStore {
       const key = `${keyPrefix}${entry.name}`;
       if (entry.isDirectory()) {
         if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.walk(join(dir, entry.name), `${key}/`, prefix);
-      } else if (entry.isFile() && key.startsWith(prefix) && !entry.name.includes(PARTIAL)) {
+      } else if (entry.isFile() && key.startsWith(prefix) && !isPartial(entry.name)) {
         yield { key, size: (await stat(join(dir, entry.name))).size };
       }
     }

@@ -8,13 +8,12 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TransientError, UsageError } from "../core/errors";
+import { isPartial, partialPath } from "../core/file_store";
 import type { Counts } from "../core/job";
 import type { Logger } from "../core/log";
 import type { ObjectStore } from "../core/object_store";
 import { METADATA_FILE, parseMetadata } from "./dag_package";
 
-/** Temp files carry this infix; Airflow ignores them (not .py, and hidden). */
-const PARTIAL = ".etl-partial-";
 /** A partial file this old was left by a run that crashed; younger ones may belong to a run in progress. */
 const ABANDONED_MS = 60 * 60 * 1000;
 /** DAG files are source code: anything bigger is not one, and is refused rather than buffered. */
@@ -73,7 +72,8 @@ export async function mirrorPackage(options: MirrorOptions): Promise<Counts> {
   const staged = new Map<string, string>();
   try {
     for (const [name, body] of changes) {
-      const temp = join(target, `.${name}${PARTIAL}${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+      // Hidden and not ending in .py: Airflow does not parse it.
+      const temp = partialPath(join(target, `.${name}`));
       staged.set(name, temp);
       await writeFile(temp, body);
     }
@@ -103,7 +103,7 @@ async function readOwnedFolder(target: string, packageName: string): Promise<{ f
   for (const entry of entries) {
     if (!entry.isFile()) continue; // __pycache__ and other folders are Airflow's, not the package's
     const path = join(target, entry.name);
-    if (entry.name.includes(PARTIAL)) {
+    if (isPartial(entry.name)) {
       if (Date.now() - (await stat(path)).mtimeMs > ABANDONED_MS) abandoned.push(path);
     } else if (!entry.name.startsWith(".")) {
       files.set(entry.name, await readFile(path));
