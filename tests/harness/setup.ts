@@ -2,15 +2,10 @@
  * Preloaded by bun test (bunfig.toml): starts a real PostgreSQL and a real S3-compatible server
  * for the whole run, unless DATABASE_URL / S3_ENDPOINT point at servers already.
  */
-import { afterAll, setDefaultTimeout } from "bun:test";
+import { afterAll } from "bun:test";
 import { killTracked } from "./processes";
 import { startPostgres } from "./postgres_server";
 import { startS3 } from "./s3_server";
-
-// Integration tests spawn jobs against real servers: seconds each on a 2-core machine, more where
-// a job retries an unreachable dependency with backoff. Bun 1.4 ignores bunfig's [test] timeout,
-// so the default is set here, where every test file gets it.
-setDefaultTimeout(60_000);
 
 const stops: Array<() => void> = [];
 
