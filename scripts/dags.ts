@@ -3,10 +3,9 @@
  * image with the job's scheduled arguments, one task per shard), plus metadata.json, for teams
  * on Airflow. Deterministic like the manifests: same jobs, same bytes.
  */
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { Job } from "../core/job";
-import { laneImage, scheduledArgv, type ManifestOptions } from "./manifests";
+import { NONROOT_UID, POD_RESOURCES, k8sName, laneImage, laneServiceAccount, scheduledArgv, type ManifestOptions } from "./manifests";
+import { writeGenerated } from "./write_generated";
 
 export interface DagOptions extends ManifestOptions {
   /** The DAG package: the folder name and the S3 prefix it is published under. */
@@ -16,6 +15,9 @@ export interface DagOptions extends ManifestOptions {
 
 const py = (value: string | number | boolean): string =>
   typeof value === "string" ? JSON.stringify(value) : typeof value === "boolean" ? (value ? "True" : "False") : String(value);
+
+/** A dict of strings as a Python literal, e.g. {"cpu": "250m"}. */
+const pyDict = (values: Record<string, string>): string => `{${Object.entries(values).map(([k, v]) => `${py(k)}: ${py(v)}`).join(", ")}}`;
 
 export function dagSource(job: Job, options: DagOptions): string {
   const schedule = job.schedule!;
@@ -44,7 +46,7 @@ with DAG(
     for shard in range(SHARDS):
         KubernetesPodOperator(
             task_id=${py(job.name)} if SHARDS == 1 else f"${job.name}_shard_{shard}",
-            name=${py(job.name.replace(/_/g, "-"))},
+            name=${py(k8sName(job.name))},
             namespace=${py(options.namespace)},
             image=${py(laneImage(job.lane, options))},
             arguments=[${argv}] + ([] if SHARDS == 1 else ["--shard", f"{shard}/{SHARDS}"]),
@@ -52,9 +54,9 @@ with DAG(
                 k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name="etl-config")),
                 k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name="etl-secrets")),
             ],
-            service_account_name=${py(`etl-${job.lane.replace(/_/g, "-")}`)},
-            container_resources=k8s.V1ResourceRequirements(requests={"cpu": "250m", "memory": "256Mi"}, limits={"memory": "512Mi"}),
-            security_context=k8s.V1PodSecurityContext(run_as_non_root=True, run_as_user=65532, run_as_group=65532),
+            service_account_name=${py(laneServiceAccount(job.lane))},
+            container_resources=k8s.V1ResourceRequirements(requests=${pyDict(POD_RESOURCES.requests)}, limits=${pyDict(POD_RESOURCES.limits)}),
+            security_context=k8s.V1PodSecurityContext(run_as_non_root=True, run_as_user=${NONROOT_UID}, run_as_group=${NONROOT_UID}),
             retries=2,
             retry_exponential_backoff=True,
             get_logs=True,
@@ -78,9 +80,6 @@ export function renderDags(jobs: Job[], options: DagOptions): Map<string, string
 }
 
 /** Writes the package folder, removing generated DAG files whose job is gone. */
-export async function writeDags(dir: string, files: Map<string, string>): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
-  for (const stale of (await readdir(dir)).filter((f) => f.startsWith("etl_") && f.endsWith(".py") && !files.has(f))) await rm(join(dir, stale));
-  for (const [file, content] of files) await writeFile(join(dir, file), content);
-  return [...files.keys()];
+export function writeDags(dir: string, files: Map<string, string>): Promise<string[]> {
+  return writeGenerated(dir, files, (f) => f.startsWith("etl_") && f.endsWith(".py"));
 }

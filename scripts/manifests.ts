@@ -3,10 +3,9 @@
  * pure function of the job declarations, so CI can regenerate it and fail on any difference
  * (tests/manifests.test.ts). Jobs declared with `shards` become Indexed Jobs.
  */
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { kebabCase } from "../core/args";
 import type { Job } from "../core/job";
+import { writeGenerated } from "./write_generated";
 import { toYaml } from "./yaml";
 
 export interface ManifestOptions {
@@ -20,9 +19,22 @@ const CONTAINER = "etl";
 // 25 s (core/signals.ts), so the summary line is out before that.
 const TERMINATION_GRACE_SECONDS = 30;
 
-export function laneImage(lane: string, options: ManifestOptions): string {
-  return `${options.imagePrefix}etl-${lane.replace(/_/g, "-")}:${options.imageTag}`;
+/** Kubernetes object names take "-" where job and lane names have "_". */
+export function k8sName(name: string): string {
+  return name.replace(/_/g, "-");
 }
+
+export function laneImage(lane: string, options: ManifestOptions): string {
+  return `${options.imagePrefix}etl-${k8sName(lane)}:${options.imageTag}`;
+}
+
+export function laneServiceAccount(lane: string): string {
+  return `etl-${k8sName(lane)}`;
+}
+
+/** The distroless image's nonroot user and group. */
+export const NONROOT_UID = 65532;
+export const POD_RESOURCES = { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } };
 
 /** The command-line arguments of a scheduled run: the job name, then its fixed flags. */
 export function scheduledArgv(job: Job): string[] {
@@ -38,7 +50,7 @@ export function scheduledArgv(job: Job): string[] {
 export function cronJobManifest(job: Job, options: ManifestOptions): Record<string, unknown> {
   const schedule = job.schedule;
   if (!schedule) throw new Error(`${job.name} has no schedule`);
-  const name = job.name.replace(/_/g, "-");
+  const name = k8sName(job.name);
   // CronJob names are limited to 52 characters: the controller appends 11 for each Job it creates.
   if (name.length > 52) throw new Error(`${job.name}: CronJob name "${name}" is longer than 52 characters`);
   const labels = { "app.kubernetes.io/name": "etl", "app.kubernetes.io/component": name, "etl.platform/lane": job.lane };
@@ -73,9 +85,9 @@ export function cronJobManifest(job: Job, options: ManifestOptions): Record<stri
             metadata: { labels },
             spec: {
               restartPolicy: "Never",
-              serviceAccountName: `etl-${job.lane.replace(/_/g, "-")}`,
+              serviceAccountName: laneServiceAccount(job.lane),
               terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
-              securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
+              securityContext: { runAsNonRoot: true, runAsUser: NONROOT_UID, runAsGroup: NONROOT_UID, seccompProfile: { type: "RuntimeDefault" } },
               containers: [
                 {
                   name: CONTAINER,
@@ -85,7 +97,7 @@ export function cronJobManifest(job: Job, options: ManifestOptions): Record<stri
                   // AWS_REGION; the Secret holds DATABASE_URL. The shard count is not configuration.
                   ...(shards ? { env: [{ name: "JOB_COMPLETION_COUNT", value: String(shards) }] } : {}),
                   envFrom: [{ configMapRef: { name: "etl-config" } }, { secretRef: { name: "etl-secrets" } }],
-                  resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } },
+                  resources: POD_RESOURCES,
                   securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
                   // The manifest CSV is staged in /tmp before upload; the root filesystem is read-only.
                   volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
@@ -112,9 +124,6 @@ export function renderManifests(jobs: Job[], options: ManifestOptions): Map<stri
 }
 
 /** Writes the manifests to `dir`, removing generated ones whose job is gone. Returns the files written. */
-export async function writeManifests(dir: string, files: Map<string, string>): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
-  for (const stale of (await readdir(dir)).filter((f) => f.endsWith(".cronjob.yaml") && !files.has(f))) await rm(join(dir, stale));
-  for (const [file, content] of files) await writeFile(join(dir, file), content);
-  return [...files.keys()];
+export function writeManifests(dir: string, files: Map<string, string>): Promise<string[]> {
+  return writeGenerated(dir, files, (f) => f.endsWith(".cronjob.yaml"));
 }
