@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { unsafePrefixReason } from "./object_key";
 import { parseLocation, type Location } from "./object_store";
 
 /**
@@ -92,6 +93,17 @@ function location(help: string, options: Common = {}): ArgSpec<Location> {
   };
 }
 
+/** An optional key prefix: empty, or relative segments ending in "/" (core/object_key.ts). */
+function keyPrefix(help: string): ArgSpec<string | undefined> {
+  return {
+    ...valueFlag(help, "<prefix>", {}),
+    schema: v.optional(v.pipe(v.string(), v.rawCheck(({ dataset, addIssue }) => {
+      const reason = dataset.typed ? unsafePrefixReason(dataset.value) : undefined;
+      if (reason) addIssue({ message: reason });
+    }))),
+  };
+}
+
 function flag(help: string): ArgSpec<boolean> {
   return { help, kind: "switch", placeholder: "", schema: v.pipe(v.optional(v.boolean(), false), v.boolean()) };
 }
@@ -130,7 +142,7 @@ function shard(help: string): ArgSpec<Shard | undefined> {
   };
 }
 
-export const arg = { integer, text, optionalText, location, flag, shard };
+export const arg = { integer, text, optionalText, keyPrefix, location, flag, shard };
 
 /** Validates one raw value; returns the typed value or the reason it was refused. */
 export function validateArg<T>(spec: ArgSpec<T>, raw: string | boolean | undefined): { ok: true; value: T } | { ok: false; reason: string } {

@@ -10,10 +10,16 @@ export interface PlatformConfig {
   databaseUrl: string | undefined;
   s3Endpoint: string | undefined;
   awsRegion: string;
+  /** Time to live of a lease (core/lease.ts); tests shorten it. */
+  leaseTtlMs: number;
 }
 
 const optionalNonEmpty = <T extends v.GenericSchema<string>>(schema: T) =>
   v.optional(v.pipe(v.string(), v.trim(), v.transform((s) => (s === "" ? undefined : s)), v.optional(schema)));
+
+/** A number of seconds within [min, max], fractions allowed (tests use short ones). */
+const seconds = (min: number, max: number) =>
+  v.pipe(v.string(), v.regex(/^\d+(\.\d+)?$/, "must be a number of seconds"), v.check((s) => Number(s) >= min && Number(s) <= max, `must be between ${min} and ${max} seconds`));
 
 const EnvSchema = v.object({
   LOG_FORMAT: optionalNonEmpty(v.picklist(["json", "pretty"], "must be json or pretty")),
@@ -25,11 +31,16 @@ const EnvSchema = v.object({
         (s) => /^postgres(ql)?:\/\/[^\s]+$/.test(s) || /^embedded:.+/.test(s),
         "must be postgres://user:password@host:port/database or embedded:<data directory>",
       ),
+      v.check(
+        (s) => s.startsWith("embedded:") || isValidPostgresUrl(s),
+        "is not a valid URL: the port must be a number, and special characters in the user or password percent-encoded",
+      ),
     ),
   ),
   S3_ENDPOINT: optionalNonEmpty(v.pipe(v.string(), v.url("must be a URL such as http://127.0.0.1:9000"), v.regex(/^https?:\/\//, "must start with http:// or https://"))),
   AWS_REGION: optionalNonEmpty(v.pipe(v.string(), v.regex(/^[a-z0-9-]+$/, "must be a region name such as eu-west-1"))),
   AWS_DEFAULT_REGION: optionalNonEmpty(v.string()),
+  ETL_LEASE_TTL_SECONDS: optionalNonEmpty(seconds(1, 3600)),
 });
 
 export function loadConfig(env: Record<string, string | undefined>, stdoutIsTTY: boolean): PlatformConfig {
@@ -47,5 +58,18 @@ export function loadConfig(env: Record<string, string | undefined>, stdoutIsTTY:
     databaseUrl: e.DATABASE_URL,
     s3Endpoint: e.S3_ENDPOINT,
     awsRegion: e.AWS_REGION ?? e.AWS_DEFAULT_REGION ?? "us-east-1",
+    // 30 s: a holder renews every 5 s and stops after 15 s without a renewal; a run killed
+    // without releasing holds its work back for at most 30 s.
+    leaseTtlMs: Number(e.ETL_LEASE_TTL_SECONDS ?? 30) * 1000,
   };
+}
+
+/** postgres.js parses the URL with `new URL`, which throws "Invalid URL" (exit 1) on a bad port. */
+function isValidPostgresUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.hostname !== "" && (url.port === "" || Number(url.port) > 0);
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,8 @@
 import type { PlatformConfig } from "./config";
 import { ConfigError } from "./errors";
 import type { Database, Sql } from "./db";
+import type { Counts } from "./job";
+import { acquireLease, type Lease, type LeaseHolder } from "./lease";
 import type { Logger } from "./log";
 import type { Migration } from "./migrate";
 import { Metrics } from "./metrics";
@@ -14,6 +16,11 @@ export interface JobContext {
   /** Bound to job and runId. */
   log: Logger;
   metrics: Metrics;
+  /**
+   * What the run has done so far, filled as it goes: the summary of a run that is interrupted or
+   * fails reports these, so it still says what was done.
+   */
+  counts: Counts;
   /** Aborted on SIGINT/SIGTERM: stop starting work, let in-flight work finish. */
   signal: AbortSignal;
   /** `--dry-run`: read and compare, write nothing. */
@@ -24,6 +31,11 @@ export interface JobContext {
   /** The platform's migrations, the ones db() applies: the migrations/ glob from source, the generated list in a compiled binary. */
   migrations(): Promise<Migration[]>;
   objectStore(location: Location): Promise<ObjectStore>;
+  /**
+   * Takes the lease `name` for this run (core/lease.ts), or returns the live run holding it.
+   * The lease's signal aborts when it is lost: stop starting work then.
+   */
+  lease(name: string): Promise<Lease | { heldBy: LeaseHolder }>;
 }
 
 export interface RunResources {
@@ -69,15 +81,18 @@ export function createRunResources(init: {
     runId: init.runId,
     log: init.log,
     metrics: new Metrics(),
+    counts: {},
     signal: init.signal,
     dryRun: init.dryRun,
     env: init.env,
     db: async () => (await (database ??= connect())).sql,
     migrations: async () => (init.migrations ? init.migrations() : (await import("./migrate")).loadMigrations()),
     objectStore: (location) => {
-      stores ??= new ObjectStores({ s3Endpoint: config.s3Endpoint, awsRegion: config.awsRegion });
+      stores ??= new ObjectStores({ s3Endpoint: config.s3Endpoint, awsRegion: config.awsRegion, owner: init.runId });
       return stores.open(location);
     },
+    lease: async (name) =>
+      acquireLease(await context.db(), { name, runId: init.runId, job: init.job, ttlMs: config.leaseTtlMs, log: init.log, signal: init.signal }),
   };
 
   return {

@@ -30,3 +30,82 @@ export async function mapBounded<T, R>(
   signal?.throwIfAborted();
   return results;
 }
+
+export interface OrderedPoolOptions {
+  concurrency: number;
+  /**
+   * How far the pool may run ahead of the oldest unfinished item: results wait in memory until
+   * every earlier one is done, so one slow item (a 5 GiB copy) holds at most this many.
+   */
+  window?: number;
+  /** Aborting stops new starts; the items in flight finish, then the reason is thrown. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs `task` over a stream of items with `concurrency` in flight and hands each result to
+ * `onResult` in input order. Unlike mapBounded over pages, nothing drains between pages: a worker
+ * that finishes takes the next item at once. The first error from the stream or a task stops new
+ * starts, lets the ones in flight finish, and is thrown.
+ */
+export async function forEachOrdered<T, R>(
+  items: AsyncIterable<T>,
+  options: OrderedPoolOptions,
+  task: (item: T) => Promise<R>,
+  onResult: (result: R) => void,
+): Promise<void> {
+  const { concurrency, signal } = options;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+  const window = Math.max(options.window ?? concurrency * 64, concurrency);
+  const iterator = items[Symbol.asyncIterator]();
+  const finished = new Map<number, R>();
+  let started = 0;
+  let emitted = 0;
+  let end = Infinity;
+  let failure: { error: unknown } | undefined;
+  let wake: Array<() => void> = [];
+  const wakeAll = () => {
+    const waiting = wake;
+    wake = [];
+    for (const resolve of waiting) resolve();
+  };
+  signal?.addEventListener("abort", wakeAll, { once: true });
+  const stopped = () => failure !== undefined || signal?.aborted === true || started >= end;
+
+  async function worker(): Promise<void> {
+    while (!stopped()) {
+      if (started - emitted >= window) {
+        await new Promise<void>((resolve) => wake.push(resolve));
+        continue;
+      }
+      // Numbered before the await: an async generator answers queued next() calls in order.
+      const seq = started++;
+      try {
+        const step = await iterator.next();
+        if (step.done) {
+          end = Math.min(end, seq);
+          continue;
+        }
+        finished.set(seq, await task(step.value));
+        while (finished.has(emitted)) {
+          const result = finished.get(emitted)!;
+          finished.delete(emitted++);
+          onResult(result);
+        }
+        wakeAll();
+      } catch (error) {
+        failure ??= { error };
+        wakeAll();
+      }
+    }
+  }
+
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    signal?.removeEventListener("abort", wakeAll);
+    if (failure || signal?.aborted) await iterator.return?.().catch(() => undefined);
+  }
+  if (failure) throw failure.error;
+  signal?.throwIfAborted();
+}

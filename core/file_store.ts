@@ -1,16 +1,20 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, opendir, rename, rm, stat } from "node:fs/promises";
-import { dirname, join, relative, sep } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { ObjectNotFoundError, type ListedObject, type ObjectInfo, type ObjectStore } from "./object_store";
+import { UnsafeKeyError, unsafeKeyReason } from "./object_key";
+import { ObjectNotFoundError, type ListedObject, type ObjectBody, type ObjectInfo, type ObjectStore } from "./object_store";
 
 /** Marks a write in progress (see write); such files are not objects yet. */
 const PARTIAL = ".etl-partial-";
 
-/** A unique name beside `path` to write to before renaming over `path`. */
-export function partialPath(path: string): string {
-  return `${path}${PARTIAL}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+/**
+ * A unique name beside `path` to write to before renaming over `path`. `owner` names the writer
+ * (a run id), so that a later run can tell a write abandoned by a killed run from one in flight.
+ */
+export function partialPath(path: string, owner = `pid${process.pid}`): string {
+  return `${path}${PARTIAL}${owner}.${Math.random().toString(36).slice(2, 8)}`;
 }
 
 /** Whether a file name is one partialPath() made: a write in progress or abandoned by a crash. */
@@ -18,11 +22,21 @@ export function isPartial(name: string): boolean {
   return name.includes(PARTIAL);
 }
 
+/** The owner partialPath() wrote into a temp file's name. */
+function partialOwner(name: string): string {
+  const tail = name.slice(name.lastIndexOf(PARTIAL) + PARTIAL.length);
+  return tail.slice(0, tail.lastIndexOf("."));
+}
+
 /** A local directory used as a bucket: keys are paths relative to `root`. */
 export class FileStore implements ObjectStore {
   readonly url: string;
 
-  constructor(private readonly root: string) {
+  /** `owner` goes into the names of this store's temp files (see partialPath). */
+  constructor(
+    private readonly root: string,
+    private readonly owner?: string,
+  ) {
     this.url = `file://${root}`;
   }
 
@@ -33,11 +47,10 @@ export class FileStore implements ObjectStore {
     return { size: stats.size, etag: await md5OfFile(path), metadata: {} };
   }
 
-  async read(key: string): Promise<Readable> {
-    const path = this.pathOf(key);
-    const stats = await stat(path).catch(() => undefined);
-    if (!stats?.isFile()) throw new ObjectNotFoundError(this.url, key);
-    return createReadStream(path);
+  async read(key: string): Promise<ObjectBody> {
+    const info = await this.head(key);
+    if (!info) throw new ObjectNotFoundError(this.url, key);
+    return { body: createReadStream(this.pathOf(key)), size: info.size, etag: info.etag };
   }
 
   async exists(): Promise<boolean> {
@@ -48,8 +61,8 @@ export class FileStore implements ObjectStore {
     const path = this.pathOf(key);
     await mkdir(dirname(path), { recursive: true });
     // Write beside the target and rename: a reader never sees half a file, and a crash leaves
-    // only a temp file that the next run overwrites under another name.
-    const temp = partialPath(path);
+    // only a temp file, which removeAbandonedPartials clears.
+    const temp = partialPath(path, this.owner);
     try {
       await pipeline(body, createWriteStream(temp));
       await rename(temp, path);
@@ -59,37 +72,49 @@ export class FileStore implements ObjectStore {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ListedObject> {
+  /** With `partials`, lists only the temp files of writes in progress or abandoned, instead of the objects. */
+  async *list(prefix: string, options: { partials?: boolean } = {}): AsyncIterable<ListedObject> {
     // Walk only the directory the prefix's complete segments name: "a/b/c" starts at a/b.
     const start = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
     const dir = start ? this.pathOf(start) : this.root;
     if (!(await stat(dir).catch(() => undefined))?.isDirectory()) return;
-    yield* this.walk(dir, start ? `${start}/` : "", prefix);
+    yield* this.walk(dir, start ? `${start}/` : "", prefix, options.partials === true);
   }
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
   }
 
-  private async *walk(dir: string, keyPrefix: string, prefix: string): AsyncIterable<ListedObject> {
+  /**
+   * Removes the temp files under `prefix` whose writers are gone (killed before they could clean
+   * up), as `isLive(owner)` tells; returns how many it removed.
+   */
+  async removeAbandonedPartials(prefix: string, isLive: (owner: string) => Promise<boolean>): Promise<number> {
+    let removed = 0;
+    for await (const { key } of this.list(prefix, { partials: true })) {
+      if (await isLive(partialOwner(key))) continue;
+      await rm(join(this.root, key), { force: true });
+      removed++;
+    }
+    return removed;
+  }
+
+  private async *walk(dir: string, keyPrefix: string, prefix: string, partials: boolean): AsyncIterable<ListedObject> {
     for await (const entry of await opendir(dir)) {
       const key = `${keyPrefix}${entry.name}`;
       if (entry.isDirectory()) {
-        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.walk(join(dir, entry.name), `${key}/`, prefix);
-      } else if (entry.isFile() && key.startsWith(prefix) && !isPartial(entry.name)) {
-        yield { key, size: (await stat(join(dir, entry.name))).size };
+        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.walk(join(dir, entry.name), `${key}/`, prefix, partials);
+      } else if (entry.isFile() && key.startsWith(prefix) && isPartial(entry.name) === partials) {
+        yield { key, size: (await stat(join(dir, entry.name))).size, etag: null };
       }
     }
   }
 
-  /** Maps a key to a path inside the root; a key that would escape it is refused. */
+  /** Maps a key to a path inside the root; an unsafe key (core/object_key.ts) is refused. */
   private pathOf(key: string): string {
-    const path = join(this.root, key);
-    const rel = relative(this.root, path);
-    if (key === "" || rel === "" || rel.startsWith(`..${sep}`) || rel === "..") {
-      throw new Error(`key "${key}" does not name a file inside ${this.root}`);
-    }
-    return path;
+    const reason = unsafeKeyReason(key);
+    if (reason) throw new UnsafeKeyError(key, reason);
+    return join(this.root, key);
   }
 }
 

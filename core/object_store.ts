@@ -15,8 +15,8 @@ export interface ObjectStore {
   /** s3://bucket or file:///absolute/dir, for logs and errors. */
   readonly url: string;
   head(key: string): Promise<ObjectInfo | undefined>;
-  /** Throws ObjectNotFoundError when the key does not exist. */
-  read(key: string): Promise<Readable>;
+  /** Opens the object for reading; throws ObjectNotFoundError when the key does not exist. */
+  read(key: string): Promise<ObjectBody>;
   /** Streams `body` to `key`, replacing what is there only once the whole body has arrived. */
   write(key: string, body: Readable, options: WriteOptions): Promise<void>;
   /** Whether the bucket or directory exists. */
@@ -29,15 +29,29 @@ export interface ObjectStore {
   /** Removes `key`; removing a key that is not there is not an error (S3's DeleteObject). */
   delete(key: string): Promise<void>;
   /**
-   * Copies inside the storage service when `source` lives there too (S3 to S3 on one endpoint);
-   * returns false when it cannot, and the caller streams instead.
+   * Copies inside the storage service when `source` lives there too (S3 to S3 on one endpoint),
+   * returning its size and the new object's ETag; returns undefined when it cannot, and the caller streams
+   * instead. Throws ObjectNotFoundError when the source is missing.
    */
-  copyFrom?(source: ObjectStore, sourceKey: string, key: string, options: WriteOptions): Promise<boolean>;
+  copyFrom?(source: ObjectStore, sourceKey: string, key: string, options: CopyOptions): Promise<{ size: number; etag: string } | undefined>;
+  /**
+   * Removes temp files of writes under `prefix` whose writers are gone (a killed run's), as
+   * `isLive(owner)` tells; returns how many. Only stores that write through temp files have it.
+   */
+  removeAbandonedPartials?(prefix: string, isLive: (owner: string) => Promise<boolean>): Promise<number>;
+}
+
+export interface ObjectBody {
+  body: Readable;
+  size: number;
+  etag: string;
 }
 
 export interface ListedObject {
   key: string;
   size: number;
+  /** S3's ETag; null where a listing cannot know it cheaply (a local file's MD5). */
+  etag: string | null;
 }
 
 export interface WriteOptions {
@@ -46,10 +60,34 @@ export interface WriteOptions {
   contentType?: string;
 }
 
-/** Copies one object between any two stores: server-side where possible, else streamed with bounded memory. */
-export async function copyObject(source: ObjectStore, sourceKey: string, destination: ObjectStore, key: string, options: WriteOptions): Promise<void> {
-  if (await destination.copyFrom?.(source, sourceKey, key, options)) return;
-  await destination.write(key, await source.read(sourceKey), options);
+export interface CopyOptions {
+  /** When unknown, the store asks the source (a server-side copy must know it under or over 5 GiB). */
+  size: number | undefined;
+  metadata?: Record<string, string>;
+  contentType?: string;
+}
+
+/** Destination metadata naming the source ETag, so a multipart copy (whose ETag differs) is still known identical. */
+export const SOURCE_ETAG_METADATA = "etl-source-etag";
+
+/**
+ * Copies one object between any two stores: server-side where possible, else streamed with
+ * bounded memory. The copy records the source ETag (when known) in SOURCE_ETAG_METADATA.
+ * Returns the size and the ETag of what was copied.
+ */
+export async function copyObject(
+  source: ObjectStore,
+  sourceKey: string,
+  destination: ObjectStore,
+  key: string,
+  options: { size?: number; sourceEtag?: string; contentType?: string },
+): Promise<{ size: number; etag: string }> {
+  const metadata = (etag: string | undefined) => (etag ? { [SOURCE_ETAG_METADATA]: etag } : undefined);
+  const copied = await destination.copyFrom?.(source, sourceKey, key, { size: options.size, metadata: metadata(options.sourceEtag), contentType: options.contentType });
+  if (copied) return { size: copied.size, etag: options.sourceEtag ?? copied.etag };
+  const object = await source.read(sourceKey);
+  await destination.write(key, object.body, { size: object.size, metadata: metadata(object.etag), contentType: options.contentType });
+  return { size: object.size, etag: object.etag };
 }
 
 export class ObjectNotFoundError extends EtlError {

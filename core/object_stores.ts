@@ -7,6 +7,8 @@ export interface ObjectStoresOptions {
   s3Endpoint: string | undefined;
   awsRegion: string;
   s3?: S3StoreOptions;
+  /** Names the writer in a file: store's temp files (the run id). */
+  owner?: string;
 }
 
 /**
@@ -19,7 +21,7 @@ export class ObjectStores {
   constructor(private readonly options: ObjectStoresOptions) {}
 
   async open(location: Location): Promise<ObjectStore> {
-    if (location.kind === "file") return new FileStore(location.dir);
+    if (location.kind === "file") return new FileStore(location.dir, this.options.owner);
     const [{ S3Store }, client] = await Promise.all([import("./s3_store"), this.s3Client()]);
     return new S3Store(location.bucket, client, this.options.s3);
   }

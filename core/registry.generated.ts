@@ -3,6 +3,8 @@
 import type { Migration } from "./migrate";
 import { loadJobModule, type JobEntry } from "./registry";
 import migration_0001_dead_letters from "../migrations/0001_dead_letters.sql" with { type: "text" };
+import migration_0002_leases from "../migrations/0002_leases.sql" with { type: "text" };
+import migration_0003_object_listings from "../migrations/0003_object_listings.sql" with { type: "text" };
 
 export const JOBS: JobEntry[] = [
   { name: "get_s3_files", load: () => loadJobModule("get_s3_files", import("../jobs/get_s3_files")) },
@@ -11,4 +13,6 @@ export const JOBS: JobEntry[] = [
 
 export const MIGRATIONS: Migration[] = [
   { version: "0001_dead_letters", sql: migration_0001_dead_letters },
+  { version: "0002_leases", sql: migration_0002_leases },
+  { version: "0003_object_listings", sql: migration_0003_object_listings },
 ];

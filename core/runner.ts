@@ -66,12 +66,12 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     }
     return exitCode;
   };
-  const fail = (error: unknown): number => {
+  const fail = (error: unknown, done: Record<string, unknown> = { counts: {} }): number => {
     const exitCode = exitCodeOf(error);
     const message = redactText(errorMessage(error), secrets);
     log.error(message, { error: { name: (error as Error)?.name, code: (error as EtlError)?.code } });
     if (exitCode === EXIT.failed && error instanceof Error && error.stack) log.debug("stack", { stack: redactText(error.stack, secrets) });
-    return finish("failed", exitCode, { counts: {}, error: message });
+    return finish("failed", exitCode, { ...done, error: message });
   };
 
   if (configError) return fail(configError);
@@ -99,7 +99,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
               controller.abort(new EtlError("interrupted", `interrupted by ${signal}`));
             },
             onForce: (signal) => {
-              const code = finish("interrupted", SHUTDOWN_SIGNALS[signal], { error: `forced exit after ${signal}` });
+              const code = finish("interrupted", SHUTDOWN_SIGNALS[signal], { counts: resources.context.counts, error: `forced exit after ${signal}` });
               (environment.exit ?? process.exit)(code);
             },
           },
@@ -137,11 +137,9 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     }
   } catch (error) {
     await resources.close().catch((closeError) => log.warn("closing resources failed", { error: closeError }));
-    if (interruptedBy) {
-      exitCode = finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], { metrics: context.metrics.snapshot() });
-    } else {
-      exitCode = fail(error);
-    }
+    // What was done before the run stopped: the counts it kept as it went.
+    const done = { counts: context.counts, metrics: context.metrics.snapshot() };
+    exitCode = interruptedBy ? finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], done) : fail(error, done);
   } finally {
     removeSignalHandlers();
   }

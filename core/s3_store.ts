@@ -14,7 +14,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import type { Readable } from "node:stream";
 import { mapBounded } from "./executor";
-import { ObjectNotFoundError, type ListedObject, type ObjectInfo, type ObjectStore, type WriteOptions } from "./object_store";
+import { ObjectNotFoundError, type CopyOptions, type ListedObject, type ObjectBody, type ObjectInfo, type ObjectStore, type WriteOptions } from "./object_store";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -57,10 +57,10 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async read(key: string): Promise<Readable> {
+  async read(key: string): Promise<ObjectBody> {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return out.Body as Readable;
+      return { body: out.Body as Readable, size: out.ContentLength ?? 0, etag: unquote(out.ETag) };
     } catch (error) {
       if (isNotFound(error)) throw new ObjectNotFoundError(this.url, key);
       throw error;
@@ -83,7 +83,7 @@ export class S3Store implements ObjectStore {
       const page = await this.client.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.listPageSize }),
       );
-      for (const object of page.Contents ?? []) yield { key: object.Key!, size: object.Size ?? 0 };
+      for (const object of page.Contents ?? []) yield { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) };
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
@@ -110,22 +110,29 @@ export class S3Store implements ObjectStore {
    * Server-side copy from a bucket on the same endpoint (all S3Stores of a run share one client):
    * the bytes never leave S3.
    */
-  async copyFrom(source: ObjectStore, sourceKey: string, key: string, options: WriteOptions): Promise<boolean> {
-    if (!(source instanceof S3Store) || source.client !== this.client) return false;
+  async copyFrom(source: ObjectStore, sourceKey: string, key: string, options: CopyOptions): Promise<{ size: number; etag: string } | undefined> {
+    if (!(source instanceof S3Store) || source.client !== this.client) return undefined;
     const copySource = `${source.bucket}/${encodeKey(sourceKey)}`;
-    const { size, metadata, contentType } = options;
+    const { metadata, contentType } = options;
+    const size = options.size ?? (await source.head(sourceKey))?.size;
+    if (size === undefined) throw new ObjectNotFoundError(source.url, sourceKey);
     if (size <= this.multipartCopyThreshold) {
-      await this.client.send(
-        new CopyObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          CopySource: copySource,
-          MetadataDirective: "REPLACE",
-          Metadata: metadata,
-          ContentType: contentType,
-        }),
-      );
-      return true;
+      try {
+        const out = await this.client.send(
+          new CopyObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            CopySource: copySource,
+            MetadataDirective: "REPLACE",
+            Metadata: metadata,
+            ContentType: contentType,
+          }),
+        );
+        return { size, etag: unquote(out.CopyObjectResult?.ETag) };
+      } catch (error) {
+        if (isNotFound(error) && (error as { name?: string }).name === "NoSuchKey") throw new ObjectNotFoundError(source.url, sourceKey);
+        throw error;
+      }
     }
     const { UploadId } = await this.client.send(
       new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }),
@@ -147,10 +154,10 @@ export class S3Store implements ObjectStore {
         );
         return { PartNumber: index + 1, ETag: out.CopyPartResult?.ETag };
       });
-      await this.client.send(
+      const out = await this.client.send(
         new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
       );
-      return true;
+      return { size, etag: unquote(out.ETag) };
     } catch (error) {
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId })).catch(() => undefined);
       throw error;

@@ -1,13 +1,9 @@
-import { tryAdvisoryLock } from "../core/advisory_lock";
 import { arg } from "../core/args";
 import { UsageError } from "../core/errors";
 import { SkippedRun, defineJob } from "../core/job";
 import { locationUrl } from "../core/object_store";
-import { AttachmentCopier } from "../processors/attachment_copier";
-import { syncAttachments } from "../processors/attachment_sync";
+import { copyAgencyAttachments } from "../processors/agency_copy";
 import { AgencyRepository } from "../repositories/agencies";
-import { AttachmentRepository } from "../repositories/attachments";
-import { DeadLetterRepository } from "../repositories/dead_letters";
 
 export const JOB = defineJob({
   name: "get_s3_files",
@@ -17,7 +13,7 @@ export const JOB = defineJob({
     agencyId: arg.integer("agency whose attachments are copied", { min: 1, placeholder: "<id>" }),
     sourceBucket: arg.location("bucket (name or s3://name) or directory (file:path) holding the attachments"),
     destinationBucket: arg.location("bucket or directory to copy them to"),
-    destinationPrefix: arg.optionalText("key prefix at the destination (default: agency_id=<id>/)", { placeholder: "<prefix>" }),
+    destinationPrefix: arg.keyPrefix("key prefix at the destination, ending in / (default: agency_id=<id>/)"),
     // 16 parallel copies saturate one pod's network on server-side copies; the HTTP agent allows
     // 1024 sockets (core/object_stores.ts), so 256 is the most that never queues on a socket.
     concurrency: arg.integer("copies in flight at once", { min: 1, max: 256, default: 16 }),
@@ -40,20 +36,23 @@ export const JOB = defineJob({
 
     const prefix = args.destinationPrefix ?? `agency_id=${args.agencyId}/`;
     const shard = args.shard ? `${args.shard.index}-of-${args.shard.count}` : undefined;
-    const release = await tryAdvisoryLock(sql, `get_s3_files:${args.agencyId}:${locationUrl(args.destinationBucket)}/${prefix}:${shard ?? "all"}`);
-    if (!release) return new SkippedRun("another run is copying this agency to this destination");
+    // A dry run writes nothing, so it needs no exclusivity.
+    const lease = ctx.dryRun ? undefined : await ctx.lease(`get_s3_files:${args.agencyId}:${locationUrl(args.destinationBucket)}/${prefix}:${shard ?? "all"}`);
+    if (lease && "heldBy" in lease) return new SkippedRun(`run ${lease.heldBy.runId} on ${lease.heldBy.host} is copying this agency to this destination`);
     try {
-      return await syncAttachments({
-        pages: new AttachmentRepository(sql).listAttachmentsForAgency(args.agencyId, { batchSize: args.batchSize, shard: args.shard }),
-        copier: new AttachmentCopier({ source, destination, prefix, dryRun: ctx.dryRun, log: ctx.log, metrics: ctx.metrics, signal: ctx.signal }),
-        concurrency: args.concurrency,
-        signal: ctx.signal,
-        log: ctx.log,
-        manifest: ctx.dryRun ? undefined : { store: destination, key: `${prefix}_manifest${shard ? `.${shard}` : ""}.csv` },
-        deadLetters: ctx.dryRun ? undefined : new DeadLetterRepository(sql, ctx.job, ctx.runId),
+      return await copyAgencyAttachments({
+        ...ctx,
+        ...args,
+        sql,
+        source,
+        destination,
+        prefix,
+        manifestKey: `${prefix}_manifest${shard ? `.${shard}` : ""}.csv`,
+        // Losing the lease stops new copies as SIGTERM does, and the run exits 75.
+        signal: lease ? AbortSignal.any([ctx.signal, lease.signal]) : ctx.signal,
       });
     } finally {
-      await release();
+      await lease?.release();
     }
   },
 });

@@ -2,16 +2,17 @@ import { CircuitBreaker } from "../core/circuit_breaker";
 import { errorMessage } from "../core/errors";
 import type { Logger } from "../core/log";
 import type { Metrics } from "../core/metrics";
-import { ObjectNotFoundError, copyObject, type ObjectInfo, type ObjectStore } from "../core/object_store";
+import { unsafeKeyReason } from "../core/object_key";
+import { ObjectNotFoundError, SOURCE_ETAG_METADATA, copyObject, type ObjectInfo, type ObjectStore } from "../core/object_store";
 import { retry, type RetryOptions } from "../core/retry";
 import { isTransientError } from "../core/transient";
-import type { Attachment } from "../repositories/attachments";
+import type { AttachmentWithListings, ListedInfo } from "../repositories/attachments";
 
 export type CopyStatus = "copied" | "skipped" | "failed" | "planned";
 
 /** One manifest row's worth of facts about one attachment. */
 export interface CopyOutcome {
-  attachment: Attachment;
+  attachment: AttachmentWithListings;
   sourceKey: string;
   destinationKey: string;
   status: CopyStatus;
@@ -19,9 +20,6 @@ export interface CopyOutcome {
   etag: string | undefined;
   error?: string;
 }
-
-/** Destination metadata naming the source ETag, so a multipart copy (whose ETag differs) is still known identical. */
-export const SOURCE_ETAG_METADATA = "etl-source-etag";
 
 export interface AttachmentCopierOptions {
   source: ObjectStore;
@@ -37,10 +35,25 @@ export interface AttachmentCopierOptions {
   breaker?: CircuitBreaker;
 }
 
+// The database's size_bytes is a hint, trusted only well below S3's 5 GiB CopyObject limit: a
+// stale row must not send a 6 GiB object to a single CopyObject.
+const TRUSTED_SIZE_HINT = 4 * 1024 ** 3;
+
+type Known = { size: number; etag: string | null; metadata?: Record<string, string> };
+
 /**
  * Copies one attachment from the source store to the destination, skipping it when an identical
- * object (same size and ETag) is already there. A failure is returned as a `failed` outcome, not
- * thrown, so one bad item does not stop the run; only an open circuit breaker throws.
+ * object (same size and ETag, or the source ETag recorded at the destination) is already there.
+ *
+ * Requests per attachment: what the run's listings (etl_object_listings) already know is not
+ * asked again. A first copy S3 to S3 is one CopyObject (its own 404 reports a missing source); an
+ * unchanged object is no request at all when both sides were listed. A HEAD is made only where a
+ * listing cannot answer: a side that was not listed, a key missing from the source listing (it may
+ * have arrived since), or equal sizes with ETags that differ (a multipart copy keeps the source
+ * ETag in metadata; a local file's MD5 is computed on demand).
+ *
+ * A failure is returned as a `failed` outcome, not thrown, so one bad item does not stop the run;
+ * only an open circuit breaker or an abort throws.
  */
 export class AttachmentCopier {
   private readonly breaker: CircuitBreaker;
@@ -49,41 +62,36 @@ export class AttachmentCopier {
     this.breaker = options.breaker ?? new CircuitBreaker("object store");
   }
 
-  async copyAttachment(attachment: Attachment): Promise<CopyOutcome> {
-    const { source, destination, prefix, log, metrics } = this.options;
+  async copyAttachment(attachment: AttachmentWithListings): Promise<CopyOutcome> {
+    const { log } = this.options;
     const sourceKey = attachment.s3Key;
-    const destinationKey = prefix + sourceKey;
-    const outcome = (status: CopyStatus, info?: ObjectInfo, error?: string): CopyOutcome => ({
+    const outcome = (status: CopyStatus, info?: { size: number; etag: string | null }, error?: string): CopyOutcome => ({
       attachment,
       sourceKey,
-      destinationKey,
+      destinationKey: this.options.prefix + sourceKey,
       status,
       sizeBytes: info?.size ?? attachment.sizeBytes ?? undefined,
-      etag: info?.etag,
+      etag: info?.etag ?? undefined,
       error,
     });
+    const unsafe = unsafeKeyReason(sourceKey);
+    if (unsafe) {
+      const message = `unsafe key ${JSON.stringify(sourceKey)}: ${unsafe}; nothing was read or written`;
+      log.warn("copy refused", { attachmentId: attachment.id, error: message });
+      return outcome("failed", undefined, message);
+    }
     try {
       const result = await retry(
-        async () => {
-          const [found, existing] = await Promise.all([source.head(sourceKey), destination.head(destinationKey)]);
-          if (!found) throw new ObjectNotFoundError(source.url, sourceKey);
-          if (existing && isSameObject(found, existing)) return outcome("skipped", found);
-          if (this.options.dryRun) return outcome("planned", found);
-          await metrics.time("copyMs", () =>
-            copyObject(source, sourceKey, destination, destinationKey, {
-              size: found.size,
-              metadata: { [SOURCE_ETAG_METADATA]: found.etag },
-              contentType: attachment.contentType ?? undefined,
-            }),
-          );
-          metrics.increment("bytesCopied", found.size);
-          return outcome("copied", found);
-        },
+        // The listings are a snapshot from the start of the run: a retry asks the stores again.
+        (attempt) =>
+          attempt === 1
+            ? this.syncObject(attachment, attachment.listedSource, attachment.listedDestination, outcome)
+            : this.syncObject(attachment, undefined, undefined, outcome),
         {
           signal: this.options.signal,
           ...this.options.retry,
           onRetry: (error, attempt, delayMs) =>
-            log.warn("copy failed, retrying", { attachmentId: attachment.id, key: sourceKey, attempt, delayMs, error }),
+            log.warn("copy failed, retrying", { attachmentId: attachment.id, key: sourceKey, attempt, delayMs, error: errorMessage(error) }),
         },
       );
       this.breaker.recordSuccess();
@@ -96,9 +104,49 @@ export class AttachmentCopier {
       return outcome("failed", undefined, message);
     }
   }
-}
 
-function isSameObject(source: ObjectInfo, destination: ObjectInfo): boolean {
-  if (source.size !== destination.size) return false;
-  return destination.etag === source.etag || destination.metadata[SOURCE_ETAG_METADATA] === source.etag;
+  private async syncObject(
+    attachment: AttachmentWithListings,
+    listedSource: ListedInfo | null | undefined,
+    listedDestination: ListedInfo | null | undefined,
+    outcome: (status: CopyStatus, info?: { size: number; etag: string | null }) => CopyOutcome,
+  ): Promise<CopyOutcome> {
+    const { source, destination, metrics } = this.options;
+    const sourceKey = attachment.s3Key;
+    const destinationKey = this.options.prefix + sourceKey;
+    let found: Known | undefined = listedSource ?? undefined;
+    if (listedSource === null) found = await this.headSource(sourceKey);
+    const existing: Known | undefined = listedDestination === undefined ? await destination.head(destinationKey) : listedDestination ?? undefined;
+    if (existing) {
+      found ??= await this.headSource(sourceKey);
+      // A listed local file has no ETag yet: its MD5 is worth computing only when sizes match.
+      if (existing.size === found.size && found.etag === null) found = await this.headSource(sourceKey);
+      if (await this.holdsCopyOf(destinationKey, existing, found)) return outcome("skipped", found);
+    }
+    if (this.options.dryRun) return outcome("planned", found ?? (await this.headSource(sourceKey)));
+    const sizeHint = attachment.sizeBytes !== null && attachment.sizeBytes < TRUSTED_SIZE_HINT ? attachment.sizeBytes : undefined;
+    const copied = await metrics.time("copyMs", () =>
+      copyObject(source, sourceKey, destination, destinationKey, {
+        size: found?.size ?? sizeHint,
+        sourceEtag: found?.etag ?? undefined,
+        contentType: attachment.contentType ?? undefined,
+      }),
+    );
+    metrics.increment("bytesCopied", copied.size);
+    return outcome("copied", copied);
+  }
+
+  private async headSource(key: string): Promise<ObjectInfo> {
+    const info = await this.options.source.head(key);
+    if (!info) throw new ObjectNotFoundError(this.options.source.url, key);
+    return info;
+  }
+
+  /** Whether `existing` at the destination is a copy of `found`; a listing lacks metadata and a file's MD5, so ask the object. */
+  private async holdsCopyOf(destinationKey: string, existing: Known, found: Known): Promise<boolean> {
+    if (existing.size !== found.size) return false;
+    if (existing.etag !== null && existing.etag === found.etag) return true;
+    const full = existing.metadata ? existing : await this.options.destination.head(destinationKey);
+    return full !== undefined && full.size === found.size && (full.etag === found.etag || full.metadata?.[SOURCE_ETAG_METADATA] === found.etag);
+  }
 }

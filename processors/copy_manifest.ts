@@ -1,5 +1,4 @@
-import { createReadStream } from "node:fs";
-import { rm, stat } from "node:fs/promises";
+import { closeSync, createReadStream, fstatSync, openSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FileSink } from "bun";
@@ -15,35 +14,42 @@ export const MANIFEST_HEADER = ["attachment_id", "file_name", "source_key", "des
  */
 export class CopyManifest {
   private readonly sink: FileSink;
+  private closed = false;
   rows = 0;
 
-  private constructor(private readonly tempPath: string) {
-    this.sink = Bun.file(tempPath).writer();
+  private constructor(private readonly fd: number) {
+    this.sink = Bun.file(fd).writer();
     this.sink.write(MANIFEST_HEADER.join(",") + "\n");
   }
 
+  /**
+   * The temp file is unlinked as soon as it is open: only this process can reach it, and the
+   * kernel frees it when the process ends, SIGKILL included (a named temp file was left in /tmp
+   * by every killed run).
+   */
   static create(): CopyManifest {
-    return new CopyManifest(join(tmpdir(), `etl-manifest-${process.pid}-${crypto.randomUUID()}.csv`));
+    const path = join(tmpdir(), `etl-manifest-${crypto.randomUUID()}.csv`);
+    const fd = openSync(path, "w+", 0o600);
+    unlinkSync(path);
+    return new CopyManifest(fd);
   }
 
-  addRows(outcomes: readonly CopyOutcome[]): void {
-    for (const o of outcomes) {
-      const row = [o.attachment.id, o.attachment.fileName, o.sourceKey, o.destinationKey, o.sizeBytes ?? "", o.etag ?? "", o.status];
-      this.sink.write(row.map(csvField).join(",") + "\n");
-      this.rows++;
-    }
+  addRow(o: CopyOutcome): void {
+    const row = [o.attachment.id, o.attachment.fileName, o.sourceKey, o.destinationKey, o.sizeBytes ?? "", o.etag ?? "", o.status];
+    this.sink.write(row.map(csvField).join(",") + "\n");
+    this.rows++;
   }
 
   async publish(store: ObjectStore, key: string): Promise<void> {
-    await this.sink.end();
-    const { size } = await stat(this.tempPath);
-    await store.write(key, createReadStream(this.tempPath), { size, contentType: "text/csv" });
-    await this.discard();
+    await this.sink.flush();
+    const { size } = fstatSync(this.fd);
+    await store.write(key, createReadStream("", { fd: this.fd, start: 0, autoClose: false }), { size, contentType: "text/csv" });
   }
 
-  async discard(): Promise<void> {
-    await Promise.resolve(this.sink.end()).catch(() => undefined);
-    await rm(this.tempPath, { force: true });
+  discard(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
   }
 }
 

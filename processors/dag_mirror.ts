@@ -140,6 +140,6 @@ async function download(store: ObjectStore, prefix: string): Promise<Map<string,
 
 async function readAll(store: ObjectStore, key: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of await store.read(key)) chunks.push(Buffer.from(chunk as Uint8Array));
+  for await (const chunk of (await store.read(key)).body) chunks.push(Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks);
 }

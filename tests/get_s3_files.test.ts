@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { loadMigrations, migrate } from "../core/migrate";
 import { MANIFEST_HEADER } from "../processors/copy_manifest";
 import {
   createBucket,
@@ -183,25 +184,43 @@ describe("get_s3_files, S3 to S3", () => {
 
     const run = await runGetS3Files([...baseArgs(), "--batch-size", "5", "--concurrency", "3"], { DATABASE_URL: db.url });
 
+    // 12 rows in pages of 5: a manifest of all 12 in id order took three keyset pages.
     expect(run.summary?.counts).toEqual({ copied: 12, skipped: 0, failed: 0 });
-    expect(run.events.filter((e) => e.msg === "page done")).toHaveLength(3);
     const rows = parseCsv(await getObjectText(destination, "agency_id=10/_manifest.csv"));
     expect(rows.map((r) => Number(r.attachment_id))).toEqual(attachments.map((a) => a.id).sort((a, b) => a - b));
   });
 
-  test("skips with exit 0 while another run holds the lock for the same work", async () => {
+  test("skips with exit 0 while another live run holds the lease for the same work", async () => {
     await seedAttachments(db.sql, [10], [{ id: 1, agencyId: 10, key: "a.txt" }]);
     await putObject(source, "a.txt", "A");
-    const holder = await db.sql.reserve();
-    await holder`select pg_advisory_lock(hashtextextended(${`get_s3_files:10:s3://${destination}/agency_id=10/:all`}, 0))`;
-    try {
-      const run = await runGetS3Files(baseArgs(), { DATABASE_URL: db.url });
-      expect(run.exitCode).toBe(0);
-      expect(run.summary).toMatchObject({ status: "skipped", exitCode: 0 });
-      expect(await listKeys(destination)).toEqual([]);
-    } finally {
-      holder.release();
-    }
+    await migrate(db.sql, await loadMigrations());
+    const holder = crypto.randomUUID();
+    await db.sql`
+      insert into etl_leases (name, run_id, job, host, acquired_at, renewed_at, expires_at)
+      values (${`get_s3_files:10:s3://${destination}/agency_id=10/:all`}, ${holder}, 'get_s3_files', 'other-pod', now(), now(), now() + interval '30 seconds')`;
+
+    const run = await runGetS3Files(baseArgs(), { DATABASE_URL: db.url });
+
+    expect(run.exitCode).toBe(0);
+    expect(run.summary).toMatchObject({ status: "skipped", exitCode: 0, reason: `run ${holder} on other-pod is copying this agency to this destination` });
+    expect(await listKeys(destination)).toEqual([]);
+  });
+
+  test("a lease its holder stopped renewing (a killed run) is waited out and taken over", async () => {
+    await seedAttachments(db.sql, [10], [{ id: 1, agencyId: 10, key: "a.txt" }]);
+    await putObject(source, "a.txt", "A");
+    await migrate(db.sql, await loadMigrations());
+    await db.sql`
+      insert into etl_leases (name, run_id, job, host, acquired_at, renewed_at, expires_at)
+      values (${`get_s3_files:10:s3://${destination}/agency_id=10/:all`}, ${crypto.randomUUID()}, 'get_s3_files', 'dead-pod',
+              now() - interval '1 minute', now() - interval '10 seconds', now() + interval '1.5 seconds')`;
+
+    const run = await runGetS3Files(baseArgs(), { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "3" });
+
+    expect(run.summary).toMatchObject({ status: "succeeded", counts: { copied: 1 } });
+    expect(run.events.find((e) => e.msg === "waiting for an abandoned lease to expire")).toMatchObject({ host: "dead-pod" });
+    const [lease] = await db.sql`select count(*)::int as n from etl_leases`;
+    expect(lease!.n).toBe(0); // released at the end
   });
 });
 
@@ -252,6 +271,40 @@ describe("get_s3_files, local directories and mixed stores", () => {
     const again = await runGetS3Files(upArgs, { DATABASE_URL: db.url });
     expect(again.summary?.counts).toEqual({ copied: 0, skipped: 2, failed: 0 });
   });
+
+  const UNSAFE_KEYS = ["../agency_id=11/victim.bin", "../x", "a/../../b", "/abs/file", "back\\slash", "./dot", "double//slash"];
+
+  test("unsafe keys are failed items with their reason on every pairing of stores, and nothing lands outside the prefix", async () => {
+    const rows = [{ id: 1, agencyId: 10, key: "fine/ok.txt" }, ...UNSAFE_KEYS.map((key, i) => ({ id: 10 + i, agencyId: 10, key, fileName: "f" }))];
+    await seedAttachments(db.sql, [10, 11], rows);
+    await putObject(source, "fine/ok.txt", "ok");
+    // The file: source holds a file beside its root that "../x" would reach.
+    writeLocal(join(dir, "src"), "fine/ok.txt", "ok");
+    writeFileSync(join(dir, "x"), "outside the source");
+    const victim = join(dir, "dst", "agency_id=11", "victim.bin");
+    writeLocal(join(dir, "dst"), "agency_id=11/victim.bin", "another agency's file");
+    const pairings = [
+      [source, `file:${join(dir, "dst")}`],
+      [`file:${join(dir, "src")}`, `file:${join(dir, "dst")}`],
+      [`file:${join(dir, "src")}`, destination],
+      [source, destination],
+    ];
+    for (const [from, to] of pairings) {
+      const run = await runGetS3Files(["--agency-id", "10", "--source-bucket", from!, "--destination-bucket", to!], { DATABASE_URL: db.url });
+      expect(run.exitCode).toBe(3);
+      expect(run.summary?.counts).toMatchObject({ failed: UNSAFE_KEYS.length });
+      const refused = run.events.filter((e) => e.msg === "copy refused").map((e) => String(e.error));
+      expect(refused).toHaveLength(UNSAFE_KEYS.length);
+      expect(refused.find((m) => m.includes('"../x"'))).toMatch(/unsafe key "\.\.\/x": has a "\.\." segment; nothing was read or written/);
+    }
+    expect(readFileSync(victim, "utf8")).toBe("another agency's file");
+    const written = (readdirSync(join(dir, "dst"), { recursive: true }) as string[]).filter((p) => !p.startsWith("agency_id=11")).sort();
+    expect(written).toEqual(["agency_id=10", "agency_id=10/_manifest.csv", "agency_id=10/fine", "agency_id=10/fine/ok.txt"]);
+    expect((await listKeys(destination)).every((k) => k.startsWith("agency_id=10/"))).toBe(true);
+    const letters = await db.sql`select error from etl_dead_letters where item_key = 'attachment:11' and resolved_at is null`;
+    expect(letters.length).toBeGreaterThan(0);
+    expect(letters[0]!.error).toContain('has a ".." segment');
+  });
 });
 
 describe("get_s3_files, usage and configuration errors exit 2 naming what was wrong", () => {
@@ -263,6 +316,10 @@ describe("get_s3_files, usage and configuration errors exit 2 naming what was wr
     ["bad --shard", ["--agency-id", "1", "--source-bucket", "a-bucket", "--destination-bucket", "b-bucket", "--shard", "3/3"], /--shard must have 0 <= i < n/],
     ["unknown flag", ["--agency-id", "1", "--source-bucket", "a-bucket", "--destination-bucket", "b-bucket", "--colour", "red"], /unknown option '--colour'/],
     ["flag without value", ["--agency-id"], /option '--agency-id <id>' argument missing/],
+    ["--destination-prefix ../x", ["--agency-id", "1", "--source-bucket", "a-bucket", "--destination-bucket", "b-bucket", "--destination-prefix", "../x/"], /--destination-prefix has a "\.\." segment \(got "\.\.\/x\/"\)/],
+    ["--destination-prefix /abs/", ["--agency-id", "1", "--source-bucket", "a-bucket", "--destination-bucket", "b-bucket", "--destination-prefix", "/abs/"], /--destination-prefix is absolute/],
+    ["--destination-prefix a/../../b/", ["--agency-id", "1", "--source-bucket", "a-bucket", "--destination-bucket", "b-bucket", "--destination-prefix", "a/../../b/"], /--destination-prefix has a "\.\." segment/],
+    ["--destination-prefix without a trailing /", ["--agency-id", "1", "--source-bucket", "a-bucket", "--destination-bucket", "b-bucket", "--destination-prefix", "exports"], /--destination-prefix must end with "\/"/],
   ];
   for (const [name, argv, message] of cases) {
     test(name, async () => {
@@ -305,6 +362,10 @@ describe("get_s3_files, usage and configuration errors exit 2 naming what was wr
       expect(run.exitCode).toBe(2);
       expect(String(run.summary?.error)).toContain(`environment variable ${name} must`);
     }
+    const badPort = await runGetS3Files(baseArgs(), { DATABASE_URL: "postgres://u:pw-bad-port-7@host:notaport/db" });
+    expect(badPort.exitCode).toBe(2);
+    expect(String(badPort.summary?.error)).toStartWith("environment variable DATABASE_URL is not a valid URL");
+    expect(badPort.stdout + badPort.stderr).not.toContain("pw-bad-port-7");
   });
 
   test("wrong database password: exit 2, and no secret in any output", async () => {

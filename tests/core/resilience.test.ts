@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { CircuitBreaker } from "../../core/circuit_breaker";
 import { TransientError } from "../../core/errors";
-import { mapBounded } from "../../core/executor";
+import { forEachOrdered, mapBounded } from "../../core/executor";
 import { retry } from "../../core/retry";
 import { isTransientError } from "../../core/transient";
 
@@ -77,6 +77,71 @@ describe("mapBounded", () => {
 
   test("rejects a non-positive concurrency", async () => {
     await expect(mapBounded([1], 0, async (n) => n)).rejects.toThrow(RangeError);
+  });
+});
+
+async function* paged<T>(pages: T[][], onPage?: (index: number) => void): AsyncGenerator<T> {
+  for (const [index, page] of pages.entries()) {
+    onPage?.(index);
+    await Bun.sleep(1);
+    yield* page;
+  }
+}
+
+describe("forEachOrdered", () => {
+  test("hands results over in input order while tasks finish out of order, never above the concurrency", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const seen: number[] = [];
+    await forEachOrdered(paged([[5, 1, 4], [2, 3], [], [0, 6]]), { concurrency: 3 }, async (n) => {
+      peak = Math.max(peak, ++inFlight);
+      await Bun.sleep(n * 2);
+      inFlight--;
+      return n * 10;
+    }, (r) => seen.push(r));
+    expect(seen).toEqual([50, 10, 40, 20, 30, 0, 60]);
+    expect(peak).toBe(3);
+  });
+
+  test("no barrier between pages: the next page's items start while a slow item of this page runs", async () => {
+    const events: string[] = [];
+    await forEachOrdered(paged([["slow", "a"], ["b", "c"]]), { concurrency: 2 }, async (item) => {
+      events.push(`start ${item}`);
+      await Bun.sleep(item === "slow" ? 60 : 2);
+      events.push(`end ${item}`);
+      return item;
+    }, () => {});
+    expect(events.indexOf("start c")).toBeLessThan(events.indexOf("end slow"));
+  });
+
+  test("a slow item holds back at most `window` items", async () => {
+    let maxAhead = 0;
+    let started = 0;
+    let finished = 0;
+    await forEachOrdered(paged([Array.from({ length: 50 }, (_, i) => i)]), { concurrency: 4, window: 8 }, async (n) => {
+      started++;
+      maxAhead = Math.max(maxAhead, started - finished);
+      await Bun.sleep(n === 0 ? 50 : 1);
+      return n;
+    }, () => finished++);
+    expect(maxAhead).toBeLessThanOrEqual(8);
+  });
+
+  test("an error from the stream or a task stops new starts and is thrown; abort drains then throws", async () => {
+    async function* failing() {
+      yield 1;
+      throw new Error("database gone");
+    }
+    await expect(forEachOrdered(failing(), { concurrency: 2 }, async (n) => n, () => {})).rejects.toThrow("database gone");
+    const controller = new AbortController();
+    const done: number[] = [];
+    const run = forEachOrdered(paged([[1, 2, 3, 4, 5, 6]]), { concurrency: 2, signal: controller.signal }, async (n) => {
+      if (n === 2) controller.abort(new Error("SIGTERM"));
+      await Bun.sleep(5);
+      return n;
+    }, (n) => done.push(n));
+    await expect(run).rejects.toThrow("SIGTERM");
+    expect(done).toEqual([1, 2]);
   });
 });
 

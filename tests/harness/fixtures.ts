@@ -172,3 +172,13 @@ export function parseCsv(text: string): Array<Record<string, string>> {
   const [header, ...rows] = records;
   return rows.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i] ?? ""])));
 }
+
+/** Calls `signal` once the first object has landed in `bucket`: the run is copying then. */
+export async function signalWhenCopying(bucket: string, signal: () => void, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await listKeys(bucket)).length === 0) {
+    if (Date.now() > deadline) throw new Error(`nothing landed in ${bucket} within ${timeoutMs} ms`);
+    await Bun.sleep(10);
+  }
+  signal();
+}

@@ -1,0 +1,85 @@
+import type { ListedObject, ObjectStore } from "../core/object_store";
+import type { ListingSide, ObjectListingRepository } from "../repositories/object_listings";
+
+// One insert per ListObjectsV2 page (S3 returns at most 1000 keys a page).
+const ROWS_PER_INSERT = 1000;
+
+/**
+ * Lists every object under `prefix` into the run's rows of etl_object_listings, streamed: one
+ * insert in flight while the next page is listed, so memory holds two pages whatever the count.
+ * Gives up (forgetting what it recorded) once more than `maxObjects` are listed, where listing
+ * would cost more requests than the HEADs it saves. Returns how many it recorded, or undefined
+ * when it gave up.
+ */
+export async function recordListing(
+  store: ObjectStore,
+  prefix: string,
+  side: ListingSide,
+  listings: ObjectListingRepository,
+  maxObjects: number,
+): Promise<number | undefined> {
+  let batch: ListedObject[] = [];
+  let inserting: Promise<void> = Promise.resolve();
+  let count = 0;
+  try {
+    for await (const object of store.list(prefix)) {
+      if (++count > maxObjects) {
+        await inserting;
+        await listings.deleteListing(side);
+        return undefined;
+      }
+      batch.push(object);
+      if (batch.length === ROWS_PER_INSERT) {
+        const rows = batch;
+        batch = [];
+        await inserting;
+        inserting = listings.addListedObjects(side, rows);
+        inserting.catch(() => undefined); // awaited before the next insert; this only marks it handled meanwhile
+      }
+    }
+    await inserting;
+    await listings.addListedObjects(side, batch);
+    return count;
+  } finally {
+    await inserting.catch(() => undefined);
+  }
+}
+
+/** The longest prefix two keys share. */
+export function commonPrefix(a: string, b: string): string {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return a.slice(0, i);
+}
+
+// A ListObjectsV2 page answers for up to 1000 keys, a HEAD for one. Past 500 listed keys per
+// attachment a listing costs more than half the HEADs it saves, so the copier HEADs instead.
+const LISTED_KEYS_PER_ATTACHMENT = 500;
+
+export interface ListingPlan {
+  source: boolean;
+  destination: boolean;
+}
+
+/**
+ * Lists the source under the prefix all of the agency's keys share, and the destination under
+ * the run's prefix, into etl_object_listings, both at once. A side is left unlisted when its
+ * listing grows past what it saves (the copier HEADs its objects then).
+ */
+export async function listStoresForAttachments(options: {
+  source: ObjectStore;
+  destination: ObjectStore;
+  destinationPrefix: string;
+  attachments: { count: number; firstKey: string | null; lastKey: string | null };
+  listings: ObjectListingRepository;
+}): Promise<ListingPlan & { sourcePrefix: string; sourceObjects?: number; destinationObjects?: number }> {
+  const { attachments, listings } = options;
+  if (attachments.count === 0) return { source: false, destination: false, sourcePrefix: "" };
+  const sourcePrefix = commonPrefix(attachments.firstKey ?? "", attachments.lastKey ?? "");
+  const maxObjects = Math.max(1000, attachments.count * LISTED_KEYS_PER_ATTACHMENT);
+  const [sourceObjects, destinationObjects] = await Promise.all([
+    recordListing(options.source, sourcePrefix, "source", listings, maxObjects),
+    recordListing(options.destination, options.destinationPrefix, "destination", listings, maxObjects),
+  ]);
+  return { source: sourceObjects !== undefined, destination: destinationObjects !== undefined, sourcePrefix, sourceObjects, destinationObjects };
+}
