@@ -9,6 +9,7 @@ usage:
   etl <job> [args...]            the same
   etl <job> --help               a job's flags, defaults and description
   etl migrate                    apply the platform's migrations (idempotent)
+  etl --version                  the platform's version and build
   etl manifests [--out deploy] [--image-prefix P] [--image-tag T] [--check]
                                  write a Kubernetes CronJob per scheduled job (--check: exit 1 on drift)
   etl dags [--package etl] [--out dags/<package>] [--namespace etl] [--image-prefix P] [--image-tag T]
@@ -47,6 +48,11 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
     case "help":
       io.out(USAGE);
       return 0;
+    case "--version": {
+      const { VERSION, describeBuild } = await import("./version");
+      io.out(`etl ${VERSION} (${describeBuild()})\n`);
+      return 0;
+    }
     case "list":
       return listJobs(rest, registry, io);
     case "migrate": {

@@ -58,6 +58,8 @@ describe("compiled binary", () => {
       await fresh.drop();
     }
 
+    // Built for production: libraries that read NODE_ENV see "production", not "development".
+    expect((await runBinary("etl", ["--version"])).stdout).toMatch(/^etl \d+\.\d+\.\d+ \(compiled, NODE_ENV=production\)\n$/);
     const usage = await runBinary("etl", ["get_s3_files", "--agency-id", "x"]);
     expect(usage.exitCode).toBe(2);
     const embedded = await runBinary("etl", ["get_s3_files", "--agency-id", "10", "--source-bucket", source, "--destination-bucket", destination], { DATABASE_URL: "embedded:/tmp/nowhere" });
