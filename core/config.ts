@@ -12,6 +12,8 @@ export interface PlatformConfig {
   awsRegion: string;
   /** Time to live of a lease (core/lease.ts); tests shorten it. */
   leaseTtlMs: number;
+  /** Base of the S3 deadlines (core/s3_request.ts); tests shorten it. */
+  s3TimeoutMs: number;
 }
 
 const optionalNonEmpty = <T extends v.GenericSchema<string>>(schema: T) =>
@@ -41,6 +43,7 @@ const EnvSchema = v.object({
   AWS_REGION: optionalNonEmpty(v.pipe(v.string(), v.regex(/^[a-z0-9-]+$/, "must be a region name such as eu-west-1"))),
   AWS_DEFAULT_REGION: optionalNonEmpty(v.string()),
   ETL_LEASE_TTL_SECONDS: optionalNonEmpty(seconds(1, 3600)),
+  S3_TIMEOUT_SECONDS: optionalNonEmpty(seconds(0.1, 3600)),
 });
 
 export function loadConfig(env: Record<string, string | undefined>, stdoutIsTTY: boolean): PlatformConfig {
@@ -61,6 +64,7 @@ export function loadConfig(env: Record<string, string | undefined>, stdoutIsTTY:
     // 30 s: a holder renews every 5 s and stops after 15 s without a renewal; a run killed
     // without releasing holds its work back for at most 30 s.
     leaseTtlMs: Number(e.ETL_LEASE_TTL_SECONDS ?? 30) * 1000,
+    s3TimeoutMs: Number(e.S3_TIMEOUT_SECONDS ?? 15) * 1000,
   };
 }
 

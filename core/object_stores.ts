@@ -1,11 +1,14 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { FileStore } from "./file_store";
 import type { Location, ObjectStore } from "./object_store";
+import { s3Timeouts, type S3Timeouts } from "./s3_request";
 import type { S3StoreOptions } from "./s3_store";
 
 export interface ObjectStoresOptions {
   s3Endpoint: string | undefined;
   awsRegion: string;
+  /** Base of the S3 deadlines (core/s3_request.ts); 15 s when absent. */
+  s3TimeoutMs?: number;
   s3?: S3StoreOptions;
   /** Names the writer in a file: store's temp files (the run id). */
   owner?: string;
@@ -17,13 +20,16 @@ export interface ObjectStoresOptions {
  */
 export class ObjectStores {
   private client: Promise<S3Client> | undefined;
+  private readonly timeouts: S3Timeouts;
 
-  constructor(private readonly options: ObjectStoresOptions) {}
+  constructor(private readonly options: ObjectStoresOptions) {
+    this.timeouts = s3Timeouts(options.s3TimeoutMs);
+  }
 
   async open(location: Location): Promise<ObjectStore> {
     if (location.kind === "file") return new FileStore(location.dir, this.options.owner);
     const [{ S3Store }, client] = await Promise.all([import("./s3_store"), this.s3Client()]);
-    return new S3Store(location.bucket, client, this.options.s3);
+    return new S3Store(location.bucket, client, { timeouts: this.timeouts, ...this.options.s3 });
   }
 
   async close(): Promise<void> {
@@ -31,12 +37,12 @@ export class ObjectStores {
   }
 
   private s3Client(): Promise<S3Client> {
-    this.client ??= createS3Client(this.options);
+    this.client ??= createS3Client(this.options, this.timeouts);
     return this.client;
   }
 }
 
-async function createS3Client(options: ObjectStoresOptions): Promise<S3Client> {
+async function createS3Client(options: ObjectStoresOptions, timeouts: S3Timeouts): Promise<S3Client> {
   const [{ S3Client }, { NodeHttpHandler }] = await Promise.all([import("@aws-sdk/client-s3"), import("@smithy/node-http-handler")]);
   // The SDK's default of 50 sockets would queue copies behind each other above --concurrency 50.
   // Jobs cap concurrency at 256 and a multipart copy runs 4 parts at once; sockets open on demand,
@@ -51,11 +57,17 @@ async function createS3Client(options: ObjectStoresOptions): Promise<S3Client> {
     // S3-compatible servers reject; checksums are sent and checked only where S3 requires them.
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
+    // Retries are ours (core/retry.ts, one policy for startup checks and items alike): the SDK's
+    // own three attempts under ours made twelve, and none at all where we did not retry.
+    maxAttempts: 1,
     requestHandler: new NodeHttpHandler({
       httpAgent: { keepAlive: true, maxSockets },
       httpsAgent: { keepAlive: true, maxSockets },
-      connectionTimeout: 10_000,
-      requestTimeout: 300_000,
+      connectionTimeout: timeouts.connectMs,
+      // The deadline of requests the SDK sends for us (lib-storage's upload parts); ours pass
+      // their own. Without throwOnRequestTimeout the SDK only logs that it passed.
+      requestTimeout: timeouts.dataMs,
+      throwOnRequestTimeout: true,
     }),
   });
 }

@@ -5,15 +5,24 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
-  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   S3Client,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
+import type {
+  CompleteMultipartUploadCommandOutput,
+  CopyObjectCommandOutput,
+  CreateMultipartUploadCommandOutput,
+  GetObjectCommandOutput,
+  HeadObjectCommandOutput,
+  ListObjectsV2CommandOutput,
+  UploadPartCopyCommandOutput,
+} from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { Readable } from "node:stream";
 import { mapBounded } from "./executor";
+import { S3RequestError, classifyS3Error, s3Timeouts, sendS3, withIdleTimeout, type S3Timeouts } from "./s3_request";
 import { ObjectNotFoundError, type CopyOptions, type ListedObject, type ObjectBody, type ObjectInfo, type ObjectStore, type WriteOptions } from "./object_store";
 
 const MiB = 1024 * 1024;
@@ -26,14 +35,16 @@ export interface S3StoreOptions {
   copyPartSize?: number;
   /** Keys per ListObjectsV2 page; S3's maximum and default is 1000. */
   listPageSize?: number;
+  timeouts?: S3Timeouts;
 }
 
-/** One bucket on the S3 endpoint the client points at. */
+/** One bucket on the S3 endpoint the client points at. Every request has a deadline (core/s3_request.ts). */
 export class S3Store implements ObjectStore {
   readonly url: string;
   private readonly multipartCopyThreshold: number;
   private readonly copyPartSize: number;
   private readonly listPageSize: number;
+  private readonly timeouts: S3Timeouts;
 
   constructor(
     readonly bucket: string,
@@ -45,11 +56,12 @@ export class S3Store implements ObjectStore {
     // 512 MiB parts keep a 5 TiB object (S3's maximum) under the 10,000-part limit.
     this.copyPartSize = options.copyPartSize ?? 512 * MiB;
     this.listPageSize = options.listPageSize ?? 1000;
+    this.timeouts = options.timeouts ?? s3Timeouts();
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), "HeadObject", key, this.timeouts.metadataMs);
       return { size: out.ContentLength ?? 0, etag: unquote(out.ETag), metadata: out.Metadata ?? {} };
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -59,17 +71,22 @@ export class S3Store implements ObjectStore {
 
   async read(key: string): Promise<ObjectBody> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { body: out.Body as Readable, size: out.ContentLength ?? 0, etag: unquote(out.ETag) };
+      const out = await this.send<GetObjectCommandOutput>(new GetObjectCommand({ Bucket: this.bucket, Key: key }), "GetObject", key, this.timeouts.dataMs);
+      const body = withIdleTimeout(out.Body as Readable, this.timeouts.idleMs, { name: "GetObject", bucket: this.bucket, key });
+      return { body, size: out.ContentLength ?? 0, etag: unquote(out.ETag) };
     } catch (error) {
       if (isNotFound(error)) throw new ObjectNotFoundError(this.url, key);
       throw error;
     }
   }
 
+  /**
+   * Whether the bucket exists. Asked with a one-key listing, not HeadBucket: a HEAD answer has no
+   * body, so it cannot tell rejected credentials (InvalidAccessKeyId) from a missing permission.
+   */
   async exists(): Promise<boolean> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), "ListObjectsV2", undefined, this.timeouts.metadataMs);
       return true;
     } catch (error) {
       if (isNotFound(error)) return false;
@@ -80,8 +97,11 @@ export class S3Store implements ObjectStore {
   async *list(prefix: string): AsyncIterable<ListedObject> {
     let token: string | undefined;
     do {
-      const page = await this.client.send(
+      const page = await this.send<ListObjectsV2CommandOutput>(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.listPageSize }),
+        "ListObjectsV2",
+        prefix,
+        this.timeouts.metadataMs,
       );
       for (const object of page.Contents ?? []) yield { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) };
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -89,13 +109,13 @@ export class S3Store implements ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    await this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), "DeleteObject", key, this.timeouts.metadataMs);
   }
 
   async write(key: string, body: Readable, options: WriteOptions): Promise<void> {
     // lib-storage buffers at most queueSize parts of partSize at a time, so memory stays
     // bounded (2 x 8 MiB per copy in flight) whatever the object's size; small bodies go up
-    // as one PutObject.
+    // as one PutObject. Its requests get the client's default deadline (dataMs).
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: key, Body: body, Metadata: options.metadata, ContentType: options.contentType },
@@ -103,12 +123,17 @@ export class S3Store implements ObjectStore {
       queueSize: 2,
       leavePartsOnError: false,
     });
-    await upload.done();
+    try {
+      await upload.done();
+    } catch (error) {
+      throw classifyS3Error(error, { name: "PutObject", bucket: this.bucket, key });
+    }
   }
 
   /**
    * Server-side copy from a bucket on the same endpoint (all S3Stores of a run share one client):
-   * the bytes never leave S3.
+   * the bytes never leave S3. One CopyObject up to 5 GiB; its 404 NoSuchKey says the source is
+   * missing, so no HEAD comes first when the size is known.
    */
   async copyFrom(source: ObjectStore, sourceKey: string, key: string, options: CopyOptions): Promise<{ size: number; etag: string } | undefined> {
     if (!(source instanceof S3Store) || source.client !== this.client) return undefined;
@@ -118,50 +143,52 @@ export class S3Store implements ObjectStore {
     if (size === undefined) throw new ObjectNotFoundError(source.url, sourceKey);
     if (size <= this.multipartCopyThreshold) {
       try {
-        const out = await this.client.send(
-          new CopyObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            CopySource: copySource,
-            MetadataDirective: "REPLACE",
-            Metadata: metadata,
-            ContentType: contentType,
-          }),
+        const out = await this.send<CopyObjectCommandOutput>(
+          new CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: copySource, MetadataDirective: "REPLACE", Metadata: metadata, ContentType: contentType }),
+          "CopyObject",
+          key,
+          this.timeouts.copyMs(size),
         );
         return { size, etag: unquote(out.CopyObjectResult?.ETag) };
       } catch (error) {
-        if (isNotFound(error) && (error as { name?: string }).name === "NoSuchKey") throw new ObjectNotFoundError(source.url, sourceKey);
+        if ((error as S3RequestError).s3Code === "NoSuchKey") throw new ObjectNotFoundError(source.url, sourceKey);
         throw error;
       }
     }
-    const { UploadId } = await this.client.send(
+    const { UploadId } = await this.send<CreateMultipartUploadCommandOutput>(
       new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }),
+      "CreateMultipartUpload",
+      key,
+      this.timeouts.metadataMs,
     );
     try {
       const ranges: Array<[number, number]> = [];
       for (let start = 0; start < size; start += this.copyPartSize) ranges.push([start, Math.min(start + this.copyPartSize, size) - 1]);
       // Four parts at a time: each is a server-side operation, so this costs S3 work, not our memory.
       const parts = await mapBounded(ranges, 4, async ([first, last], index) => {
-        const out = await this.client.send(
-          new UploadPartCopyCommand({
-            Bucket: this.bucket,
-            Key: key,
-            UploadId,
-            PartNumber: index + 1,
-            CopySource: copySource,
-            CopySourceRange: `bytes=${first}-${last}`,
-          }),
+        const out = await this.send<UploadPartCopyCommandOutput>(
+          new UploadPartCopyCommand({ Bucket: this.bucket, Key: key, UploadId, PartNumber: index + 1, CopySource: copySource, CopySourceRange: `bytes=${first}-${last}` }),
+          "UploadPartCopy",
+          key,
+          this.timeouts.copyMs(last - first + 1),
         );
         return { PartNumber: index + 1, ETag: out.CopyPartResult?.ETag };
       });
-      const out = await this.client.send(
+      const out = await this.send<CompleteMultipartUploadCommandOutput>(
         new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+        "CompleteMultipartUpload",
+        key,
+        this.timeouts.copyMs(0),
       );
       return { size, etag: unquote(out.ETag) };
     } catch (error) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId })).catch(() => undefined);
+      await this.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId }), "AbortMultipartUpload", key, this.timeouts.metadataMs).catch(() => undefined);
       throw error;
     }
+  }
+
+  private send<T = unknown>(command: object, name: string, key: string | undefined, timeoutMs: number): Promise<T> {
+    return sendS3<T>(this.client, command, { name, bucket: this.bucket, key }, timeoutMs);
   }
 }
 
@@ -175,6 +202,5 @@ function unquote(etag: string | undefined): string {
 }
 
 function isNotFound(error: unknown): boolean {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === "NotFound" || e?.name === "NoSuchKey" || e?.$metadata?.httpStatusCode === 404;
+  return error instanceof S3RequestError && error.status === 404;
 }

@@ -1,3 +1,5 @@
+import { EtlError } from "./errors";
+
 /**
  * Decides whether an error from S3, PostgreSQL or the network is worth retrying.
  * Permanent errors (missing key, access denied, bad SQL) are not: retrying only delays the report.
@@ -36,6 +38,10 @@ const PG_TRANSIENT = /^(08...|53...|57P0[1-3]|40001|40P01)$/;
 
 export function isTransientError(error: unknown): boolean {
   if (!error || typeof error !== "object") return false;
+  if (error instanceof EtlError) {
+    if (error.code === "transient") return true;
+    if (error.code === "config" || error.code === "usage") return false;
+  }
   const e = error as {
     code?: unknown;
     name?: unknown;

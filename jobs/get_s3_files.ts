@@ -1,7 +1,8 @@
 import { arg } from "../core/args";
 import { UsageError } from "../core/errors";
 import { SkippedRun, defineJob } from "../core/job";
-import { locationUrl } from "../core/object_store";
+import { locationUrl, type ObjectStore } from "../core/object_store";
+import { retry } from "../core/retry";
 import { copyAgencyAttachments } from "../processors/agency_copy";
 import { AgencyRepository } from "../repositories/agencies";
 
@@ -31,8 +32,10 @@ export const JOB = defineJob({
     const sql = await ctx.db();
     if (!(await new AgencyRepository(sql).findAgency(args.agencyId))) throw new UsageError(`--agency-id ${args.agencyId}: no such agency`);
     const [source, destination] = await Promise.all([ctx.objectStore(args.sourceBucket), ctx.objectStore(args.destinationBucket)]);
-    if (!(await source.exists())) throw new UsageError(`--source-bucket ${source.url} does not exist`);
-    if (args.destinationBucket.kind === "s3" && !(await destination.exists())) throw new UsageError(`--destination-bucket ${destination.url} does not exist`);
+    // The same retry policy as every copy: a burst of 503s at start is absorbed here too.
+    const exists = (store: ObjectStore) => retry(() => store.exists(), { signal: ctx.signal });
+    if (!(await exists(source))) throw new UsageError(`--source-bucket ${source.url} does not exist`);
+    if (args.destinationBucket.kind === "s3" && !(await exists(destination))) throw new UsageError(`--destination-bucket ${destination.url} does not exist`);
 
     const prefix = args.destinationPrefix ?? `agency_id=${args.agencyId}/`;
     const shard = args.shard ? `${args.shard.index}-of-${args.shard.count}` : undefined;

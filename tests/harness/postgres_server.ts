@@ -19,7 +19,14 @@ function binDir(): string {
  * credentials in DATABASE_URL the way production does. PostgreSQL refuses to run as root, so
  * under root the server runs as the `postgres` user. Durability is off: this data is disposable.
  */
-export async function startPostgres(): Promise<{ url: string; stop(): void }> {
+export interface PostgresServer {
+  url: string;
+  /** `pg_ctl stop -m fast`: SIGINT to the postmaster, which ends every session and exits. */
+  fastShutdown(): Promise<void>;
+  stop(): void;
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
   const bin = binDir();
   const dir = mkdtempSync(join(tmpdir(), "etl-test-pg-"));
   const data = join(dir, "data");
@@ -67,6 +74,10 @@ export async function startPostgres(): Promise<{ url: string; stop(): void }> {
   });
   return {
     url,
+    async fastShutdown() {
+      server.kill("SIGINT");
+      await server.exited;
+    },
     stop() {
       server.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,123 @@
+import type { S3Client } from "@aws-sdk/client-s3";
+import { Transform, type Readable } from "node:stream";
+import { ConfigError, EtlError, TransientError } from "./errors";
+
+/**
+ * Deadlines of S3 requests, sized per kind of operation from one base (S3_TIMEOUT_SECONDS,
+ * default 15 s). Found by pointing the job at an endpoint that accepts connections and never
+ * answers: the SDK's requestTimeout only logs a warning unless throwOnRequestTimeout is set (it
+ * was not, so a HeadBucket hung for 420 s), and nothing bounded a response body that stalls.
+ */
+export interface S3Timeouts {
+  /** TCP connect. */
+  connectMs: number;
+  /** HEAD, LIST, DELETE, CreateMultipartUpload, Complete, Abort: until the whole answer is in. */
+  metadataMs: number;
+  /** A server-side CopyObject or UploadPartCopy of `bytes`: S3 copies at about 100 MiB/s or more. */
+  copyMs(bytes: number): number;
+  /** GetObject until its headers; upload parts until their answer. */
+  dataMs: number;
+  /** A response body that delivers nothing for this long while its reader waits is dead. */
+  idleMs: number;
+}
+
+export function s3Timeouts(baseMs = 15_000): S3Timeouts {
+  return {
+    connectMs: Math.min(5_000, baseMs),
+    metadataMs: baseMs,
+    copyMs: (bytes) => 4 * baseMs + Math.ceil((4 * baseMs * bytes) / 1024 ** 3),
+    dataMs: 4 * baseMs,
+    idleMs: 2 * baseMs,
+  };
+}
+
+/** What a request was, for the error that says it failed. */
+export interface S3Operation {
+  name: string;
+  bucket: string;
+  key?: string;
+}
+
+// Codes with which S3 says the credentials themselves are wrong: retrying cannot help (exit 2).
+const CREDENTIAL_CODES = new Set(["InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "TokenRefreshRequired", "InvalidClientTokenId"]);
+
+/** An S3 request that failed, naming the operation, the object, the HTTP status and S3's error code. */
+export class S3RequestError extends EtlError {
+  readonly status: number | undefined;
+  readonly s3Code: string;
+
+  constructor(operation: S3Operation, cause: unknown) {
+    const e = cause as { name?: string; message?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+    const status = e.$metadata?.httpStatusCode;
+    const code = e.Code ?? e.name ?? "Error";
+    // HEAD responses carry no body, so the SDK knows only the status: it says "UnknownError".
+    const detail = !e.message || e.message === "UnknownError" ? (status ? "no error code: a HEAD response has no body" : "") : e.message;
+    super("failed", `S3 ${operation.name} ${describe(operation)} failed: ${status ? `HTTP ${status} ` : ""}${code}${detail ? ` (${detail})` : ""}`, { cause });
+    this.name = "S3RequestError";
+    this.status = status;
+    this.s3Code = code;
+  }
+}
+
+/**
+ * Sends `command` with a deadline of `timeoutMs` for the whole exchange (for GetObject, until its
+ * headers), and turns what fails into an error that says which request failed and how: a
+ * timeout is transient; S3 rejecting the credentials is a configuration error (exit 2, no retry).
+ */
+export async function sendS3<T>(client: S3Client, command: object, operation: S3Operation, timeoutMs: number): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    return (await client.send(command as never, { abortSignal: controller.signal })) as T;
+  } catch (error) {
+    if (controller.signal.aborted) throw new TransientError(`S3 ${operation.name} ${describe(operation)} timed out: no answer within ${timeoutMs} ms`, { cause: error });
+    throw classifyS3Error(error, operation);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function classifyS3Error(error: unknown, operation: S3Operation): unknown {
+  if (error instanceof EtlError) return error;
+  const e = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  if (e.name === "CredentialsProviderError") {
+    return new ConfigError(`no AWS credentials found for S3 ${operation.name} ${describe(operation)}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a web identity (IRSA)`, { cause: error });
+  }
+  if (!e.$metadata?.httpStatusCode) return error; // a network error: the caller's classification holds
+  const failure = new S3RequestError(operation, error);
+  if (CREDENTIAL_CODES.has(failure.s3Code)) {
+    return new ConfigError(`S3 rejected the credentials: ${failure.message.replace(/^S3 /, "")}; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN`, { cause: error });
+  }
+  return failure;
+}
+
+/**
+ * Passes a response body through, destroying it with a transient error when it delivers nothing
+ * for `idleMs` while its reader is waiting. A reader that is slow itself (backpressure: data is
+ * buffered here) is not the body's fault and does not count.
+ */
+export function withIdleTimeout(body: Readable, idleMs: number, operation: S3Operation): Readable {
+  let lastData = performance.now();
+  const watched = new Transform({
+    transform(chunk, _encoding, callback) {
+      lastData = performance.now();
+      callback(null, chunk);
+    },
+  });
+  const timer = setInterval(() => {
+    if (watched.readableLength === 0 && performance.now() - lastData > idleMs) {
+      const error = new TransientError(`S3 ${operation.name} ${describe(operation)} stalled: no data for ${idleMs} ms`);
+      body.destroy(error);
+      watched.destroy(error);
+    }
+  }, Math.max(10, Math.floor(idleMs / 4)));
+  const stop = () => clearInterval(timer);
+  watched.once("close", stop);
+  body.once("error", (error) => watched.destroy(error));
+  body.pipe(watched);
+  return watched;
+}
+
+function describe(operation: S3Operation): string {
+  return `s3://${operation.bucket}${operation.key !== undefined ? `/${operation.key}` : ""}`;
+}

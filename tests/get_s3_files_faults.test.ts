@@ -1,0 +1,205 @@
+/**
+ * get_s3_files under faults made real: a proxy in front of moto that stalls, fails and resets
+ * requests (harness/fault_proxy.ts); PostgreSQL backends terminated and the server shut down;
+ * real SIGKILLs. Deadlines are shortened through the environment so the suite stays fast.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import { startFaultProxy, type FaultProxy } from "./harness/fault_proxy";
+import { ROOT, createBucket, createTestDatabase, listKeys, putObject, runGetS3Files, seedAttachments, signalWhenCopying, type CliResult, type TestDatabase } from "./harness/fixtures";
+import { startPostgres, type PostgresServer } from "./harness/postgres_server";
+
+let db: TestDatabase;
+let source: string;
+let destination: string;
+
+beforeEach(async () => {
+  db = await createTestDatabase();
+  [source, destination] = await Promise.all([createBucket(), createBucket()]);
+});
+afterEach(async () => {
+  await db.drop();
+});
+
+const args = (from = source, to = destination) => ["--agency-id", "10", "--source-bucket", from, "--destination-bucket", to];
+const isCopy = (r: { method: string; headers: Record<string, string> }) => r.method === "PUT" && "x-amz-copy-source" in r.headers;
+
+async function seedObjects(count: number, body = (i: number) => `object ${i}`): Promise<void> {
+  const rows = Array.from({ length: count }, (_, i) => ({ id: i + 1, agencyId: 10, key: `k/${i + 1}.txt` }));
+  await seedAttachments(db.sql, [10], rows);
+  for (let i = 0; i < rows.length; i += 50) await Promise.all(rows.slice(i, i + 50).map((r) => putObject(source, r.key, body(r.id))));
+}
+
+/** Starts the job as a child process; `done` resolves with what it printed and its exit code. */
+function startJob(argv: string[], env: Record<string, string | undefined>) {
+  const child = Bun.spawn(["bun", "jobs/get_s3_files.ts", ...argv], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_FORMAT: "json", ...env } as Record<string, string>,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const started = performance.now();
+  const done = (async (): Promise<CliResult & { seconds: number }> => {
+    const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    const events = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return { exitCode, stdout, stderr, events, summary: events.find((e) => e.event === "job.finished"), seconds: (performance.now() - started) / 1000 };
+  })();
+  return { child, done };
+}
+
+describe("S3 faults, through a proxy in front of moto", () => {
+  let proxy: FaultProxy;
+  beforeEach(async () => {
+    proxy = await startFaultProxy(process.env.S3_ENDPOINT!);
+  });
+  afterEach(async () => {
+    await proxy.stop();
+  });
+  const viaProxy = (extra: Record<string, string> = {}) => ({ DATABASE_URL: db.url, S3_ENDPOINT: proxy.url, S3_TIMEOUT_SECONDS: "0.5", ...extra });
+
+  test("an endpoint that accepts connections and never answers: exit 75 within the stated bound, with the summary", async () => {
+    await seedObjects(3);
+    proxy.stall(true);
+    const started = performance.now();
+    const run = await runGetS3Files(args(), viaProxy());
+    const seconds = (performance.now() - started) / 1000;
+    expect(run.exitCode).toBe(75);
+    expect(run.summary).toMatchObject({ status: "failed", exitCode: 75 });
+    expect(String(run.summary?.error)).toMatch(/S3 ListObjectsV2 s3:\/\/\S+ timed out: no answer within 500 ms/);
+    // 4 attempts x 0.5 s plus backoff; with the default 15 s base this is about 65 s.
+    expect(seconds).toBeLessThan(10);
+    expect(proxy.requests.total).toBe(4);
+  });
+
+  test("copies that stall are timed out per request and retried; the run still completes", async () => {
+    await seedObjects(6);
+    // The first three CopyObject requests hang; their retries go through.
+    let stalled = 0;
+    proxy.stall(true, (r) => isCopy(r) && ++stalled <= 3);
+    const run = await runGetS3Files(args(), viaProxy());
+    expect(run.summary).toMatchObject({ status: "succeeded", counts: { copied: 6, failed: 0 } });
+    expect(run.events.filter((e) => e.msg === "copy failed, retrying").map((e) => String(e.error))[0]).toMatch(/S3 CopyObject .* timed out/);
+  });
+
+  test("a burst of 503s at start is absorbed by the same retries as the items'", async () => {
+    await seedObjects(4);
+    proxy.failNext(3, 503);
+    const run = await runGetS3Files(args(), viaProxy());
+    expect(run.summary).toMatchObject({ status: "succeeded", counts: { copied: 4 } });
+
+    proxy.failNext(6, 503, { when: isCopy });
+    proxy.resetNext(2, { when: isCopy });
+    const dest2 = await createBucket();
+    const again = await runGetS3Files(args(source, dest2), viaProxy());
+    expect(again.summary).toMatchObject({ status: "succeeded", counts: { copied: 4 } });
+  });
+
+  test("S3 errors name the operation, the object, the HTTP status and S3's code", async () => {
+    await seedObjects(1);
+    proxy.failNext(4, 500, { code: "InternalError", when: isCopy });
+    const run = await runGetS3Files(args(), viaProxy());
+    expect(run.exitCode).toBe(3);
+    const [letter] = await db.sql`select error from etl_dead_letters`;
+    expect(letter!.error).toBe(`S3 CopyObject s3://${destination}/agency_id=10/k/1.txt failed: HTTP 500 InternalError (Injected by the test fault proxy)`);
+  });
+
+  test("rejected credentials: exit 2 saying so, without retries", async () => {
+    await seedObjects(1);
+    proxy.failNext(1, 403, { code: "InvalidAccessKeyId" });
+    const run = await runGetS3Files(args(), viaProxy());
+    expect(run.exitCode).toBe(2);
+    expect(String(run.summary?.error)).toStartWith(`S3 rejected the credentials: ListObjectsV2 s3://${source} failed: HTTP 403 InvalidAccessKeyId`);
+    expect(proxy.requests.total).toBe(1);
+  });
+});
+
+describe("database faults", () => {
+  test("backends terminated mid-run: the job reconnects and finishes, and a second run meanwhile is skipped", async () => {
+    // One at a time, so the run outlasts the second one started below.
+    await seedObjects(300);
+    const first = startJob([...args(), "--batch-size", "20", "--concurrency", "1"], { DATABASE_URL: db.url });
+    await signalWhenCopying(destination, () => {});
+    const [terminated] = await db.sql`
+      select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
+      where datname = ${db.name} and application_name = 'etl:get_s3_files'`;
+    expect(terminated!.n).toBeGreaterThan(0);
+    expect(first.child.exitCode).toBeNull();
+    // The lease lives in a row: losing the connections did not hand the work to this run.
+    const second = await runGetS3Files(args(), { DATABASE_URL: db.url });
+    expect(first.child.exitCode).toBeNull();
+    expect(second.summary).toMatchObject({ status: "skipped", exitCode: 0 });
+
+    const run = await first.done;
+    expect(run.stderr).not.toContain("TypeError");
+    expect(run.summary).toMatchObject({ status: "succeeded", exitCode: 0, counts: { copied: 300, failed: 0 } });
+  });
+
+  describe("on a server of its own", () => {
+    let server: PostgresServer;
+    beforeAll(async () => {
+      server = await startPostgres();
+      const sql = postgres(server.url, { max: 1, onnotice: () => {} });
+      await sql.unsafe(await Bun.file(join(ROOT, "tests/fixtures/external_schema.sql")).text());
+      await sql.end();
+    });
+    afterAll(() => server.stop());
+
+    test("the server shut down mid-run (pg_ctl stop -m fast): exit 75 in bounded time, with the summary and its counts", async () => {
+      const sql = postgres(server.url, { max: 2, onnotice: () => {} });
+      try {
+        await seedAttachments(sql, [10], Array.from({ length: 400 }, (_, i) => ({ id: i + 1, agencyId: 10, key: `k/${i + 1}.txt` })));
+      } finally {
+        await sql.end();
+      }
+      for (let i = 1; i <= 400; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => putObject(source, `k/${i + j}.txt`, "x")));
+      const job = startJob([...args(), "--batch-size", "20", "--concurrency", "2"], { DATABASE_URL: server.url, ETL_LEASE_TTL_SECONDS: "4" });
+      await signalWhenCopying(destination, () => {});
+      await server.fastShutdown();
+
+      const run = await job.done;
+      expect(run.stderr).not.toContain("TypeError");
+      expect(run.exitCode).toBe(75);
+      expect(run.summary).toMatchObject({ status: "failed", exitCode: 75 });
+      expect((run.summary?.counts as { copied: number }).copied).toBeGreaterThan(0);
+      expect(run.seconds).toBeLessThan(60);
+    });
+  });
+});
+
+describe("SIGKILL leaves nothing the next run keeps", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "etl-kill-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("no manifest temp file in /tmp, and the rerun removes the killed run's half-written files but not a live run's", async () => {
+    await seedObjects(40, (i) => Buffer.alloc(1024 * 1024, i));
+    const target = join(dir, "dst");
+    const manifestsBefore = readdirSync(tmpdir()).filter((f) => f.startsWith("etl-manifest-"));
+    const job = startJob([...args(source, `file:${target}`), "--concurrency", "4"], { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "2" });
+    while (!existsSync(join(target, "agency_id=10", "k"))) await Bun.sleep(5);
+    job.child.kill("SIGKILL");
+    await job.done;
+    expect(readdirSync(tmpdir()).filter((f) => f.startsWith("etl-manifest-"))).toEqual(manifestsBefore);
+
+    // Left by another killed run, and by a live run (another shard) still writing.
+    const folder = join(target, "agency_id=10", "k");
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, `9.txt.etl-partial-${crypto.randomUUID()}.abc123`), "half");
+    const live = crypto.randomUUID();
+    await db.sql`
+      insert into etl_leases (name, run_id, job, host, acquired_at, renewed_at, expires_at)
+      values ('get_s3_files:10:other-shard', ${live}, 'get_s3_files', 'pod-2', now(), now(), now() + interval '1 minute')`;
+    writeFileSync(join(folder, `500.txt.etl-partial-${live}.def456`), "in flight");
+
+    const rerun = await runGetS3Files(args(source, `file:${target}`), { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "2" });
+    expect(rerun.summary).toMatchObject({ status: "succeeded", counts: { failed: 0 } });
+    const partials = readdirSync(target, { recursive: true }).map(String).filter((f) => f.includes(".etl-partial-"));
+    expect(partials).toEqual([`agency_id=10/k/500.txt.etl-partial-${live}.def456`]);
+    expect(await listKeys(destination)).toEqual([]);
+  });
+});
