@@ -14,6 +14,8 @@ export interface PlatformConfig {
   leaseTtlMs: number;
   /** Base of the S3 deadlines (core/s3_request.ts); tests shorten it. */
   s3TimeoutMs: number;
+  /** Longest a database statement may run; a query unanswered 5 s after it failed (core/query_deadline.ts). */
+  databaseTimeoutMs: number;
 }
 
 const optionalNonEmpty = <T extends v.GenericSchema<string>>(schema: T) =>
@@ -44,6 +46,7 @@ const EnvSchema = v.object({
   AWS_DEFAULT_REGION: optionalNonEmpty(v.string()),
   ETL_LEASE_TTL_SECONDS: optionalNonEmpty(seconds(1, 3600)),
   S3_TIMEOUT_SECONDS: optionalNonEmpty(seconds(0.1, 3600)),
+  DATABASE_TIMEOUT_SECONDS: optionalNonEmpty(seconds(0.1, 86400)),
 });
 
 export function loadConfig(env: Record<string, string | undefined>, stdoutIsTTY: boolean): PlatformConfig {
@@ -65,6 +68,7 @@ export function loadConfig(env: Record<string, string | undefined>, stdoutIsTTY:
     // without releasing holds its work back for at most 30 s.
     leaseTtlMs: Number(e.ETL_LEASE_TTL_SECONDS ?? 30) * 1000,
     s3TimeoutMs: Number(e.S3_TIMEOUT_SECONDS ?? 15) * 1000,
+    databaseTimeoutMs: Number(e.DATABASE_TIMEOUT_SECONDS ?? 30) * 1000,
   };
 }
 

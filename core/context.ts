@@ -63,11 +63,12 @@ export function createRunResources(init: {
       throw new ConfigError("environment variable DATABASE_URL is not set (postgres://user:password@host:5432/db or embedded:<data dir>)");
     }
     const [{ openDatabase }, { migrate }] = await Promise.all([import("./db"), import("./migrate")]);
-    const db = await openDatabase(config.databaseUrl, { applicationName: `etl:${init.job}`, signal: init.signal });
+    const db = await openDatabase(config.databaseUrl, { applicationName: `etl:${init.job}`, signal: init.signal, statementTimeoutMs: config.databaseTimeoutMs });
     // A dry run writes nothing, the platform's own schema included.
     if (init.dryRun) return db;
     try {
-      const applied = await migrate(db.sql, await context.migrations());
+      // Unguarded: twenty pods starting together wait their turn for the migration lock.
+      const applied = await migrate(db.unguarded, await context.migrations());
       if (applied.length) init.log.info("applied migrations", { migrations: applied });
     } catch (error) {
       await db.close();

@@ -1,11 +1,15 @@
 import postgres from "postgres";
 import { ConfigError, TransientError, errorMessage } from "./errors";
+import { withQueryDeadline } from "./query_deadline";
 import { retry } from "./retry";
 
 export type Sql = postgres.Sql;
 
 export interface Database {
+  /** Every query it runs has a deadline (core/query_deadline.ts). */
   sql: Sql;
+  /** The same pool without the deadline, for work that may rightly wait long (migrations under their lock). */
+  unguarded: Sql;
   close(): Promise<void>;
 }
 
@@ -14,6 +18,8 @@ export interface OpenDatabaseOptions {
   signal?: AbortSignal;
   /** Pool size; the job's concurrency decides how many queries can be in flight. */
   max?: number;
+  /** Longest a statement may run (server side); the client gives up up to 5 s later. */
+  statementTimeoutMs?: number;
 }
 
 /**
@@ -29,15 +35,22 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions): P
     url = server.url;
     stopEmbedded = server.stop;
   }
-  const sql = postgres(url, {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+  const unguarded = postgres(url, {
     max: options.max ?? 10,
-    connect_timeout: 10,
+    // Bounds what a query deadline cannot: a server or network that takes no new connection.
+    connect_timeout: 5,
     idle_timeout: 30,
+    // TCP keepalive after 5 s idle: a cut network under an idle pooled connection closes it.
+    keep_alive: 5,
     onnotice: () => {},
-    connection: { application_name: options.applicationName },
+    connection: { application_name: options.applicationName, statement_timeout: statementTimeoutMs },
   });
+  const sql = withQueryDeadline(unguarded, statementTimeoutMs + Math.min(5_000, statementTimeoutMs));
   const close = async () => {
-    await sql.end({ timeout: 5 });
+    // After a lost connection postgres.js never clears its query in flight, so end() always
+    // waits out its timeout: keep it short.
+    await unguarded.end({ timeout: 2 });
     await stopEmbedded?.();
   };
   try {
@@ -46,7 +59,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions): P
     await close().catch(() => undefined);
     throw classifyConnectError(error, url);
   }
-  return { sql, close };
+  return { sql, unguarded, close };
 }
 
 function classifyConnectError(error: unknown, url: string): Error {

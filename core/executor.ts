@@ -81,7 +81,8 @@ export async function forEachOrdered<T, R>(
       // Numbered before the await: an async generator answers queued next() calls in order.
       const seq = started++;
       try {
-        const step = await iterator.next();
+        // A stream that hangs (a query on a dead connection) must not hold the pool after an abort.
+        const step = await untilAborted(iterator.next(), signal);
         if (step.done) {
           end = Math.min(end, seq);
           continue;
@@ -104,8 +105,21 @@ export async function forEachOrdered<T, R>(
     await Promise.all(Array.from({ length: concurrency }, worker));
   } finally {
     signal?.removeEventListener("abort", wakeAll);
-    if (failure || signal?.aborted) await iterator.return?.().catch(() => undefined);
+    // Not awaited: a stream stuck in its own await would hold the run here.
+    if (failure || signal?.aborted) void iterator.return?.().catch(() => undefined);
   }
   if (failure) throw failure.error;
   signal?.throwIfAborted();
+}
+
+/** `promise`, or a rejection with the abort reason as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  promise.catch(() => undefined); // may settle after the abort won; nobody waits for it then
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

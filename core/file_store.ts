@@ -3,6 +3,7 @@ import { mkdir, opendir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { streamed } from "./gc_pacer";
 import { UnsafeKeyError, unsafeKeyReason } from "./object_key";
 import { ObjectNotFoundError, type ListedObject, type ObjectBody, type ObjectInfo, type ObjectStore } from "./object_store";
 
@@ -64,7 +65,7 @@ export class FileStore implements ObjectStore {
     // only a temp file, which removeAbandonedPartials clears.
     const temp = partialPath(path, this.owner);
     try {
-      await pipeline(body, createWriteStream(temp));
+      await pipeline(body, countStreamed, createWriteStream(temp));
       await rename(temp, path);
     } catch (error) {
       await rm(temp, { force: true });
@@ -115,6 +116,14 @@ export class FileStore implements ObjectStore {
     const reason = unsafeKeyReason(key);
     if (reason) throw new UnsafeKeyError(key, reason);
     return join(this.root, key);
+  }
+}
+
+/** Passes chunks through, counting them for the GC pacer (core/gc_pacer.ts). */
+async function* countStreamed(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    streamed(chunk.length);
+    yield chunk;
   }
 }
 

@@ -29,6 +29,8 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 export async function migrate(sql: Sql, migrations: Migration[]): Promise<string[]> {
   if ((await pendingMigrations(sql, migrations)).length === 0) return [];
   return sql.begin(async (tx) => {
+    // A migration may take longer than the pool's statement_timeout, and so may the wait for the lock.
+    await tx`set local statement_timeout = 0`;
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID.toString()}::bigint)`;
     await tx`
       create table if not exists etl_schema_migrations (

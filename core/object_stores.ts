@@ -64,8 +64,8 @@ async function createS3Client(options: ObjectStoresOptions, timeouts: S3Timeouts
       httpAgent: { keepAlive: true, maxSockets },
       httpsAgent: { keepAlive: true, maxSockets },
       connectionTimeout: timeouts.connectMs,
-      // The deadline of requests the SDK sends for us (lib-storage's upload parts); ours pass
-      // their own. Without throwOnRequestTimeout the SDK only logs that it passed.
+      // A backstop: every request of ours carries its own deadline (core/s3_request.ts). Without
+      // throwOnRequestTimeout the SDK only logs that this one passed.
       requestTimeout: timeouts.dataMs,
       throwOnRequestTimeout: true,
     }),

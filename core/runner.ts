@@ -6,6 +6,7 @@ import { createLogger } from "./log";
 import type { Migration } from "./migrate";
 import { locationUrl, type Location } from "./object_store";
 import { parseJobArgv } from "./parse_args";
+import { isPostgresWriteToClosedSocket } from "./query_deadline";
 import { redactText, secretsFromEnv } from "./redact";
 import { DEFAULT_GRACE_MS, SHUTDOWN_SIGNALS, handleShutdownSignals, type ShutdownSignal } from "./signals";
 import { isTransientError } from "./transient";
@@ -106,6 +107,17 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
           environment.graceMs ?? DEFAULT_GRACE_MS,
         );
 
+  // An exception thrown from a callback (a timer, a socket event) reaches no caller. Bun prints
+  // it and, while the entry's top-level await is pending, never exits: the run would hang.
+  const onUncaught = (error: unknown) => {
+    if (isPostgresWriteToClosedSocket(error)) {
+      log.warn("a database connection was lost under a query; the query fails at its deadline");
+      return;
+    }
+    (environment.exit ?? process.exit)(fail(error, { counts: resources.context.counts }));
+  };
+  process.on("uncaughtException", onUncaught);
+
   const resources = createRunResources({
     job: job.name,
     runId,
@@ -142,6 +154,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     exitCode = interruptedBy ? finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], done) : fail(error, done);
   } finally {
     removeSignalHandlers();
+    process.off("uncaughtException", onUncaught);
   }
   return exitCode;
 }

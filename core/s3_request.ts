@@ -49,13 +49,16 @@ export class S3RequestError extends EtlError {
   constructor(operation: S3Operation, cause: unknown) {
     const e = cause as { name?: string; message?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
     const status = e.$metadata?.httpStatusCode;
-    const code = e.Code ?? e.name ?? "Error";
-    // HEAD responses carry no body, so the SDK knows only the status: it says "UnknownError".
-    const detail = !e.message || e.message === "UnknownError" ? (status ? "no error code: a HEAD response has no body" : "") : e.message;
-    super("failed", `S3 ${operation.name} ${describe(operation)} failed: ${status ? `HTTP ${status} ` : ""}${code}${detail ? ` (${detail})` : ""}`, { cause });
+    // A HEAD response (or a non-S3 error page) has no error body: the SDK knows only the status,
+    // names the error "Unknown" or after the status, and says "UnknownError".
+    const bodiless = !e.Code && (!e.message || e.message === "UnknownError");
+    const code = e.Code ?? (bodiless ? "" : (e.name ?? "Error"));
+    const detail = bodiless ? "no error code: the response had no body" : e.message;
+    const what = [status ? `HTTP ${status}` : "", code].filter(Boolean).join(" ");
+    super("failed", `S3 ${operation.name} ${describe(operation)} failed: ${what} (${detail})`, { cause });
     this.name = "S3RequestError";
     this.status = status;
-    this.s3Code = code;
+    this.s3Code = e.Code ?? e.name ?? "";
   }
 }
 
@@ -77,7 +80,7 @@ export async function sendS3<T>(client: S3Client, command: object, operation: S3
   }
 }
 
-export function classifyS3Error(error: unknown, operation: S3Operation): unknown {
+function classifyS3Error(error: unknown, operation: S3Operation): unknown {
   if (error instanceof EtlError) return error;
   const e = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
   if (e.name === "CredentialsProviderError") {

@@ -19,10 +19,10 @@ import type {
   ListObjectsV2CommandOutput,
   UploadPartCopyCommandOutput,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import type { Readable } from "node:stream";
 import { mapBounded } from "./executor";
-import { S3RequestError, classifyS3Error, s3Timeouts, sendS3, withIdleTimeout, type S3Timeouts } from "./s3_request";
+import { uploadStream, type SendS3 } from "./s3_upload";
+import { S3RequestError, s3Timeouts, sendS3, withIdleTimeout, type S3Timeouts } from "./s3_request";
 import { ObjectNotFoundError, type CopyOptions, type ListedObject, type ObjectBody, type ObjectInfo, type ObjectStore, type WriteOptions } from "./object_store";
 
 const MiB = 1024 * 1024;
@@ -112,22 +112,10 @@ export class S3Store implements ObjectStore {
     await this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), "DeleteObject", key, this.timeouts.metadataMs);
   }
 
+  /** Streams `body` to `key` with bounded memory (core/s3_upload.ts); nothing appears there unless all of it arrived. */
   async write(key: string, body: Readable, options: WriteOptions): Promise<void> {
-    // lib-storage buffers at most queueSize parts of partSize at a time, so memory stays
-    // bounded (2 x 8 MiB per copy in flight) whatever the object's size; small bodies go up
-    // as one PutObject. Its requests get the client's default deadline (dataMs).
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key: key, Body: body, Metadata: options.metadata, ContentType: options.contentType },
-      partSize: 8 * MiB,
-      queueSize: 2,
-      leavePartsOnError: false,
-    });
-    try {
-      await upload.done();
-    } catch (error) {
-      throw classifyS3Error(error, { name: "PutObject", bucket: this.bucket, key });
-    }
+    const send: SendS3 = (command, operation, timeoutMs) => this.send(command, operation, key, timeoutMs);
+    await uploadStream(send, { bucket: this.bucket, key }, body, options, this.timeouts);
   }
 
   /**

@@ -8,5 +8,6 @@ create table etl_leases (
   host text not null,
   acquired_at timestamptz not null,
   renewed_at timestamptz not null,
+  renewals bigint not null default 0,
   expires_at timestamptz not null
 );

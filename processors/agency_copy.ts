@@ -41,7 +41,7 @@ export async function copyAgencyAttachments(o: AgencyCopyOptions): Promise<Count
   const attachments = new AttachmentRepository(o.sql);
   const copier = new AttachmentCopier({ source: o.source, destination: o.destination, prefix: o.prefix, dryRun: o.dryRun, log: o.log, metrics: o.metrics, signal: o.signal });
   const sync = { copier, concurrency: o.concurrency, signal: o.signal, log: o.log, counts: o.counts };
-  const page = { batchSize: o.batchSize, shard: o.shard };
+  const page = { batchSize: o.batchSize, shard: o.shard, signal: o.signal };
   if (o.dryRun) return syncAttachments({ ...sync, pages: attachments.listAttachmentsForAgency(o.agencyId, page) });
 
   const listings = new ObjectListingRepository(o.sql, o.runId);

@@ -81,5 +81,6 @@ export async function listStoresForAttachments(options: {
     recordListing(options.source, sourcePrefix, "source", listings, maxObjects),
     recordListing(options.destination, options.destinationPrefix, "destination", listings, maxObjects),
   ]);
+  await listings.analyzeListings();
   return { source: sourceObjects !== undefined, destination: destinationObjects !== undefined, sourcePrefix, sourceObjects, destinationObjects };
 }

@@ -1,4 +1,5 @@
 import type { Sql } from "../core/db";
+import { retry } from "../core/retry";
 
 export interface Attachment {
   /** bigint, kept as text so ids above 2^53 survive. */
@@ -29,6 +30,8 @@ export interface ListAttachmentsOptions {
   shard?: { index: number; count: number };
   /** Joins the run's object listings (etl_object_listings); destination keys are prefix + s3_key. */
   listings?: { runId: string; source: boolean; destination: boolean; destinationPrefix: string };
+  /** Stops retrying a page read. */
+  signal?: AbortSignal;
 }
 
 export interface AttachmentSummary {
@@ -57,6 +60,7 @@ export class AttachmentRepository {
    * The agency's attachments that are not soft-deleted, in id order, one page at a time. Keyset
    * pagination (id > last id seen) keeps every page one index range scan and memory flat, where
    * OFFSET would rescan all earlier rows and skip or repeat rows that change between pages.
+   * A page read that fails on a lost connection is retried on a new one: the run goes on.
    */
   async *listAttachmentsForAgency(agencyId: number, options: ListAttachmentsOptions): AsyncGenerator<AttachmentWithListings[]> {
     const shard = options.shard ?? { index: 0, count: 1 };
@@ -66,7 +70,7 @@ export class AttachmentRepository {
     // Qualified as a.id: a bare `id` in ORDER BY would name the text alias below and sort "1000"
     // before "923".
     for (;;) {
-      const rows = await sql`
+      const rows = await retry(() => sql`
         select a.id::text as id,
                a.s3_key as "s3Key",
                a.file_name as "fileName",
@@ -82,7 +86,7 @@ export class AttachmentRepository {
           and a.id > ${afterId}::bigint
           and a.id % ${shard.count} = ${shard.index}
         order by a.id
-        limit ${options.batchSize}`;
+        limit ${options.batchSize}`, { signal: options.signal });
       if (rows.length === 0) return;
       yield rows.map((row) => withListings(row, listings));
       if (rows.length < options.batchSize) return;

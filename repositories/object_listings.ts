@@ -24,6 +24,15 @@ export class ObjectListingRepository {
       on conflict do nothing`;
   }
 
+  /**
+   * Refreshes the planner's statistics once a listing is in. Without them PostgreSQL joined the
+   * pages to a freshly filled table with a nested loop over every row: 570 ms per 500-row page
+   * for 2000 objects, growing with the square of the count; 15 ms after this.
+   */
+  async analyzeListings(): Promise<void> {
+    await this.sql`analyze etl_object_listings`;
+  }
+
   /** Forgets this run's listing of one side, or of both. */
   async deleteListing(side?: ListingSide): Promise<void> {
     await this.sql`

@@ -7,16 +7,18 @@
  *   aws cli   aws s3 cp --recursive (rerun: aws s3 sync), skipped when not installed
  *   raw loop  one CopyObject per key with the job's client settings, in a bun child like the others
  *
- * Each run is a child process: wall time, objects/s, CPU (user + sys) and peak RSS come from its
- * resource usage; S3 requests come from moto's request log, so no proxy sits in the data path.
- * Every round copies into fresh destination buckets, tools in rotated order; every run is checked
- * (exit 0, all keys landed, the job's own counts) so a broken run cannot look fast.
+ * Each run is a child process: wall time around it, CPU (user + sys) and peak RSS from
+ * /usr/bin/time; S3 requests from moto's request log, so no proxy sits in the data path. Every
+ * round copies into fresh destination buckets, tools in rotated order; the table gives each
+ * figure's median over rounds (the lower of two). Every run is checked (exit 0, all keys landed,
+ * the job's own counts) so a broken run cannot look fast.
  *
  * Options: --objects 2000 --size 4KiB --concurrency 16 --rounds 1; --big 2GiB instead measures one
  * object copied file: -> S3 and S3 -> file: by the job and by rclone (peak RSS is the point).
  * Reuses DATABASE_URL (a role that may CREATE DATABASE) and S3_ENDPOINT when set (then without
  * request counts); otherwise starts PostgreSQL and moto like the tests do.
  */
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,9 +47,10 @@ class RequestLog {
   }
 
   private async read(stderr: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
     let rest = "";
-    for await (const text of stderr.pipeThrough(new TextDecoderStream())) {
-      const lines = (rest + text).split("\n");
+    for await (const bytes of stderr) {
+      const lines = (rest + decoder.decode(bytes, { stream: true })).split("\n");
       rest = lines.pop()!;
       for (const line of lines) {
         const [, method, path] = /\] "([A-Z]+) (\S+) HTTP\/[\d.]+" \d{3}/.exec(line) ?? [];
@@ -70,7 +73,8 @@ class RequestLog {
 /** Like tests/harness/s3_server.ts, but keeping moto's log: the request counts are read from it. */
 async function startLoggedS3(): Promise<{ endpoint: string; log: RequestLog }> {
   const port = await freePort();
-  const server = track(Bun.spawn(["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)], { stdout: "ignore", stderr: "pipe", env: { ...process.env, PYTHONUNBUFFERED: "1" } }));
+  const server = Bun.spawn(["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)], { stdout: "ignore", stderr: "pipe", env: { ...process.env, PYTHONUNBUFFERED: "1" } });
+  track(server);
   const endpoint = `http://127.0.0.1:${port}`;
   const log = new RequestLog(endpoint, server.stderr);
   await waitUntil("moto S3 server", server, async () => Boolean(await fetch(endpoint)));
@@ -102,27 +106,44 @@ async function createBucket(role: string): Promise<string> {
   return name;
 }
 
-/** Runs a child to completion and measures it; a failed run stops the benchmark. */
+const TIME = "/usr/bin/time";
+const hasTime = existsSync(TIME);
+let timings = 0;
+
+/**
+ * Runs a child to completion and measures it; a failed run stops the benchmark. Peak RSS comes
+ * from /usr/bin/time: Bun.spawn's resourceUsage().maxRSS never reads below this process's own RSS
+ * (Linux carries the pre-exec hiwater mark into the child's ru_maxrss), which after seeding is
+ * ~120 MiB, more than any of the tools.
+ */
 async function run(argv: string[], env: Record<string, string | undefined> = {}, log?: RequestLog): Promise<Omit<Run, "tool" | "run">> {
   const before = await log?.snapshot();
-  const started = performance.now();
+  const timeFile = join(tmpdir(), `etl-bench-time-${process.pid}-${++timings}`);
+  const command = hasTime ? [TIME, "-f", "%U %S %M", "-o", timeFile, ...argv] : argv;
   const childEnv = Object.fromEntries(Object.entries({ ...process.env, LOG_FORMAT: "json", ...env }).filter(([, v]) => v !== undefined)) as Record<string, string>;
-  const child = Bun.spawn(argv, { cwd: ROOT, env: childEnv, stdout: "pipe", stderr: "pipe" });
+  const started = performance.now();
+  const child = Bun.spawn(command, { cwd: ROOT, env: childEnv, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
   const ms = performance.now() - started;
   const after = await log?.snapshot();
+  const timed = hasTime ? (await Bun.file(timeFile).text()).trim().split("\n").pop()!.split(" ").map(Number) : [];
+  await rm(timeFile, { force: true });
   if (exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${exitCode}\n${stderr.slice(-3000)}\n${stdout.slice(-3000)}`);
-  const usage = child.resourceUsage()!;
   const requests = before && after && { total: after.total - before.total, byMethod: Object.fromEntries(Object.entries(after.byMethod).map(([m, n]) => [m, n - (before.byMethod[m] ?? 0)]).filter(([, n]) => n)) };
-  return { ms, cpuMs: Number(usage.cpuTime.total) / 1000, rssMiB: usage.maxRSS / MiB, requests, stdout, stderr };
+  const [user = 0, sys = 0, maxRssKiB = 0] = timed;
+  const usage = child.resourceUsage()!;
+  return hasTime
+    ? { ms, cpuMs: (user + sys) * 1000, rssMiB: maxRssKiB / 1024, requests, stdout, stderr }
+    : { ms, cpuMs: Number(usage.cpuTime.total) / 1000, rssMiB: usage.maxRSS / MiB, requests, stdout, stderr };
 }
 
-/** The job's summary event, checked against what the run should have done. */
-function expectJobCounts(stdout: string, expected: Record<string, number>): void {
+/** The job's summary event, checked against what the run should have done; says how long the run took inside the process. */
+function expectJobCounts(stdout: string, expected: Record<string, number>): string {
   const summary = stdout.split("\n").filter((l) => l.includes('"job.finished"')).map((l) => JSON.parse(l))[0];
   for (const [name, n] of Object.entries(expected)) {
     if (summary?.counts?.[name] !== n) throw new Error(`job expected ${name}=${n}, summary: ${JSON.stringify(summary?.counts)}`);
   }
+  return ` (durationMs ${summary.durationMs})`;
 }
 
 async function expectLanded(bucket: string, keys: string[], prefix = PREFIX): Promise<void> {
@@ -152,21 +173,15 @@ async function rawLoop([keysFile, source, destination, prefix, concurrency]: str
   client.destroy();
 }
 
-/** rclone configured by environment only: a remote named "moto", path-style, no config file. */
+/**
+ * rclone configured by environment only: a remote named "moto", path-style. AWS_CA_BUNDLE is
+ * dropped: with it set, rclone 1.60's AWS SDK refuses to start (LoadCustomCABundleError, its HTTP
+ * transport not being the SDK's), and the endpoint is plain HTTP anyway.
+ */
 function rcloneEnv(endpoint: string): Record<string, string | undefined> {
-  const { AWS_ACCESS_KEY_ID = "", AWS_SECRET_ACCESS_KEY = "", AWS_REGION = "" } = process.env;
-  return {
-    RCLONE_CONFIG_MOTO_TYPE: "s3",
-    RCLONE_CONFIG_MOTO_PROVIDER: "Other",
-    RCLONE_CONFIG_MOTO_ENDPOINT: endpoint,
-    RCLONE_CONFIG_MOTO_ACCESS_KEY_ID: AWS_ACCESS_KEY_ID,
-    RCLONE_CONFIG_MOTO_SECRET_ACCESS_KEY: AWS_SECRET_ACCESS_KEY,
-    RCLONE_CONFIG_MOTO_REGION: AWS_REGION,
-    RCLONE_CONFIG_MOTO_FORCE_PATH_STYLE: "true",
-    // With AWS_CA_BUNDLE set, rclone 1.60's AWS SDK fails to start (LoadCustomCABundleError: its
-    // HTTP transport is not the SDK's); the endpoint is plain HTTP, so the bundle is not needed.
-    AWS_CA_BUNDLE: undefined,
-  };
+  const { AWS_ACCESS_KEY_ID: key, AWS_SECRET_ACCESS_KEY: secret, AWS_REGION: region } = process.env;
+  const remote = { TYPE: "s3", PROVIDER: "Other", ENDPOINT: endpoint, ACCESS_KEY_ID: key, SECRET_ACCESS_KEY: secret, REGION: region, FORCE_PATH_STYLE: "true" };
+  return { ...Object.fromEntries(Object.entries(remote).map(([k, v]) => [`RCLONE_CONFIG_MOTO_${k}`, v])), AWS_CA_BUNDLE: undefined };
 }
 
 function parseSize(text: string): number {
@@ -231,36 +246,37 @@ async function benchCopies(o: { objects: number; size: number; concurrency: numb
       const dst = await createBucket("dst");
       const first = await step.first(dst);
       await expectLanded(dst, keys);
-      if (step.tool === "job") expectJobCounts(first.stdout, { copied: o.objects, failed: 0 });
-      const serverSide = first.stderr.match(/Copied \(server-side copy\)/g)?.length;
-      if (step.tool === "rclone" && serverSide !== o.objects) console.log(`note: rclone made ${serverSide ?? 0} of ${o.objects} copies server-side`);
+      let [firstNote, rerunNote] = ["", ""];
+      if (step.tool === "job") firstNote = expectJobCounts(first.stdout, { copied: o.objects, failed: 0 });
+      if (step.tool === "rclone") firstNote = ` (${first.stderr.match(/Copied \(server-side copy\)/g)?.length ?? 0} of ${o.objects} server-side)`;
       runs.push(first);
       const rerun = await step.rerun?.(dst);
-      if (rerun && step.tool === "job") expectJobCounts(rerun.stdout, { copied: 0, skipped: o.objects, failed: 0 });
+      if (rerun && step.tool === "job") rerunNote = expectJobCounts(rerun.stdout, { copied: 0, skipped: o.objects, failed: 0 });
       if (rerun) runs.push(rerun);
-      console.log(`round ${round + 1} ${step.tool}: first ${(first.ms / 1000).toFixed(2)} s${rerun ? `, rerun ${(rerun.ms / 1000).toFixed(2)} s` : ""}`);
+      console.log(`round ${round + 1} ${step.tool}: first ${(first.ms / 1000).toFixed(2)} s${firstNote}${rerun ? `, rerun ${(rerun.ms / 1000).toFixed(2)} s${rerunNote}` : ""}`);
     }
   }
   printTable(runs, o.objects);
 
-  const wall = (tool: string, runName: string) => median(runs.filter((r) => r.tool === tool && r.run === runName).map((r) => r.ms));
-  const throughput = (tool: string) => `${(wall(tool, "first") / wall("job", "first")).toFixed(2)}x`;
-  const time = (tool: string) => `${(wall("job", "rerun") / wall(tool, "rerun")).toFixed(2)}x`;
-  console.log(`\njob first copy vs raw CopyObject loop: ${throughput("raw loop")} its throughput (target >= 0.9x)`);
-  console.log(`job first copy vs rclone copy:          ${throughput("rclone")} its throughput`);
-  console.log(`job rerun vs rclone copy --checksum:    ${time("rclone")} its time (target <= 1.5x)`);
-  if (hasAws) console.log(`job vs aws cli:                         first copy ${throughput("aws cli")} its throughput, rerun ${time("aws cli")} its time (vs aws s3 sync)`);
+  const m = (tool: string, runName: string, field: "ms" | "cpuMs") => median(runs.filter((r) => r.tool === tool && r.run === runName).map((r) => r[field]));
+  const cpu = (tool: string, runName: string) => `${(m("job", runName, "cpuMs") / m(tool, runName, "cpuMs")).toFixed(2)}x its CPU`;
+  const first = (tool: string) => `${(m(tool, "first", "ms") / m("job", "first", "ms")).toFixed(2)}x its throughput, ${cpu(tool, "first")}`;
+  const rerun = (tool: string) => `${(m("job", "rerun", "ms") / m(tool, "rerun", "ms")).toFixed(2)}x its time, ${cpu(tool, "rerun")}`;
+  console.log(`\njob first copy vs raw CopyObject loop: ${first("raw loop")} (target >= 0.9x throughput)`);
+  console.log(`job first copy vs rclone copy:          ${first("rclone")}`);
+  console.log(`job rerun vs rclone copy --checksum:    ${rerun("rclone")} (target <= 1.5x time)`);
+  if (hasAws) console.log(`job vs aws s3 cp --recursive / sync:    first copy ${first("aws cli")}; rerun ${rerun("aws cli")}`);
   await db.drop();
 }
 
 async function benchBig(o: { bytes: number; databaseUrl: string; endpoint: string; work: string }): Promise<void> {
   // A sparse file reads as zeros at disk speed; nothing on the path compresses, so zeros cost what random bytes do.
-  const [sourceDir, jobOut, rcloneOut] = ["src", "job-out", "rclone-out"].map((d) => join(o.work, d));
+  const [sourceDir, jobOut, rcloneOut] = [join(o.work, "src"), join(o.work, "job-out"), join(o.work, "rclone-out")];
   await Bun.write(join(sourceDir, "big.bin"), "");
   await truncate(join(sourceDir, "big.bin"), o.bytes);
   const db = await seedDatabase(o.databaseUrl, ["big.bin"], o.bytes);
   const rcloneConfig = rcloneEnv(o.endpoint);
-  const job = (source: string, destination: string, extra: string[] = []) => ["bun", "jobs/get_s3_files.ts", "--agency-id", String(AGENCY), "--source-bucket", source, "--destination-bucket", destination, ...extra];
+  const job = (source: string, destination: string) => ["bun", "jobs/get_s3_files.ts", "--agency-id", String(AGENCY), "--source-bucket", source, "--destination-bucket", destination];
   const [jobBucket, rcloneBucket] = [await createBucket("big-job"), await createBucket("big-rclone")];
   const runs: Run[] = [
     { tool: "job", run: "up", ...(await run(job(`file:${sourceDir}`, jobBucket), { DATABASE_URL: db.url })) },
@@ -300,6 +316,7 @@ if (process.argv[2] === "--raw-loop") {
       process.env.AWS_SECRET_ACCESS_KEY ??= "bench-secret-key";
     }
     process.env.AWS_REGION ??= "us-east-1";
+    if (!hasTime) console.log(`note: no ${TIME}; peak RSS reads at least this process's own`);
     const stack = { databaseUrl: process.env.DATABASE_URL!, endpoint: process.env.S3_ENDPOINT!, work };
     if (values.big) await benchBig({ ...stack, bytes: parseSize(values.big) });
     else await benchCopies({ ...stack, objects, size: parseSize(values.size), concurrency, rounds, log });

