@@ -7,9 +7,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import postgres from "postgres";
 import { migrationVersions } from "../core/migrate";
 import { discoverJobs } from "../core/registry";
 import { registrySource } from "../scripts/registry_source";
+import { startPostgres } from "./harness/postgres_server";
 import { ROOT, createBucket, createTestDatabase, listKeys, putObject, runCommand, seedAttachments, signalWhenCopying, type TestDatabase } from "./harness/fixtures";
 
 const isRoot = process.getuid?.() === 0;
@@ -65,6 +67,32 @@ describe("compiled binary", () => {
     const embedded = await runBinary("etl", ["get_s3_files", "--agency-id", "10", "--source-bucket", source, "--destination-bucket", destination], { DATABASE_URL: "embedded:/tmp/nowhere" });
     expect(embedded.exitCode).toBe(2);
     expect(String(embedded.summary?.error)).toContain("not in a compiled binary");
+  });
+
+  test("a database that freezes mid-run (connections open, nothing answers) ends in exit 75 with the summary, not a hang", async () => {
+    const server = await startPostgres();
+    try {
+      const sql = postgres(server.url, { max: 1, onnotice: () => {} });
+      await sql.unsafe(await Bun.file(join(ROOT, "tests/fixtures/external_schema.sql")).text());
+      const rows = Array.from({ length: 100 }, (_, i) => ({ id: i + 1, agencyId: 10, key: `f/${i + 1}.txt` }));
+      await seedAttachments(sql, [10], rows);
+      await sql.end();
+      const [source, destination] = await Promise.all([createBucket(), createBucket()]);
+      await Promise.all(rows.map((r) => putObject(source, r.key, "x")));
+      const env = { DATABASE_URL: server.url, DATABASE_TIMEOUT_SECONDS: "1", ETL_LEASE_TTL_SECONDS: "3" };
+      const started = performance.now();
+      const running = runBinary("etl", ["get_s3_files", "--agency-id", "10", "--source-bucket", source, "--destination-bucket", destination, "--concurrency", "1", "--batch-size", "10"], env);
+      await signalWhenCopying(destination, () => server.freeze(true));
+      const run = await running;
+      server.freeze(false);
+      expect(run.exitCode).toBe(75);
+      expect(run.summary).toMatchObject({ status: "failed", exitCode: 75 });
+      expect((run.summary?.counts as { copied: number }).copied).toBeGreaterThan(0);
+      // Lease given up after 1.5 s, then the dead-letter flush and the close, each bounded.
+      expect(performance.now() - started).toBeLessThan(20_000);
+    } finally {
+      server.stop();
+    }
   });
 
   describe.skipIf(!isRoot)("in a minimal root filesystem, as uid 65532 and PID 1 (needs root for chroot and unshare)", () => {

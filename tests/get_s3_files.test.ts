@@ -10,6 +10,7 @@ import {
   createTestDatabase,
   getObjectBytes,
   getObjectText,
+  insertLease,
   listKeys,
   parseCsv,
   putObject,
@@ -194,11 +195,8 @@ describe("get_s3_files, S3 to S3", () => {
     await seedAttachments(db.sql, [10], [{ id: 1, agencyId: 10, key: "a.txt" }]);
     await putObject(source, "a.txt", "A");
     await migrate(db.sql, await loadMigrations());
-    const holder = crypto.randomUUID();
     const name = `get_s3_files:10:s3://${destination}/agency_id=10/:all`;
-    await db.sql`
-      insert into etl_leases (name, run_id, job, host, acquired_at, renewed_at, expires_at)
-      values (${name}, ${holder}, 'get_s3_files', 'other-pod', now(), now(), now() + interval '3 seconds')`;
+    const holder = await insertLease(db.sql, name, "other-pod", { expiresInSeconds: 3 });
     // The holder is alive: it renews, as a run does every sixth of the time to live.
     const renewing = setInterval(() => {
       void db.sql`update etl_leases set renewed_at = now(), renewals = renewals + 1, expires_at = now() + interval '3 seconds' where name = ${name}`.catch(() => {});
@@ -217,9 +215,7 @@ describe("get_s3_files, S3 to S3", () => {
     await seedAttachments(db.sql, [10], [{ id: 1, agencyId: 10, key: "a.txt" }]);
     await putObject(source, "a.txt", "A");
     await migrate(db.sql, await loadMigrations());
-    await db.sql`
-      insert into etl_leases (name, run_id, job, host, acquired_at, renewed_at, expires_at)
-      values (${`get_s3_files:10:s3://${destination}/agency_id=10/:all`}, ${crypto.randomUUID()}, 'get_s3_files', 'killed-pod', now(), now(), now() + interval '3 seconds')`;
+    await insertLease(db.sql, `get_s3_files:10:s3://${destination}/agency_id=10/:all`, "killed-pod", { expiresInSeconds: 3 });
 
     const run = await runGetS3Files(baseArgs(), { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "3" });
 
@@ -230,10 +226,7 @@ describe("get_s3_files, S3 to S3", () => {
     await seedAttachments(db.sql, [10], [{ id: 1, agencyId: 10, key: "a.txt" }]);
     await putObject(source, "a.txt", "A");
     await migrate(db.sql, await loadMigrations());
-    await db.sql`
-      insert into etl_leases (name, run_id, job, host, acquired_at, renewed_at, expires_at)
-      values (${`get_s3_files:10:s3://${destination}/agency_id=10/:all`}, ${crypto.randomUUID()}, 'get_s3_files', 'dead-pod',
-              now() - interval '1 minute', now() - interval '10 seconds', now() + interval '1.5 seconds')`;
+    await insertLease(db.sql, `get_s3_files:10:s3://${destination}/agency_id=10/:all`, "dead-pod", { renewedSecondsAgo: 10, expiresInSeconds: 1.5 });
 
     const run = await runGetS3Files(baseArgs(), { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "3" });
 

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { startFaultProxy, type FaultProxy } from "./harness/fault_proxy";
-import { ROOT, createBucket, createTestDatabase, listKeys, putObject, runGetS3Files, seedAttachments, signalWhenCopying, type CliResult, type TestDatabase } from "./harness/fixtures";
+import { ROOT, createBucket, createTestDatabase, insertLease, listKeys, putObject, runGetS3Files, seedAttachments, signalWhenCopying, type CliResult, type TestDatabase } from "./harness/fixtures";
 import { startPostgres, type PostgresServer } from "./harness/postgres_server";
 
 let db: TestDatabase;
@@ -197,10 +197,7 @@ describe("SIGKILL leaves nothing the next run keeps", () => {
     const folder = join(target, "agency_id=10", "k");
     mkdirSync(folder, { recursive: true });
     writeFileSync(join(folder, `9.txt.etl-partial-${crypto.randomUUID()}.abc123`), "half");
-    const live = crypto.randomUUID();
-    await db.sql`
-      insert into etl_leases (name, run_id, job, host, acquired_at, renewed_at, expires_at)
-      values ('get_s3_files:10:other-shard', ${live}, 'get_s3_files', 'pod-2', now(), now(), now() + interval '1 minute')`;
+    const live = await insertLease(db.sql, "get_s3_files:10:other-shard", "pod-2", { expiresInSeconds: 60 });
     writeFileSync(join(folder, `500.txt.etl-partial-${live}.def456`), "in flight");
 
     const rerun = await runGetS3Files(args(source, `file:${target}`), { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "2" });

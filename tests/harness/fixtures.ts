@@ -182,3 +182,16 @@ export async function signalWhenCopying(bucket: string, signal: () => void, time
   }
   signal();
 }
+
+/**
+ * Puts a lease row as another run would have left it: renewed `renewedSecondsAgo` and expiring
+ * in `expiresInSeconds`. Returns its run id.
+ */
+export async function insertLease(sql: postgres.Sql, name: string, host: string, times: { renewedSecondsAgo?: number; expiresInSeconds: number }): Promise<string> {
+  const runId = crypto.randomUUID();
+  await sql`
+    insert into etl_leases (name, run_id, job, host, acquired_at, renewed_at, expires_at)
+    values (${name}, ${runId}, 'get_s3_files', ${host}, now() - interval '1 minute',
+            now() - ${times.renewedSecondsAgo ?? 0} * interval '1 second', now() + ${times.expiresInSeconds} * interval '1 second')`;
+  return runId;
+}

@@ -23,6 +23,8 @@ export interface PostgresServer {
   url: string;
   /** `pg_ctl stop -m fast`: SIGINT to the postmaster, which ends every session and exits. */
   fastShutdown(): Promise<void>;
+  /** SIGSTOP (or SIGCONT) the postmaster and every backend: connections stay open, nothing answers. */
+  freeze(frozen: boolean): void;
   stop(): void;
 }
 
@@ -77,6 +79,10 @@ export async function startPostgres(): Promise<PostgresServer> {
     async fastShutdown() {
       server.kill("SIGINT");
       await server.exited;
+    },
+    freeze(frozen) {
+      const backends = Bun.spawnSync(["pgrep", "-P", String(server.pid)]).stdout.toString().trim().split("\n").filter(Boolean);
+      for (const pid of [server.pid, ...backends.map(Number)]) process.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
     },
     stop() {
       server.kill("SIGKILL");
