@@ -97,11 +97,11 @@ function holdLease(sql: Sql, options: LeaseOptions, renewEveryMs: number): Lease
   // Counted from when the last successful renewal was sent: the row's expiry is later than that.
   let renewedAt = performance.now();
   let renewing = false;
-  const lose = (why: string, cause?: unknown) => {
+  const lose = (why: string) => {
     if (controller.signal.aborted) return;
     clearInterval(timer);
     log.error("lease lost: starting no new work", { lease: name, reason: why });
-    controller.abort(new TransientError(`lost the lease on ${name}: ${why}`, { cause }));
+    controller.abort(new TransientError(`lost the lease on ${name}: ${why}`));
   };
   const timer = setInterval(async () => {
     if (performance.now() - renewedAt > ttlMs / 2) return lose(`not renewed for ${Math.round((performance.now() - renewedAt) / 1000)} s`);

@@ -6,7 +6,7 @@ import { unsafeKeyReason } from "../core/object_key";
 import { ObjectNotFoundError, SOURCE_ETAG_METADATA, copyObject, type ObjectInfo, type ObjectStore } from "../core/object_store";
 import { retry, type RetryOptions } from "../core/retry";
 import { isTransientError } from "../core/transient";
-import type { AttachmentWithListings, ListedInfo } from "../repositories/attachments";
+import type { AttachmentWithListings } from "../repositories/attachments";
 
 export type CopyStatus = "copied" | "skipped" | "failed" | "planned";
 
@@ -83,10 +83,7 @@ export class AttachmentCopier {
     try {
       const result = await retry(
         // The listings are a snapshot from the start of the run: a retry asks the stores again.
-        (attempt) =>
-          attempt === 1
-            ? this.syncObject(attachment, attachment.listedSource, attachment.listedDestination, outcome)
-            : this.syncObject(attachment, undefined, undefined, outcome),
+        (attempt) => this.syncObject(attachment, attempt === 1, outcome),
         {
           signal: this.options.signal,
           ...this.options.retry,
@@ -107,11 +104,12 @@ export class AttachmentCopier {
 
   private async syncObject(
     attachment: AttachmentWithListings,
-    listedSource: ListedInfo | null | undefined,
-    listedDestination: ListedInfo | null | undefined,
+    useListings: boolean,
     outcome: (status: CopyStatus, info?: { size: number; etag: string | null }) => CopyOutcome,
   ): Promise<CopyOutcome> {
     const { source, destination, metrics } = this.options;
+    const listedSource = useListings ? attachment.listedSource : undefined;
+    const listedDestination = useListings ? attachment.listedDestination : undefined;
     const sourceKey = attachment.s3Key;
     const destinationKey = this.options.prefix + sourceKey;
     let found: Known | undefined = listedSource ?? undefined;
