@@ -9,6 +9,8 @@ usage:
   etl <job> [args...]            the same
   etl <job> --help               a job's flags, defaults and description
   etl migrate                    apply the platform's migrations (idempotent)
+  etl runs [--job J] [--status S] [--since 24h] [--limit N] [--json]
+                                 the run ledger, newest first; etl runs show <run-id> for one run
   etl --version                  the platform's version and build
   etl manifests [--out deploy] [--image-prefix P] [--image-tag T] [--check]
                                  write a Kubernetes CronJob per scheduled job (--check: exit 1 on drift)
@@ -58,6 +60,10 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
     case "migrate": {
       const { MIGRATE_JOB } = await import("./migrate_job");
       return MIGRATE_JOB.entrypoint(rest, { migrations: registry.migrations });
+    }
+    case "runs": {
+      const { runsCommand } = await import("./commands/runs");
+      return runsCommand(rest, io);
     }
     case "publish-dags": {
       const { PUBLISH_DAGS } = await import("../scripts/publish_dags");

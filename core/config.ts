@@ -16,6 +16,8 @@ export interface PlatformConfig {
   s3TimeoutMs: number;
   /** Longest a database statement may run; a query unanswered 5 s after it failed (core/query_deadline.ts). */
   databaseTimeoutMs: number;
+  /** Where every run pushes its metrics at its end (core/pushgateway.ts); none when unset. */
+  pushgatewayUrl: string | undefined;
 }
 
 const optionalNonEmpty = <T extends v.GenericSchema<string>>(schema: T) =>
@@ -44,6 +46,7 @@ const EnvSchema = v.object({
   S3_ENDPOINT: optionalNonEmpty(v.pipe(v.string(), v.url("must be a URL such as http://127.0.0.1:9000"), v.regex(/^https?:\/\//, "must start with http:// or https://"))),
   AWS_REGION: optionalNonEmpty(v.pipe(v.string(), v.regex(/^[a-z0-9-]+$/, "must be a region name such as eu-west-1"))),
   AWS_DEFAULT_REGION: optionalNonEmpty(v.string()),
+  PUSHGATEWAY_URL: optionalNonEmpty(v.pipe(v.string(), v.url("must be a URL such as http://pushgateway:9091"), v.regex(/^https?:\/\//, "must start with http:// or https://"))),
   ETL_LEASE_TTL_SECONDS: optionalNonEmpty(seconds(1, 3600)),
   S3_TIMEOUT_SECONDS: optionalNonEmpty(seconds(0.1, 3600)),
   DATABASE_TIMEOUT_SECONDS: optionalNonEmpty(seconds(0.1, 86400)),
@@ -69,6 +72,7 @@ export function loadConfig(env: Record<string, string | undefined>, stdoutIsTTY:
     leaseTtlMs: Number(e.ETL_LEASE_TTL_SECONDS ?? 30) * 1000,
     s3TimeoutMs: Number(e.S3_TIMEOUT_SECONDS ?? 15) * 1000,
     databaseTimeoutMs: Number(e.DATABASE_TIMEOUT_SECONDS ?? 30) * 1000,
+    pushgatewayUrl: e.PUSHGATEWAY_URL,
   };
 }
 

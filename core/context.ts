@@ -25,6 +25,10 @@ export interface JobContext {
   signal: AbortSignal;
   /** `--dry-run`: read and compare, write nothing. */
   dryRun: boolean;
+  /** The slot a scheduled run stands for (core/logical_date.ts); a job's default partition. */
+  logicalDate: Date | undefined;
+  /** `--force`: the run works even though its logical date already succeeded. */
+  force: boolean;
   env: Record<string, string | undefined>;
   /** The database, connected (and migrated, unless dry run) on first use; closed by the runner. */
   db(): Promise<Sql>;
@@ -50,6 +54,8 @@ export function createRunResources(init: {
   log: Logger;
   signal: AbortSignal;
   dryRun: boolean;
+  logicalDate: Date | undefined;
+  force: boolean;
   env: Record<string, string | undefined>;
   config: PlatformConfig;
   migrations?: () => Promise<Migration[]>;
@@ -85,6 +91,8 @@ export function createRunResources(init: {
     counts: {},
     signal: init.signal,
     dryRun: init.dryRun,
+    logicalDate: init.logicalDate,
+    force: init.force,
     env: init.env,
     db: async () => (await (database ??= connect())).sql,
     migrations: async () => (init.migrations ? init.migrations() : (await import("./migrate")).loadMigrations()),

@@ -36,6 +36,17 @@ export interface JobDefinition<S extends ArgSpecs> {
   schedule?: JobSchedule<S>;
   /** The work. Counts with a `failed` above zero make the run partial (exit 3). */
   run(args: ArgValues<S>, context: JobContext): Promise<Counts | SkippedRun>;
+  /**
+   * Opt-in for `etl dlq replay`: processes only these dead letters again, with the arguments of
+   * the run that failed them, resolving the ones it processes as `replayed`.
+   */
+  replay?(items: ReplayItem[], args: ArgValues<S>, context: JobContext): Promise<Counts | SkippedRun>;
+}
+
+/** A dead letter handed back to its job (etl_dead_letters: item_key and payload). */
+export interface ReplayItem {
+  itemKey: string;
+  payload: Record<string, unknown>;
 }
 
 export interface Job<S extends ArgSpecs = ArgSpecs> extends JobDefinition<S> {
@@ -43,10 +54,15 @@ export interface Job<S extends ArgSpecs = ArgSpecs> extends JobDefinition<S> {
   entrypoint(argv: readonly string[], environment?: Partial<RunnerEnvironment>): Promise<number>;
 }
 
+// The flags every job takes (core/parse_args.ts).
+const RESERVED_ARGS = ["dryRun", "logicalDate", "force", "help"];
+
 export function defineJob<S extends ArgSpecs>(definition: JobDefinition<S>): Job<S> {
   if (!/^[a-z][a-z0-9_]*$/.test(definition.name)) throw new Error(`job name "${definition.name}" must be snake_case`);
   if (!LANES.includes(definition.lane)) throw new Error(`job ${definition.name}: lane must be one of ${LANES.join(", ")}`);
   if (!definition.description || definition.description.includes("\n")) throw new Error(`job ${definition.name}: description must be one line`);
+  const reserved = Object.keys(definition.args).find((key) => RESERVED_ARGS.includes(key));
+  if (reserved) throw new Error(`job ${definition.name}: argument ${reserved} is one every job has`);
   // The runner is imported on the first run, not when a job file is imported (e.g. by `etl list`).
   const job: Job<S> = {
     ...definition,

@@ -1,6 +1,6 @@
-import { hostname } from "node:os";
 import type { Sql } from "./db";
 import { TransientError, errorMessage } from "./errors";
+import { hostName } from "./host";
 import type { Logger } from "./log";
 import { sleep } from "./retry";
 
@@ -134,10 +134,6 @@ function holdLease(sql: Sql, options: LeaseOptions, renewEveryMs: number): Lease
 }
 
 /** The pod name in Kubernetes (HOSTNAME), else the machine's. */
-function hostName(): string {
-  return process.env.HOSTNAME?.trim() || hostname();
-}
-
 /** Whether the run `runId` holds a lease that has not expired, i.e. it may still be working. */
 export async function holdsLiveLease(sql: Sql, runId: string): Promise<boolean> {
   const [row] = await sql`select exists (select 1 from etl_leases where run_id::text = ${runId} and expires_at > now()) as live`;

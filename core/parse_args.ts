@@ -1,8 +1,11 @@
 import { Command, CommanderError } from "commander";
 import { kebabCase, validateArg, type ArgSpecs, type ArgValues } from "./args";
 import { UsageError } from "./errors";
+import { resolveLogicalDate } from "./logical_date";
 
-export type ParsedArgv<S extends ArgSpecs> = { help: string } | { help?: undefined; args: ArgValues<S>; dryRun: boolean };
+export type ParsedArgv<S extends ArgSpecs> =
+  | { help: string }
+  | { help?: undefined; args: ArgValues<S>; dryRun: boolean; force: boolean; logicalDate: Date | undefined };
 
 interface ParseTarget<S extends ArgSpecs> {
   name: string;
@@ -11,8 +14,8 @@ interface ParseTarget<S extends ArgSpecs> {
 }
 
 /**
- * Parses a job's argv: flags from the declarations in `job.args`, plus `--dry-run` and `--help`
- * that every job has. Unknown flags, missing values and invalid values throw UsageError naming
+ * Parses a job's argv: flags from the declarations in `job.args`, plus the flags every job has:
+ * `--logical-date`, `--force`, `--dry-run` and `--help`. Unknown flags, missing values and invalid values throw UsageError naming
  * the flag; `--help` returns the help text instead.
  */
 export function parseJobArgv<S extends ArgSpecs>(job: ParseTarget<S>, argv: readonly string[], env: Record<string, string | undefined>): ParsedArgv<S> {
@@ -46,7 +49,9 @@ export function parseJobArgv<S extends ArgSpecs>(job: ParseTarget<S>, argv: read
     }
     args[key] = result.value;
   }
-  return { args: args as ArgValues<S>, dryRun: raw.dryRun === true };
+  const logicalDate = resolveLogicalDate({ flag: raw.logicalDate as string | undefined, env });
+  if (raw.force === true && !logicalDate) throw new UsageError(`${job.name}: --force reruns a logical date that already succeeded; give --logical-date (or ETL_LOGICAL_DATE)`);
+  return { args: args as ArgValues<S>, dryRun: raw.dryRun === true, force: raw.force === true, logicalDate };
 }
 
 export function jobHelp(job: ParseTarget<ArgSpecs>): string {
@@ -61,6 +66,8 @@ function buildCommand(job: ParseTarget<ArgSpecs>): Command {
     const help = notes.length ? `${spec.help} (${notes.join("; ")})` : spec.help;
     command.option(spec.kind === "switch" ? flag : `${flag} ${spec.placeholder}`, help);
   }
+  command.option("--logical-date <date>", "the slot this run stands for, YYYY-MM-DD or an ISO timestamp (or from ETL_LOGICAL_DATE); a slot that already succeeded is skipped");
+  command.option("--force", "run even if this logical date already succeeded");
   command.option("--dry-run", "read and compare, write nothing");
   return command;
 }

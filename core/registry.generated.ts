@@ -5,6 +5,8 @@ import { loadJobModule, type JobEntry } from "./registry";
 import migration_0001_dead_letters from "../migrations/0001_dead_letters.sql" with { type: "text" };
 import migration_0002_leases from "../migrations/0002_leases.sql" with { type: "text" };
 import migration_0003_object_listings from "../migrations/0003_object_listings.sql" with { type: "text" };
+import migration_0004_job_runs from "../migrations/0004_job_runs.sql" with { type: "text" };
+import migration_0005_dead_letter_resolution from "../migrations/0005_dead_letter_resolution.sql" with { type: "text" };
 
 export const JOBS: JobEntry[] = [
   { name: "get_s3_files", load: () => loadJobModule("get_s3_files", import("../jobs/get_s3_files")) },
@@ -15,4 +17,6 @@ export const MIGRATIONS: Migration[] = [
   { version: "0001_dead_letters", sql: migration_0001_dead_letters },
   { version: "0002_leases", sql: migration_0002_leases },
   { version: "0003_object_listings", sql: migration_0003_object_listings },
+  { version: "0004_job_runs", sql: migration_0004_job_runs },
+  { version: "0005_dead_letter_resolution", sql: migration_0005_dead_letter_resolution },
 ];

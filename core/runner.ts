@@ -1,13 +1,18 @@
 import { loadConfig, type PlatformConfig } from "./config";
+import type { Shard } from "./args";
 import { createRunResources } from "./context";
-import { EtlError, errorMessage } from "./errors";
-import { SkippedRun, type Job } from "./job";
-import { createLogger } from "./log";
+import { ConfigError, EtlError, TransientError, UsageError, errorMessage } from "./errors";
+import { SkippedRun, type Job, type ReplayItem } from "./job";
+import type { Sql } from "./db";
+import { startLedger, type LedgerRun, type RunLedger } from "./ledger";
+import { createLogger, type Logger } from "./log";
+import { formatLogicalDate } from "./logical_date";
 import type { Migration } from "./migrate";
 import { locationUrl, type Location } from "./object_store";
 import { parseJobArgv } from "./parse_args";
+import type { RunMetrics } from "./pushgateway";
 import { isPostgresWriteToClosedSocket } from "./query_deadline";
-import { redactText, secretsFromEnv } from "./redact";
+import { redactText, redactValue, secretsFromEnv } from "./redact";
 import { DEFAULT_GRACE_MS, SHUTDOWN_SIGNALS, handleShutdownSignals, type ShutdownSignal } from "./signals";
 import { isTransientError } from "./transient";
 
@@ -27,6 +32,8 @@ export interface RunnerEnvironment {
   exit?: (code: number) => void;
   /** The platform's migrations: the migrations/ glob from source, the generated list in a compiled binary. */
   migrations?: () => Promise<Migration[]>;
+  /** `etl dlq replay`: run the job's replay hook on these dead letters instead of its run function. */
+  replay?: ReplayItem[];
 }
 
 function processEnvironment(): RunnerEnvironment {
@@ -60,14 +67,26 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
   }).child({ job: job.name, runId });
 
   let finished = false;
-  const finish = (status: RunStatus, exitCode: number, fields: Record<string, unknown> = {}): number => {
-    if (!finished) {
-      finished = true;
-      log.info("job finished", { event: "job.finished", status, exitCode, durationMs: Math.round(performance.now() - started), ...fields });
-    }
+  let ledger: RunLedger | undefined;
+  /** Ends the run exactly once: the ledger row, then the summary event, both with the same fields. */
+  const finish = async (status: RunStatus, exitCode: number, fields: Record<string, unknown> = {}): Promise<number> => {
+    if (finished) return exitCode;
+    finished = true;
+    const counts = (fields.counts ?? {}) as Record<string, number>;
+    await ledger?.finish({
+      status,
+      exitCode,
+      counts,
+      metrics: (fields.metrics ?? {}) as Record<string, unknown>,
+      error: fields.error as string | undefined,
+      reason: fields.reason as string | undefined,
+    });
+    const durationMs = Math.round(performance.now() - started);
+    log.info("job finished", { event: "job.finished", status, exitCode, durationMs, ...fields });
+    if (config?.pushgatewayUrl) await pushRunMetrics(config.pushgatewayUrl, { job: job.name, shard: shardOf(parsed), status, exitCode, durationMs, counts, metrics: fields.metrics }, log);
     return exitCode;
   };
-  const fail = (error: unknown, done: Record<string, unknown> = { counts: {} }): number => {
+  const fail = (error: unknown, done: Record<string, unknown> = { counts: {} }): Promise<number> => {
     const exitCode = exitCodeOf(error);
     const message = redactText(errorMessage(error), secrets);
     log.error(message, { error: { name: (error as Error)?.name, code: (error as EtlError)?.code } });
@@ -75,17 +94,21 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     return finish("failed", exitCode, { ...done, error: message });
   };
 
-  if (configError) return fail(configError);
-  let parsed;
+  if (configError) return await fail(configError);
+  let parsed: ReturnType<typeof parseJobArgv> | undefined;
   try {
     parsed = parseJobArgv(job, argv, environment.env);
   } catch (error) {
-    return fail(error);
+    return await fail(error);
   }
   if (parsed.help !== undefined) {
     process.stdout.write(parsed.help);
     return EXIT.succeeded;
   }
+  const replay = environment.replay;
+  if (replay && !job.replay) return await fail(new UsageError(`job ${job.name} cannot replay dead letters: it has no replay hook`));
+  // A replay is not its slot's scheduled run: it has no logical date and is never skipped as done.
+  if (replay) parsed = { ...parsed, logicalDate: undefined, force: false };
 
   const controller = new AbortController();
   let interruptedBy: ShutdownSignal | undefined;
@@ -100,8 +123,9 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
               controller.abort(new EtlError("interrupted", `interrupted by ${signal}`));
             },
             onForce: (signal) => {
-              const code = finish("interrupted", SHUTDOWN_SIGNALS[signal], { counts: resources.context.counts, error: `forced exit after ${signal}` });
-              (environment.exit ?? process.exit)(code);
+              void finish("interrupted", SHUTDOWN_SIGNALS[signal], { counts: resources.context.counts, error: `forced exit after ${signal}` }).then(
+                environment.exit ?? process.exit,
+              );
             },
           },
           environment.graceMs ?? DEFAULT_GRACE_MS,
@@ -114,7 +138,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
       log.warn("a database connection was lost under a query; the query fails at its deadline");
       return;
     }
-    (environment.exit ?? process.exit)(fail(error, { counts: resources.context.counts }));
+    void fail(error, { counts: resources.context.counts }).then(environment.exit ?? process.exit);
   };
   process.on("uncaughtException", onUncaught);
 
@@ -124,39 +148,84 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     log,
     signal: controller.signal,
     dryRun: parsed.dryRun,
+    logicalDate: parsed.logicalDate,
+    force: parsed.force,
     env: environment.env,
     config: config!,
     migrations: environment.migrations,
   });
   const { context } = resources;
-  log.info("job started", { event: "job.started", args: describeArgs(parsed.args), dryRun: parsed.dryRun });
+  const args = redactValue(describeArgs(parsed.args), secrets) as Record<string, unknown>;
+  const shard = shardOf(parsed);
+  log.info("job started", {
+    event: "job.started",
+    args,
+    dryRun: parsed.dryRun,
+    ...(parsed.logicalDate && { logicalDate: formatLogicalDate(parsed.logicalDate) }),
+    ...(parsed.force && { force: true }),
+    ...(replay && { replay: { items: replay.length } }),
+  });
 
   let exitCode: number;
   try {
-    const result = await job.run(parsed.args, context);
-    await resources.close();
+    if (config!.databaseUrl) {
+      const run = {
+        runId,
+        job: job.name,
+        lane: job.lane,
+        logicalDate: parsed.logicalDate,
+        shard,
+        args,
+        forced: parsed.force,
+        dryRun: parsed.dryRun,
+        note: replay && `replay of ${replay.length} dead letter(s) by etl dlq replay`,
+      };
+      const start = await openLedger(() => context.db(), run, log);
+      ledger = start?.ledger;
+      if (start?.skipReason) return await finish("skipped", EXIT.succeeded, { reason: start.skipReason, counts: {} });
+    }
+    const result = replay ? await job.replay!(replay, parsed.args, context) : await job.run(parsed.args, context);
     if (result instanceof SkippedRun) {
-      exitCode = finish("skipped", EXIT.succeeded, { reason: result.reason, counts: {} });
+      exitCode = await finish("skipped", EXIT.succeeded, { reason: result.reason, counts: {} });
     } else if (interruptedBy) {
-      exitCode = finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], { counts: result });
+      exitCode = await finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], { counts: result });
     } else {
       const partial = (result.failed ?? 0) > 0;
-      exitCode = finish(partial ? "partial" : "succeeded", partial ? EXIT.partial : EXIT.succeeded, {
+      exitCode = await finish(partial ? "partial" : "succeeded", partial ? EXIT.partial : EXIT.succeeded, {
         counts: result,
         metrics: context.metrics.snapshot(),
         dryRun: parsed.dryRun,
       });
     }
   } catch (error) {
-    await resources.close().catch((closeError) => log.warn("closing resources failed", { error: closeError }));
     // What was done before the run stopped: the counts it kept as it went.
     const done = { counts: context.counts, metrics: context.metrics.snapshot() };
-    exitCode = interruptedBy ? finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], done) : fail(error, done);
+    exitCode = interruptedBy ? await finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], done) : await fail(error, done);
   } finally {
     removeSignalHandlers();
     process.off("uncaughtException", onUncaught);
+    // After finish: the ledger row is finished through the run's database connection.
+    await resources.close().catch((error) => log.warn("closing the run's connections failed", { error: errorMessage(error) }));
   }
   return exitCode;
+}
+
+/**
+ * Writes the run's ledger row. A run that cannot be recorded does not start (exit 75, or 2 when
+ * the database rejects the configuration); a dry run, which never migrates, runs unrecorded in a
+ * database that has no ledger yet.
+ */
+async function openLedger(db: () => Promise<Sql>, run: LedgerRun, log: Logger) {
+  try {
+    return await startLedger(await db(), run, log);
+  } catch (error) {
+    if (run.dryRun && (error as { code?: string }).code === "42P01") {
+      log.warn("this database has no run ledger yet (a dry run does not migrate): the run is not recorded");
+      return undefined;
+    }
+    if (error instanceof ConfigError) throw error;
+    throw new TransientError(`the run could not be recorded in the run ledger, so it does not start: ${errorMessage(error)}`, { cause: error });
+  }
 }
 
 /** Log lines to stdout. A closed stdout (EPIPE) loses the line but must not fail the run. */
@@ -184,6 +253,27 @@ function exitCodeOf(error: unknown): number {
 /** Arguments as they appear in the start event: locations as URLs, everything else as parsed. */
 function describeArgs(args: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(args).map(([key, value]) => [key, isLocation(value) ? locationUrl(value) : value]));
+}
+
+/** The run's shard as `i/n`, when its job takes `--shard` and this run has one. */
+function shardOf(parsed: ReturnType<typeof parseJobArgv> | undefined): string | undefined {
+  const shard = parsed && "args" in parsed ? Object.values(parsed.args).find(isShard) : undefined;
+  return shard && `${shard.index}/${shard.count}`;
+}
+
+/** Pushes the run's metrics (DESIGN.md "Metrics"); a push that fails is a warning, never the run's outcome. */
+async function pushRunMetrics(url: string, run: Omit<RunMetrics, "finishedAt" | "metrics"> & { shard?: string; metrics: unknown }, log: Logger): Promise<void> {
+  try {
+    const { pushMetrics, renderRunMetrics } = await import("./pushgateway");
+    const body = renderRunMetrics({ ...run, finishedAt: new Date(), metrics: (run.metrics ?? {}) as RunMetrics["metrics"] });
+    await pushMetrics({ url, job: run.job, shard: run.shard, body });
+  } catch (error) {
+    log.warn("could not push the run's metrics", { error: errorMessage(error) });
+  }
+}
+
+function isShard(value: unknown): value is Shard {
+  return typeof value === "object" && value !== null && "index" in value && "count" in value;
 }
 
 function isLocation(value: unknown): value is Location {

@@ -24,6 +24,8 @@ describe("parseJobArgv", () => {
     expect(parsed).toEqual({
       args: { agencyId: 42, limit: 10, bucket: { kind: "s3", bucket: "my-bucket" }, label: undefined, verbose: true, shard: undefined },
       dryRun: false,
+      force: false,
+      logicalDate: undefined,
     });
   });
 

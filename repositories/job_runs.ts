@@ -1,0 +1,161 @@
+import type postgres from "postgres";
+import type { Sql } from "../core/db";
+
+export type LedgerStatus = "running" | "succeeded" | "partial" | "failed" | "interrupted" | "skipped" | "lost";
+export type FinishedStatus = Exclude<LedgerStatus, "running" | "lost">;
+
+export interface NewRun {
+  runId: string;
+  job: string;
+  lane: string;
+  logicalDate: Date | undefined;
+  shard: string | undefined;
+  args: Record<string, unknown>;
+  argsHash: string;
+  forced: boolean;
+  dryRun: boolean;
+  host: string;
+  version: string;
+  note?: string;
+}
+
+export interface RunOutcome {
+  status: FinishedStatus;
+  exitCode: number;
+  counts: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  error?: string;
+  reason?: string;
+}
+
+export interface JobRun {
+  runId: string;
+  job: string;
+  lane: string;
+  status: LedgerStatus;
+  exitCode: number | null;
+  logicalDate: Date | null;
+  shard: string | null;
+  args: Record<string, unknown>;
+  forced: boolean;
+  dryRun: boolean;
+  counts: Record<string, number>;
+  metrics: Record<string, unknown>;
+  error: string | null;
+  reason: string | null;
+  host: string;
+  version: string;
+  startedAt: Date;
+  heartbeatAt: Date;
+  finishedAt: Date | null;
+}
+
+export interface RunFilter {
+  job?: string;
+  status?: LedgerStatus;
+  since?: Date;
+  limit: number;
+}
+
+/** The earlier run that makes a new one unnecessary: the key's success, or its live run. */
+export interface BlockingRun {
+  runId: string;
+  status: "running" | "succeeded";
+  host: string;
+  at: Date;
+}
+
+const COLUMNS = `run_id::text as "runId", job, lane, status, exit_code as "exitCode", logical_date as "logicalDate",
+  shard, args, forced, dry_run as "dryRun", counts, metrics, error, reason, host, version,
+  started_at as "startedAt", heartbeat_at as "heartbeatAt", finished_at as "finishedAt"`;
+
+/** etl_job_runs, the run ledger (migrations/0004). */
+export class JobRunRepository {
+  constructor(private readonly sql: Sql) {}
+
+  /**
+   * Records the start of a run, in one transaction: first marks lost the runs of this job whose
+   * heartbeat is older than `lostAfterMs`; then, for a run with a logical date, takes the key's
+   * transaction lock and returns the run that blocks it (a live run of the key, or its success
+   * unless forced) after recording this one as skipped. Otherwise records it running.
+   */
+  async start(run: NewRun, options: { lostAfterMs: number; skipReason: (blocking: BlockingRun) => string }): Promise<{ lost: string[]; skipReason?: string }> {
+    return this.sql.begin(async (sql) => {
+      const lost = await markLost(sql, run.job, options.lostAfterMs);
+      const keyed = run.logicalDate !== undefined && !run.dryRun;
+      let blocking: BlockingRun | undefined;
+      if (keyed) {
+        const key = `etl_job_runs:${run.job}:${run.logicalDate!.toISOString()}:${run.shard ?? ""}:${run.argsHash}`;
+        await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
+        [blocking] = await sql<BlockingRun[]>`
+          select run_id::text as "runId", status, host, coalesce(finished_at, started_at) as at
+          from etl_job_runs
+          where job = ${run.job} and logical_date = ${run.logicalDate!} and coalesce(shard, '') = ${run.shard ?? ""}
+            and args_hash = ${run.argsHash} and not dry_run
+            and (status = 'running' or (status = 'succeeded' and not ${run.forced}))
+          order by status = 'running' desc, finished_at desc
+          limit 1`;
+      }
+      const reason = blocking ? options.skipReason(blocking) : null;
+      await sql`
+        insert into etl_job_runs (run_id, job, lane, status, exit_code, logical_date, shard, args, args_hash, forced, dry_run,
+                                  reason, host, version, finished_at)
+        values (${run.runId}::uuid, ${run.job}, ${run.lane}, ${blocking ? "skipped" : "running"}, ${blocking ? 0 : null},
+                ${run.logicalDate ?? null}, ${run.shard ?? null}, ${sql.json(run.args as never)}, ${run.argsHash}, ${run.forced},
+                ${run.dryRun}, ${reason ?? run.note ?? null}, ${run.host}, ${run.version}, ${blocking ? sql`now()` : null})`;
+      return { lost, skipReason: reason ?? undefined };
+    });
+  }
+
+  /** Moves the run's heartbeat; false when the row is no longer running (marked lost meanwhile). */
+  async heartbeat(runId: string): Promise<boolean> {
+    const result = await this.sql`update etl_job_runs set heartbeat_at = now() where run_id = ${runId}::uuid and status = 'running'`;
+    return result.count === 1;
+  }
+
+  /**
+   * Finishes the run's row. A row another run marked lost while this one could not reach the
+   * database is finished too: the run did end, and its real outcome beats the guess.
+   */
+  async finish(runId: string, outcome: RunOutcome): Promise<boolean> {
+    const result = await this.sql`
+      update etl_job_runs
+      set status = ${outcome.status}, exit_code = ${outcome.exitCode}, counts = ${this.sql.json(outcome.counts as never)},
+          metrics = ${this.sql.json(outcome.metrics as never)}, error = ${outcome.error ?? null},
+          reason = coalesce(${outcome.reason ?? null}, reason), finished_at = now(), heartbeat_at = now()
+      where run_id = ${runId}::uuid and status in ('running', 'lost')`;
+    return result.count === 1;
+  }
+
+  async markLost(job: string | undefined, lostAfterMs: number): Promise<string[]> {
+    return markLost(this.sql, job, lostAfterMs);
+  }
+
+  async listRuns(filter: RunFilter): Promise<JobRun[]> {
+    const sql = this.sql;
+    return sql<JobRun[]>`
+      select ${sql.unsafe(COLUMNS)} from etl_job_runs
+      where true
+        ${filter.job ? sql`and job = ${filter.job}` : sql``}
+        ${filter.status ? sql`and status = ${filter.status}` : sql``}
+        ${filter.since ? sql`and started_at >= ${filter.since}` : sql``}
+      order by started_at desc, run_id
+      limit ${filter.limit}`;
+  }
+
+  async findRun(runId: string): Promise<JobRun | undefined> {
+    const [run] = await this.sql<JobRun[]>`select ${this.sql.unsafe(COLUMNS)} from etl_job_runs where run_id = ${runId}::uuid`;
+    return run;
+  }
+}
+
+async function markLost(sql: Sql | postgres.TransactionSql, job: string | undefined, lostAfterMs: number): Promise<string[]> {
+  const rows = await sql<{ runId: string }[]>`
+    update etl_job_runs
+    set status = 'lost', finished_at = now(),
+        reason = 'no heartbeat since ' || to_char(heartbeat_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ': the process was killed or its node lost'
+    where status = 'running' and heartbeat_at < now() - ${lostAfterMs} * interval '1 millisecond'
+      ${job ? sql`and job = ${job}` : sql``}
+    returning run_id::text as "runId"`;
+  return rows.map((r) => r.runId);
+}
