@@ -50,6 +50,8 @@ with DAG(
             namespace=${py(options.namespace)},
             image=${py(laneImage(job.lane, options))},
             arguments=[${argv}] + ([] if SHARDS == 1 else ["--shard", f"{shard}/{SHARDS}"]),
+            # The run's logical date is the DAG run's (templated): a rerun of a slot that succeeded is skipped.
+            env_vars={"ETL_LOGICAL_DATE": "{{ ts }}"},
             env_from=[
                 k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name="etl-config")),
                 k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name="etl-secrets")),

@@ -95,7 +95,12 @@ export function cronJobManifest(job: Job, options: ManifestOptions): Record<stri
                   args: scheduledArgv(job),
                   // Configuration only by reference: the ConfigMap holds LOG_FORMAT, S3_ENDPOINT,
                   // AWS_REGION; the Secret holds DATABASE_URL. The shard count is not configuration.
-                  ...(shards ? { env: [{ name: "JOB_COMPLETION_COUNT", value: String(shards) }] } : {}),
+                  // The Job's name (<cronjob>-<scheduled minutes since the epoch>) gives the run its
+                  // logical date (core/logical_date.ts); every Kubernetes version labels pods job-name.
+                  env: [
+                    { name: "ETL_KUBERNETES_JOB_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.labels['job-name']" } } },
+                    ...(shards ? [{ name: "JOB_COMPLETION_COUNT", value: String(shards) }] : []),
+                  ],
                   envFrom: [{ configMapRef: { name: "etl-config" } }, { secretRef: { name: "etl-secrets" } }],
                   resources: POD_RESOURCES,
                   securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { discoverJobs, loadJobs } from "../core/registry";
+import { parseLogicalDate } from "../core/logical_date";
 import { renderDags } from "../scripts/dags";
 import { runEtl } from "./harness/fixtures";
 
@@ -27,6 +28,9 @@ describe("Airflow DAGs", () => {
       expect(dag).toContain('image="registry.example/etl-data-pipeline:1.2.3"');
       expect(dag).toContain('"--shard", f"{shard}/{SHARDS}"');
       expect(dag).toContain("SHARDS = 4");
+      // Airflow renders {{ ts }} as the logical date in ISO form, e.g. 2026-11-23T02:00:00+00:00.
+      expect(dag).toContain('env_vars={"ETL_LOGICAL_DATE": "{{ ts }}"}');
+      expect(parseLogicalDate("2026-11-23T02:00:00+00:00", "ETL_LOGICAL_DATE").toISOString()).toBe("2026-11-23T02:00:00.000Z");
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -31,11 +31,18 @@ describe("Kubernetes manifests", () => {
       expect(spec.podFailurePolicy.rules[1]).toMatchObject({ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget" }] });
       const container = spec.template.spec.containers[0];
       expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
-      expect((container.env ?? []).every((e: { name: string }) => e.name === "JOB_COMPLETION_COUNT")).toBe(true);
+      // No configuration inline: only the shard count and the Job's name, which gives the logical date.
+      expect(container.env.map((e: { name: string }) => e.name).sort()).toEqual(spec.completionMode === "Indexed" ? ["ETL_KUBERNETES_JOB_NAME", "JOB_COMPLETION_COUNT"] : ["ETL_KUBERNETES_JOB_NAME"]);
+      expect(container.env.find((e: { name: string }) => e.name === "ETL_KUBERNETES_JOB_NAME").valueFrom).toEqual({ fieldRef: { fieldPath: "metadata.labels['job-name']" } });
       const [name, ...argv] = container.args as string[];
       const job = jobs.find((j) => j.name === name)!;
-      const env = spec.completionMode === "Indexed" ? { JOB_COMPLETION_INDEX: "0", JOB_COMPLETION_COUNT: String(spec.completions) } : {};
-      expect(() => parseJobArgv(job, argv, env)).not.toThrow();
+      // What the CronJob controller names the Job of the 02:00 UTC slot of 2025-11-13.
+      const env = {
+        ETL_KUBERNETES_JOB_NAME: `${manifest.metadata.name}-29383320`,
+        ...(spec.completionMode === "Indexed" ? { JOB_COMPLETION_INDEX: "0", JOB_COMPLETION_COUNT: String(spec.completions) } : {}),
+      };
+      const parsed = parseJobArgv(job, argv, env);
+      expect("logicalDate" in parsed && parsed.logicalDate?.toISOString()).toBe("2025-11-13T02:00:00.000Z");
     });
   }
 
