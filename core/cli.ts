@@ -11,6 +11,12 @@ usage:
   etl migrate                    apply the platform's migrations (idempotent)
   etl runs [--job J] [--status S] [--since 24h] [--limit N] [--json]
                                  the run ledger, newest first; etl runs show <run-id> for one run
+  etl dlq list [--job J] [--all] [--json]
+                                 dead letters: items jobs could not process
+  etl dlq replay <job> [--item KEY ...]
+                                 run those items again through the job, with the failed run's arguments
+  etl dlq discard <job> --item KEY --reason TEXT
+                                 close dead letters that will not be replayed, saying why
   etl --version                  the platform's version and build
   etl manifests [--out deploy] [--image-prefix P] [--image-tag T] [--check]
                                  write a Kubernetes CronJob per scheduled job (--check: exit 1 on drift)
@@ -60,6 +66,10 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
     case "migrate": {
       const { MIGRATE_JOB } = await import("./migrate_job");
       return MIGRATE_JOB.entrypoint(rest, { migrations: registry.migrations });
+    }
+    case "dlq": {
+      const { dlqCommand } = await import("./commands/dlq");
+      return dlqCommand(rest, registry, io);
     }
     case "runs": {
       const { runsCommand } = await import("./commands/runs");

@@ -1,26 +1,29 @@
-import { arg } from "../core/args";
+import { arg, type ArgValues } from "../core/args";
 import { UsageError } from "../core/errors";
-import { SkippedRun, defineJob } from "../core/job";
+import type { JobContext } from "../core/context";
+import { SkippedRun, defineJob, type Counts } from "../core/job";
 import { locationUrl, type ObjectStore } from "../core/object_store";
 import { retry } from "../core/retry";
-import { copyAgencyAttachments } from "../processors/agency_copy";
+import { copyAgencyAttachments, replayedAttachmentId } from "../processors/agency_copy";
 import { AgencyRepository } from "../repositories/agencies";
+
+const ARGS = {
+  agencyId: arg.integer("agency whose attachments are copied", { min: 1, placeholder: "<id>" }),
+  sourceBucket: arg.location("bucket (name or s3://name) or directory (file:path) holding the attachments"),
+  destinationBucket: arg.location("bucket or directory to copy them to"),
+  destinationPrefix: arg.keyPrefix("key prefix at the destination, ending in / (default: agency_id=<id>/)"),
+  // 16 parallel copies saturate one pod's network on server-side copies; the HTTP agent allows
+  // 1024 sockets (core/object_stores.ts), so 256 is the most that never queues on a socket.
+  concurrency: arg.integer("copies in flight at once", { min: 1, max: 256, default: 16 }),
+  batchSize: arg.integer("attachments read from the database per page", { min: 1, max: 10_000, default: 500 }),
+  shard: arg.shard("process only attachments with id % n = i"),
+};
 
 export const JOB = defineJob({
   name: "get_s3_files",
   description: "Copy an agency's attachments from the source bucket to the destination bucket, with a manifest",
   lane: "data_pipeline",
-  args: {
-    agencyId: arg.integer("agency whose attachments are copied", { min: 1, placeholder: "<id>" }),
-    sourceBucket: arg.location("bucket (name or s3://name) or directory (file:path) holding the attachments"),
-    destinationBucket: arg.location("bucket or directory to copy them to"),
-    destinationPrefix: arg.keyPrefix("key prefix at the destination, ending in / (default: agency_id=<id>/)"),
-    // 16 parallel copies saturate one pod's network on server-side copies; the HTTP agent allows
-    // 1024 sockets (core/object_stores.ts), so 256 is the most that never queues on a socket.
-    concurrency: arg.integer("copies in flight at once", { min: 1, max: 256, default: 16 }),
-    batchSize: arg.integer("attachments read from the database per page", { min: 1, max: 10_000, default: 500 }),
-    shard: arg.shard("process only attachments with id % n = i"),
-  },
+  args: ARGS,
   // Nightly, after the day's uploads; four pods of an Indexed Job split the agency by id.
   schedule: {
     cron: "0 2 * * *",
@@ -28,36 +31,41 @@ export const JOB = defineJob({
     args: { agencyId: 10, sourceBucket: "etl-attachments", destinationBucket: "etl-attachments-archive" },
     shards: 4,
   },
-  async run(args, ctx) {
-    const sql = await ctx.db();
-    if (!(await new AgencyRepository(sql).findAgency(args.agencyId))) throw new UsageError(`--agency-id ${args.agencyId}: no such agency`);
-    const [source, destination] = await Promise.all([ctx.objectStore(args.sourceBucket), ctx.objectStore(args.destinationBucket)]);
-    // The same retry policy as every copy: a burst of 503s at start is absorbed here too.
-    const exists = (store: ObjectStore) => retry(() => store.exists(), { signal: ctx.signal });
-    if (!(await exists(source))) throw new UsageError(`--source-bucket ${source.url} does not exist`);
-    if (args.destinationBucket.kind === "s3" && !(await exists(destination))) throw new UsageError(`--destination-bucket ${destination.url} does not exist`);
-
-    const prefix = args.destinationPrefix ?? `agency_id=${args.agencyId}/`;
-    const shard = args.shard ? `${args.shard.index}-of-${args.shard.count}` : undefined;
-    // A dry run writes nothing, so it needs no exclusivity.
-    const lease = ctx.dryRun ? undefined : await ctx.lease(`get_s3_files:${args.agencyId}:${locationUrl(args.destinationBucket)}/${prefix}:${shard ?? "all"}`);
-    if (lease && "heldBy" in lease) return new SkippedRun(`run ${lease.heldBy.runId} on ${lease.heldBy.host} is copying this agency to this destination`);
-    try {
-      return await copyAgencyAttachments({
-        ...ctx,
-        ...args,
-        sql,
-        source,
-        destination,
-        prefix,
-        manifestKey: `${prefix}_manifest${shard ? `.${shard}` : ""}.csv`,
-        // Losing the lease stops new copies as SIGTERM does, and the run exits 75.
-        signal: lease ? AbortSignal.any([ctx.signal, lease.signal]) : ctx.signal,
-      });
-    } finally {
-      await lease?.release();
-    }
-  },
+  run: (args, ctx) => copyAgency(args, ctx),
+  // etl dlq replay: just the failed attachments, with the arguments of the run that failed them.
+  replay: (items, args, ctx) => copyAgency(args, ctx, items.map(replayedAttachmentId)),
 });
+
+async function copyAgency(args: ArgValues<typeof ARGS>, ctx: JobContext, replayIds?: string[]): Promise<Counts | SkippedRun> {
+  const sql = await ctx.db();
+  if (!(await new AgencyRepository(sql).findAgency(args.agencyId))) throw new UsageError(`--agency-id ${args.agencyId}: no such agency`);
+  const [source, destination] = await Promise.all([ctx.objectStore(args.sourceBucket), ctx.objectStore(args.destinationBucket)]);
+  // The same retry policy as every copy: a burst of 503s at start is absorbed here too.
+  const exists = (store: ObjectStore) => retry(() => store.exists(), { signal: ctx.signal });
+  if (!(await exists(source))) throw new UsageError(`--source-bucket ${source.url} does not exist`);
+  if (args.destinationBucket.kind === "s3" && !(await exists(destination))) throw new UsageError(`--destination-bucket ${destination.url} does not exist`);
+
+  const prefix = args.destinationPrefix ?? `agency_id=${args.agencyId}/`;
+  const shard = args.shard ? `${args.shard.index}-of-${args.shard.count}` : undefined;
+  // A dry run writes nothing, so it needs no exclusivity.
+  const lease = ctx.dryRun ? undefined : await ctx.lease(`get_s3_files:${args.agencyId}:${locationUrl(args.destinationBucket)}/${prefix}:${shard ?? "all"}`);
+  if (lease && "heldBy" in lease) return new SkippedRun(`run ${lease.heldBy.runId} on ${lease.heldBy.host} is copying this agency to this destination`);
+  try {
+    return await copyAgencyAttachments({
+      ...ctx,
+      ...args,
+      sql,
+      source,
+      destination,
+      prefix,
+      manifestKey: `${prefix}_manifest${shard ? `.${shard}` : ""}.csv`,
+      replayIds,
+      // Losing the lease stops new copies as SIGTERM does, and the run exits 75.
+      signal: lease ? AbortSignal.any([ctx.signal, lease.signal]) : ctx.signal,
+    });
+  } finally {
+    await lease?.release();
+  }
+}
 
 if (import.meta.main) process.exit(await JOB.entrypoint(process.argv.slice(2)));

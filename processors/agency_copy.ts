@@ -1,14 +1,15 @@
 import type { Sql } from "../core/db";
+import { UsageError } from "../core/errors";
 import type { Counts } from "../core/job";
 import { holdsLiveLease } from "../core/lease";
 import type { Logger } from "../core/log";
 import type { Metrics } from "../core/metrics";
 import type { ObjectStore } from "../core/object_store";
-import { AttachmentRepository } from "../repositories/attachments";
+import { AttachmentRepository, type AttachmentWithListings } from "../repositories/attachments";
 import { DeadLetterRepository } from "../repositories/dead_letters";
 import { ObjectListingRepository } from "../repositories/object_listings";
 import { AttachmentCopier } from "./attachment_copier";
-import { syncAttachments } from "./attachment_sync";
+import { attachmentItemKey, syncAttachments, type SyncAttachmentsOptions } from "./attachment_sync";
 import { listStoresForAttachments } from "./object_listing";
 
 export interface AgencyCopyOptions {
@@ -29,6 +30,8 @@ export interface AgencyCopyOptions {
   counts: Counts;
   /** Aborting stops new copies (SIGTERM, or the run's lease lost). */
   signal: AbortSignal;
+  /** A replay (`etl dlq replay`): only these attachments, without listings or a manifest. */
+  replayIds?: readonly string[];
 }
 
 /**
@@ -42,7 +45,8 @@ export async function copyAgencyAttachments(o: AgencyCopyOptions): Promise<Count
   const copier = new AttachmentCopier({ source: o.source, destination: o.destination, prefix: o.prefix, dryRun: o.dryRun, log: o.log, metrics: o.metrics, signal: o.signal });
   const sync = { copier, concurrency: o.concurrency, signal: o.signal, log: o.log, counts: o.counts };
   const page = { batchSize: o.batchSize, shard: o.shard, signal: o.signal };
-  if (o.dryRun) return syncAttachments({ ...sync, pages: attachments.listAttachmentsForAgency(o.agencyId, page) });
+  if (o.dryRun) return syncAttachments({ ...sync, pages: attachments.listAttachmentsForAgency(o.agencyId, { ...page, ids: o.replayIds }) });
+  if (o.replayIds) return replayAttachments(o, sync, attachments.listAttachmentsForAgency(o.agencyId, { ...page, ids: o.replayIds }));
 
   const listings = new ObjectListingRepository(o.sql, o.runId);
   try {
@@ -63,4 +67,44 @@ export async function copyAgencyAttachments(o: AgencyCopyOptions): Promise<Count
   } finally {
     await listings.deleteListing().catch((error) => o.log.warn("could not delete the run's listings", { error }));
   }
+}
+
+/** The attachment id a get_s3_files dead letter names (its payload, else its item key). */
+export function replayedAttachmentId(item: { itemKey: string; payload: Record<string, unknown> }): string {
+  const id = String(item.payload.attachmentId ?? item.itemKey.replace(/^attachment:/, ""));
+  if (!/^\d+$/.test(id)) throw new UsageError(`dead letter ${item.itemKey} names no attachment id`);
+  return id;
+}
+
+/**
+ * Copies the replayed attachments again, one HEAD each instead of listings, and resolves the ones
+ * done as `replayed`. An id the database no longer yields (deleted, or of another agency or
+ * shard) fails again, so its dead letter stays open with that reason for the operator to discard.
+ */
+async function replayAttachments(
+  o: AgencyCopyOptions,
+  sync: Omit<SyncAttachmentsOptions, "pages">,
+  pages: AsyncIterable<AttachmentWithListings[]>,
+): Promise<Counts> {
+  const deadLetters = new DeadLetterRepository(o.sql, o.job, o.runId, "replayed");
+  const seen = new Set<string>();
+  async function* recording() {
+    for await (const page of pages) {
+      for (const attachment of page) seen.add(attachment.id);
+      yield page;
+    }
+  }
+  const counts = await syncAttachments({ ...sync, pages: recording(), deadLetters });
+  const gone = o.replayIds!.filter((id) => !seen.has(id));
+  if (gone.length) {
+    await deadLetters.recordDeadLetters(
+      gone.map((id) => ({
+        itemKey: attachmentItemKey(id),
+        error: `attachment ${id} is not a live attachment of agency ${o.agencyId}${o.shard ? ` in shard ${o.shard.index}/${o.shard.count}` : ""} any more (deleted?); discard it with etl dlq discard`,
+        payload: { attachmentId: id },
+      })),
+    );
+    counts.failed = (counts.failed ?? 0) + gone.length;
+  }
+  return counts;
 }

@@ -77,8 +77,13 @@ async function* prefetchedItems<T>(pages: AsyncIterable<T[]>): AsyncGenerator<T>
   }
 }
 
+/** An attachment's key in etl_dead_letters. */
+export function attachmentItemKey(id: string): string {
+  return `attachment:${id}`;
+}
+
 function itemKey(o: CopyOutcome): string {
-  return `attachment:${o.attachment.id}`;
+  return attachmentItemKey(o.attachment.id);
 }
 
 /**

@@ -30,6 +30,8 @@ export interface ListAttachmentsOptions {
   shard?: { index: number; count: number };
   /** Joins the run's object listings (etl_object_listings); destination keys are prefix + s3_key. */
   listings?: { runId: string; source: boolean; destination: boolean; destinationPrefix: string };
+  /** Only these attachment ids (a replay of dead letters). */
+  ids?: readonly string[];
   /** Stops retrying a page read. */
   signal?: AbortSignal;
 }
@@ -85,6 +87,7 @@ export class AttachmentRepository {
           and a.deleted_at is null
           and a.id > ${afterId}::bigint
           and a.id % ${shard.count} = ${shard.index}
+          ${options.ids ? sql`and a.id = any(${options.ids as string[]}::bigint[])` : sql``}
         order by a.id
         limit ${options.batchSize}`, { signal: options.signal });
       if (rows.length === 0) return;

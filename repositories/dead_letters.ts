@@ -36,6 +36,8 @@ export class DeadLetterRepository {
     private readonly sql: Sql,
     private readonly job: string,
     private readonly runId: string,
+    /** How the items this run processes are resolved: `replayed` in a replay run. */
+    private readonly resolvedAs: Exclude<Resolution, "discarded"> = "processed",
   ) {}
 
   async recordDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
@@ -53,15 +55,12 @@ export class DeadLetterRepository {
           last_failed_at = now(), last_run_id = excluded.last_run_id`;
   }
 
-  /**
-   * Marks the open dead letters of these items resolved, once this run has processed them
-   * (`processed`), or replayed them on an operator's request (`replayed`).
-   */
-  async resolveDeadLetters(itemKeys: readonly string[], resolution: Exclude<Resolution, "discarded"> = "processed"): Promise<number> {
+  /** Marks the open dead letters of these items resolved, once this run has processed them. */
+  async resolveDeadLetters(itemKeys: readonly string[]): Promise<number> {
     if (itemKeys.length === 0) return 0;
     const result = await this.sql`
       update etl_dead_letters
-      set resolved_at = now(), resolution = ${resolution}, resolved_by_run_id = ${this.runId}::uuid
+      set resolved_at = now(), resolution = ${this.resolvedAs}, resolved_by_run_id = ${this.runId}::uuid
       where job = ${this.job}
         and item_key = any(${itemKeys as string[]})
         and resolved_at is null`;
