@@ -18,6 +18,8 @@ export interface PlatformConfig {
   databaseTimeoutMs: number;
   /** Where every run pushes its metrics at its end (core/pushgateway.ts); none when unset. */
   pushgatewayUrl: string | undefined;
+  /** How often a run without a live progress line logs a job.progress event (core/progress.ts). */
+  progressIntervalMs: number;
 }
 
 const optionalNonEmpty = <T extends v.GenericSchema<string>>(schema: T) =>
@@ -48,6 +50,7 @@ const EnvSchema = v.object({
   AWS_DEFAULT_REGION: optionalNonEmpty(v.string()),
   PUSHGATEWAY_URL: optionalNonEmpty(v.pipe(v.string(), v.url("must be a URL such as http://pushgateway:9091"), v.regex(/^https?:\/\//, "must start with http:// or https://"))),
   ETL_LEASE_TTL_SECONDS: optionalNonEmpty(seconds(1, 3600)),
+  ETL_PROGRESS_SECONDS: optionalNonEmpty(seconds(0.1, 86400)),
   S3_TIMEOUT_SECONDS: optionalNonEmpty(seconds(0.1, 3600)),
   DATABASE_TIMEOUT_SECONDS: optionalNonEmpty(seconds(0.1, 86400)),
 });
@@ -73,6 +76,7 @@ export function loadConfig(env: Record<string, string | undefined>, stdoutIsTTY:
     s3TimeoutMs: Number(e.S3_TIMEOUT_SECONDS ?? 15) * 1000,
     databaseTimeoutMs: Number(e.DATABASE_TIMEOUT_SECONDS ?? 30) * 1000,
     pushgatewayUrl: e.PUSHGATEWAY_URL,
+    progressIntervalMs: Number(e.ETL_PROGRESS_SECONDS ?? 30) * 1000,
   };
 }
 

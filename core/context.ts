@@ -6,6 +6,7 @@ import { acquireLease, type Lease, type LeaseHolder } from "./lease";
 import type { Logger } from "./log";
 import type { Migration } from "./migrate";
 import { Metrics } from "./metrics";
+import type { Progress } from "./progress";
 import type { Location, ObjectStore } from "./object_store";
 import { ObjectStores } from "./object_stores";
 
@@ -16,6 +17,8 @@ export interface JobContext {
   /** Bound to job and runId. */
   log: Logger;
   metrics: Metrics;
+  /** Items done of a total, and bytes: a live line on a terminal, job.progress events otherwise. */
+  progress: Progress;
   /**
    * What the run has done so far, filled as it goes: the summary of a run that is interrupted or
    * fails reports these, so it still says what was done.
@@ -52,6 +55,7 @@ export function createRunResources(init: {
   job: string;
   runId: string;
   log: Logger;
+  progress: Progress;
   signal: AbortSignal;
   dryRun: boolean;
   logicalDate: Date | undefined;
@@ -88,6 +92,7 @@ export function createRunResources(init: {
     runId: init.runId,
     log: init.log,
     metrics: new Metrics(),
+    progress: init.progress,
     counts: {},
     signal: init.signal,
     dryRun: init.dryRun,

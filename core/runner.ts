@@ -10,6 +10,7 @@ import { formatLogicalDate } from "./logical_date";
 import type { Migration } from "./migrate";
 import { locationUrl, type Location } from "./object_store";
 import { parseJobArgv } from "./parse_args";
+import { RunProgress } from "./progress";
 import type { RunMetrics } from "./pushgateway";
 import { isPostgresWriteToClosedSocket } from "./query_deadline";
 import { redactText, redactValue, secretsFromEnv } from "./redact";
@@ -50,7 +51,10 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
   const started = performance.now();
   const runId = environment.env.ETL_RUN_ID?.trim() || crypto.randomUUID();
   const secrets = secretsFromEnv(environment.env);
-  const write = environment.write ?? writeStdout;
+  const writeOut = environment.write ?? writeStdout;
+  // While a live progress line shows, every log line is written above it.
+  let progress: RunProgress | undefined;
+  const write = (line: string) => (progress ? progress.writeAbove(line, writeOut) : writeOut(line));
 
   let config: PlatformConfig | undefined;
   let configError: unknown;
@@ -72,6 +76,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
   const finish = async (status: RunStatus, exitCode: number, fields: Record<string, unknown> = {}): Promise<number> => {
     if (finished) return exitCode;
     finished = true;
+    progress?.stop();
     const counts = (fields.counts ?? {}) as Record<string, number>;
     await ledger?.finish({
       status,
@@ -142,10 +147,16 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
   };
   process.on("uncaughtException", onUncaught);
 
+  progress = new RunProgress(
+    config!.logFormat === "pretty" && environment.stdoutIsTTY
+      ? { kind: "live", write: writeOut, columns: () => process.stdout.columns || 80 }
+      : { kind: "events", log, intervalMs: config!.progressIntervalMs },
+  );
   const resources = createRunResources({
     job: job.name,
     runId,
     log,
+    progress,
     signal: controller.signal,
     dryRun: parsed.dryRun,
     logicalDate: parsed.logicalDate,
@@ -184,6 +195,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
       ledger = start?.ledger;
       if (start?.skipReason) return await finish("skipped", EXIT.succeeded, { reason: start.skipReason, counts: {} });
     }
+    progress.start();
     const result = replay ? await job.replay!(replay, parsed.args, context) : await job.run(parsed.args, context);
     if (result instanceof SkippedRun) {
       exitCode = await finish("skipped", EXIT.succeeded, { reason: result.reason, counts: {} });

@@ -4,6 +4,7 @@ import type { Counts } from "../core/job";
 import { holdsLiveLease } from "../core/lease";
 import type { Logger } from "../core/log";
 import type { Metrics } from "../core/metrics";
+import type { Progress } from "../core/progress";
 import type { ObjectStore } from "../core/object_store";
 import { AttachmentRepository, type AttachmentWithListings } from "../repositories/attachments";
 import { DeadLetterRepository } from "../repositories/dead_letters";
@@ -28,6 +29,7 @@ export interface AgencyCopyOptions {
   log: Logger;
   metrics: Metrics;
   counts: Counts;
+  progress: Progress;
   /** Aborting stops new copies (SIGTERM, or the run's lease lost). */
   signal: AbortSignal;
   /** A replay (`etl dlq replay`): only these attachments, without listings or a manifest. */
@@ -43,8 +45,11 @@ export interface AgencyCopyOptions {
 export async function copyAgencyAttachments(o: AgencyCopyOptions): Promise<Counts> {
   const attachments = new AttachmentRepository(o.sql);
   const copier = new AttachmentCopier({ source: o.source, destination: o.destination, prefix: o.prefix, dryRun: o.dryRun, log: o.log, metrics: o.metrics, signal: o.signal });
-  const sync = { copier, concurrency: o.concurrency, signal: o.signal, log: o.log, counts: o.counts };
+  const sync = { copier, concurrency: o.concurrency, signal: o.signal, log: o.log, counts: o.counts, progress: o.progress };
   const page = { batchSize: o.batchSize, shard: o.shard, signal: o.signal };
+  // Counted first, so the progress shows a total.
+  const summary = o.replayIds ? undefined : await attachments.summarizeAttachments(o.agencyId, o.shard);
+  o.progress.setTotal(o.replayIds?.length ?? summary!.count);
   if (o.dryRun) return syncAttachments({ ...sync, pages: attachments.listAttachmentsForAgency(o.agencyId, { ...page, ids: o.replayIds }) });
   if (o.replayIds) return replayAttachments(o, sync, attachments.listAttachmentsForAgency(o.agencyId, { ...page, ids: o.replayIds }));
 
@@ -55,9 +60,8 @@ export async function copyAgencyAttachments(o: AgencyCopyOptions): Promise<Count
       partialFiles: (await o.destination.removeAbandonedPartials?.(o.prefix, (owner) => holdsLiveLease(o.sql, owner))) ?? 0,
     };
     if (abandoned.listings || abandoned.partialFiles) o.log.info("removed what killed runs left", abandoned);
-    const summary = await attachments.summarizeAttachments(o.agencyId, o.shard);
-    const listed = await listStoresForAttachments({ source: o.source, destination: o.destination, destinationPrefix: o.prefix, attachments: summary, listings });
-    o.log.info("listed the stores", { attachments: summary.count, ...listed });
+    const listed = await listStoresForAttachments({ source: o.source, destination: o.destination, destinationPrefix: o.prefix, attachments: summary!, listings });
+    o.log.info("listed the stores", { attachments: summary!.count, ...listed });
     return await syncAttachments({
       ...sync,
       pages: attachments.listAttachmentsForAgency(o.agencyId, { ...page, listings: { runId: o.runId, destinationPrefix: o.prefix, ...listed } }),

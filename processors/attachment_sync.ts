@@ -1,6 +1,7 @@
 import { forEachOrdered } from "../core/executor";
 import type { Counts } from "../core/job";
 import type { Logger } from "../core/log";
+import type { Progress } from "../core/progress";
 import type { ObjectStore } from "../core/object_store";
 import type { AttachmentWithListings } from "../repositories/attachments";
 import type { DeadLetterRepository } from "../repositories/dead_letters";
@@ -17,6 +18,7 @@ export interface SyncAttachmentsOptions {
   log: Logger;
   /** Filled as items finish, so an interrupted run still reports what it did. */
   counts: Counts;
+  progress?: Progress;
   /** Where the manifest goes; a dry run passes none and writes nothing. */
   manifest?: { store: ObjectStore; key: string };
   deadLetters?: DeadLetterRepository;
@@ -43,6 +45,7 @@ export async function syncAttachments(options: SyncAttachmentsOptions): Promise<
       (attachment) => copier.copyAttachment(attachment),
       (outcome) => {
         counts[outcome.status] = (counts[outcome.status] ?? 0) + 1;
+        options.progress?.advance(1, outcome.status === "copied" ? (outcome.sizeBytes ?? 0) : 0);
         manifest?.addRow(outcome);
         deadLetters?.add(outcome);
       },

@@ -41,7 +41,7 @@ describe("logger", () => {
 
 describe("config", () => {
   test("defaults: json when not a TTY, info, us-east-1", () => {
-    expect(loadConfig({}, false)).toEqual({ logFormat: "json", logLevel: "info", databaseUrl: undefined, s3Endpoint: undefined, awsRegion: "us-east-1", leaseTtlMs: 30_000, s3TimeoutMs: 15_000, databaseTimeoutMs: 30_000, pushgatewayUrl: undefined });
+    expect(loadConfig({}, false)).toEqual({ logFormat: "json", logLevel: "info", databaseUrl: undefined, s3Endpoint: undefined, awsRegion: "us-east-1", leaseTtlMs: 30_000, s3TimeoutMs: 15_000, databaseTimeoutMs: 30_000, pushgatewayUrl: undefined, progressIntervalMs: 30_000 });
     expect(loadConfig({}, true).logFormat).toBe("pretty");
   });
 
