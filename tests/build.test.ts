@@ -51,6 +51,10 @@ describe("compiled binary", () => {
     // The migrations travel inside the binary: the first connect applied them.
     expect(run.events.find((e) => e.msg === "applied migrations")?.migrations).toEqual(migrationVersions());
     expect(await listKeys(destination)).toEqual(["agency_id=10/_manifest.csv", "agency_id=10/bin/a b.txt"]);
+    // The run is in the ledger, and the operator commands travel in the binary.
+    const runs = JSON.parse((await runBinary("etl", ["runs", "--json"], { DATABASE_URL: db.url })).stdout);
+    expect(runs[0]).toMatchObject({ runId: run.summary!.runId, job: "get_s3_files", status: "succeeded", exitCode: 0, counts: { copied: 1 } });
+    expect((await runBinary("etl", ["dlq", "list"], { DATABASE_URL: db.url })).stdout).toBe("no open dead letters\n");
     // etl migrate reads the same embedded list: nothing left to apply.
     expect((await runBinary("etl", ["migrate"], { DATABASE_URL: db.url })).summary).toMatchObject({ status: "succeeded", counts: { pending: 0 } });
     const fresh = await createTestDatabase();
@@ -119,9 +123,11 @@ describe("compiled binary", () => {
       const [source, destination] = await Promise.all([createBucket(), createBucket()]);
       await seedAttachments(db.sql, [20], [{ id: 20, agencyId: 20, key: "jail.txt" }]);
       await putObject(source, "jail.txt", "x");
-      const run = await runCommand([], ["get_s3_files", "--agency-id", "20", "--source-bucket", source, "--destination-bucket", destination], { DATABASE_URL: db.url }, jailed([]));
+      const run = await runCommand([], ["get_s3_files", "--agency-id", "20", "--source-bucket", source, "--destination-bucket", destination, "--logical-date", "2026-11-20"], { DATABASE_URL: db.url }, jailed([]));
       expect(run.stderr).toBe("");
       expect(run.summary).toMatchObject({ status: "succeeded", counts: { copied: 1 } });
+      const [row] = await db.sql`select status, logical_date from etl_job_runs where run_id = ${String(run.summary!.runId)}::uuid`;
+      expect(row).toEqual({ status: "succeeded", logical_date: new Date("2026-11-20T00:00:00Z") });
     });
 
     test("as PID 1, SIGTERM drains and exits 143", async () => {
