@@ -17,6 +17,7 @@ usage:
                                  run those items again through the job, with the failed run's arguments
   etl dlq discard <job> --item KEY --reason TEXT
                                  close dead letters that will not be replayed, saying why
+  etl doctor [job] [--json]      check the environment, database, buckets and Pushgateway runs need
   etl --version                  the platform's version and build
   etl manifests [--out deploy] [--image-prefix P] [--image-tag T] [--check]
                                  write a Kubernetes CronJob per scheduled job (--check: exit 1 on drift)
@@ -74,6 +75,10 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
     case "runs": {
       const { runsCommand } = await import("./commands/runs");
       return runsCommand(rest, io);
+    }
+    case "doctor": {
+      const { doctorCommand } = await import("./commands/doctor");
+      return doctorCommand(rest, registry, io);
     }
     case "publish-dags": {
       const { PUBLISH_DAGS } = await import("../scripts/publish_dags");
