@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { JobRunRepository, type RunOutcome } from "../repositories/job_runs";
+import { JobRunRepository, type NewRun, type RunOutcome } from "../repositories/job_runs";
 import type { Sql } from "./db";
 import { errorMessage } from "./errors";
 import { hostName } from "./host";
@@ -13,19 +13,8 @@ export const LOST_AFTER_MS = 120_000;
 // Finishing the row may not hold up the exit for longer than this (the JSON event is logged anyway).
 const FINISH_TIMEOUT_MS = 5_000;
 
-export interface LedgerRun {
-  runId: string;
-  job: string;
-  lane: string;
-  logicalDate: Date | undefined;
-  shard: string | undefined;
-  /** Redacted, as the start event shows them. */
-  args: Record<string, unknown>;
-  forced: boolean;
-  dryRun: boolean;
-  /** Said in the row's reason, e.g. that the run is a replay. */
-  note?: string;
-}
+/** The run as the ledger records it; host, version and the args' hash are added here. */
+export type LedgerRun = Omit<NewRun, "argsHash" | "host" | "version">;
 
 /** The run's row in etl_job_runs while it lives (DESIGN.md "The run ledger"). */
 export interface RunLedger {
@@ -44,7 +33,7 @@ export interface LedgerStart {
  * skipped and says why. Marks lost the runs of the job whose heartbeat stopped. Throws when the
  * row cannot be written: the caller does not start the run unaudited.
  */
-export async function startLedger(sql: Sql, run: LedgerRun, log: Logger): Promise<LedgerStart> {
+export async function startLedger(sql: Sql, run: LedgerRun, log: Logger, heartbeatMs = HEARTBEAT_MS): Promise<LedgerStart> {
   const runs = new JobRunRepository(sql);
   const { lost, skipReason } = await runs.start(
     { ...run, argsHash: argsHash(run.args), host: hostName(), version: VERSION },
@@ -66,7 +55,7 @@ export async function startLedger(sql: Sql, run: LedgerRun, log: Logger): Promis
       (alive) => alive || finished || log.warn("the run's ledger row is no longer running: another run marked it lost"),
       (error) => log.warn("could not move the run's heartbeat", { error: errorMessage(error) }),
     );
-  }, HEARTBEAT_MS);
+  }, heartbeatMs);
   heartbeat.unref?.();
 
   return {

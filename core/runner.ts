@@ -1,9 +1,9 @@
-import { loadConfig, type PlatformConfig } from "./config";
 import type { Shard } from "./args";
+import { loadConfig, type PlatformConfig } from "./config";
 import { createRunResources } from "./context";
+import type { Sql } from "./db";
 import { ConfigError, EtlError, TransientError, UsageError, errorMessage } from "./errors";
 import { SkippedRun, type Job, type ReplayItem } from "./job";
-import type { Sql } from "./db";
 import { startLedger, type LedgerRun, type RunLedger } from "./ledger";
 import { createLogger, type Logger } from "./log";
 import { formatLogicalDate } from "./logical_date";
@@ -72,7 +72,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
 
   let finished = false;
   let ledger: RunLedger | undefined;
-  /** Ends the run exactly once: the ledger row, then the summary event, both with the same fields. */
+  /** Ends the run exactly once: the ledger row, the metrics push, then the summary event, all with the same fields. */
   const finish = async (status: RunStatus, exitCode: number, fields: Record<string, unknown> = {}): Promise<number> => {
     if (finished) return exitCode;
     finished = true;
@@ -87,8 +87,9 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
       reason: fields.reason as string | undefined,
     });
     const durationMs = Math.round(performance.now() - started);
-    log.info("job finished", { event: "job.finished", status, exitCode, durationMs, ...fields });
     if (config?.pushgatewayUrl) await pushRunMetrics(config.pushgatewayUrl, { job: job.name, shard: shardOf(parsed), status, exitCode, durationMs, counts, metrics: fields.metrics }, log);
+    // The summary is the run's last line.
+    log.info("job finished", { event: "job.finished", status, exitCode, durationMs, ...fields });
     return exitCode;
   };
   const fail = (error: unknown, done: Record<string, unknown> = { counts: {} }): Promise<number> => {

@@ -10,12 +10,14 @@ export interface NewRun {
   lane: string;
   logicalDate: Date | undefined;
   shard: string | undefined;
+  /** Redacted, as the start event shows them. */
   args: Record<string, unknown>;
   argsHash: string;
   forced: boolean;
   dryRun: boolean;
   host: string;
   version: string;
+  /** Said in the row's reason, e.g. that the run is a replay. */
   note?: string;
 }
 

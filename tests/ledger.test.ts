@@ -21,6 +21,20 @@ afterEach(async () => {
 const probe = (argv: string[], env: Record<string, string | undefined> = {}) =>
   runCommand(["tests/fixtures/jobs/probe.ts"], argv, { DATABASE_URL: db.url, ...env });
 
+/** A probe run that works for a minute, once its row is written (it has started working). */
+async function startLongProbe() {
+  const marker = join(dir, "started");
+  const child = track(
+    Bun.spawn(["bun", "tests/fixtures/jobs/probe.ts", "--sleep-ms", "60000", "--marker", marker], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: db.url, LOG_FORMAT: "json" },
+      stdout: "ignore",
+    }),
+  );
+  for (let i = 0; i < 200 && !existsSync(marker); i++) await Bun.sleep(50);
+  return { child, runId: JSON.parse(readFileSync(marker, "utf8")).runId as string };
+}
+
 const rowOf = async (runId: unknown) => (await db.sql`select * from etl_job_runs where run_id = ${String(runId)}::uuid`)[0];
 
 describe("run ledger", () => {
@@ -49,17 +63,8 @@ describe("run ledger", () => {
     expect(statuses.map((r) => r.status)).toEqual(["succeeded", "partial", "failed", "failed", "skipped"]);
   });
 
-  test("an interrupted run is finished as interrupted, with the heartbeat moved at its end", async () => {
-    const marker = join(dir, "started");
-    const child = track(
-      Bun.spawn(["bun", "tests/fixtures/jobs/probe.ts", "--sleep-ms", "60000", "--marker", marker], {
-        cwd: ROOT,
-        env: { ...process.env, DATABASE_URL: db.url, LOG_FORMAT: "json" },
-        stdout: "pipe",
-      }),
-    );
-    for (let i = 0; i < 200 && !existsSync(marker); i++) await Bun.sleep(50);
-    const { runId } = JSON.parse(readFileSync(marker, "utf8"));
+  test("an interrupted run is finished as interrupted", async () => {
+    const { child, runId } = await startLongProbe();
     expect((await rowOf(runId))!.status).toBe("running");
     child.kill("SIGTERM");
     expect(await child.exited).toBe(143);
@@ -69,16 +74,7 @@ describe("run ledger", () => {
   });
 
   test("a run killed without finishing is marked lost by the next run of its job, found by its stale heartbeat", async () => {
-    const marker = join(dir, "started");
-    const child = track(
-      Bun.spawn(["bun", "tests/fixtures/jobs/probe.ts", "--sleep-ms", "60000", "--marker", marker], {
-        cwd: ROOT,
-        env: { ...process.env, DATABASE_URL: db.url, LOG_FORMAT: "json" },
-        stdout: "ignore",
-      }),
-    );
-    for (let i = 0; i < 200 && !existsSync(marker); i++) await Bun.sleep(50);
-    const { runId } = JSON.parse(readFileSync(marker, "utf8"));
+    const { child, runId } = await startLongProbe();
     child.kill("SIGKILL");
     await child.exited;
 
@@ -187,4 +183,29 @@ describe("logical dates", () => {
     const working = await db.sql`select count(*)::int as n from etl_job_runs where logical_date = '2026-11-05' and status = 'succeeded'`;
     expect(working[0]!.n).toBe(1);
   });
+});
+
+test("the heartbeat moves while the run lives and stops when it finishes", async () => {
+  const { startLedger } = await import("../core/ledger");
+  const { openDatabase } = await import("../core/db");
+  const { createLogger } = await import("../core/log");
+  await probe([]); // migrates
+  const database = await openDatabase(db.url, { applicationName: "ledger-test" });
+  try {
+    const runId = crypto.randomUUID();
+    const run = { runId, job: "probe", lane: "core", logicalDate: undefined, shard: undefined, args: {}, forced: false, dryRun: false };
+    const { ledger } = await startLedger(database.sql, run, createLogger({ format: "json", level: "error", write: () => {} }), 100);
+    const heartbeat = async () => (await rowOf(runId))!.heartbeat_at as Date;
+    const first = await heartbeat();
+    await Bun.sleep(400);
+    const moved = await heartbeat();
+    expect(moved.getTime()).toBeGreaterThan(first.getTime());
+    await ledger.finish({ status: "succeeded", exitCode: 0, counts: { done: 1 }, metrics: {} });
+    const finished = await heartbeat();
+    await Bun.sleep(300);
+    expect((await heartbeat()).getTime()).toBe(finished.getTime());
+    expect((await rowOf(runId))!.status).toBe("succeeded");
+  } finally {
+    await database.close();
+  }
 });
