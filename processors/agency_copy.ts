@@ -9,7 +9,7 @@ import type { ObjectStore } from "../core/object_store";
 import { AttachmentRepository, type AttachmentWithListings } from "../repositories/attachments";
 import { DeadLetterRepository } from "../repositories/dead_letters";
 import { ObjectListingRepository } from "../repositories/object_listings";
-import { AttachmentCopier } from "./attachment_copier";
+import { AttachmentCopier, TRUSTED_SIZE_HINT } from "./attachment_copier";
 import { attachmentItemKey, syncAttachments, type SyncAttachmentsOptions } from "./attachment_sync";
 import { listStoresForAttachments } from "./object_listing";
 
@@ -48,7 +48,7 @@ export async function copyAgencyAttachments(o: AgencyCopyOptions): Promise<Count
   const sync = { copier, concurrency: o.concurrency, signal: o.signal, log: o.log, counts: o.counts, progress: o.progress };
   const page = { batchSize: o.batchSize, shard: o.shard, signal: o.signal };
   // Counted first, so the progress shows a total.
-  const summary = o.replayIds ? undefined : await attachments.summarizeAttachments(o.agencyId, o.shard);
+  const summary = o.replayIds ? undefined : await attachments.summarizeAttachments(o.agencyId, o.shard, TRUSTED_SIZE_HINT);
   o.progress.setTotal(o.replayIds?.length ?? summary!.count);
   if (o.dryRun) return syncAttachments({ ...sync, pages: attachments.listAttachmentsForAgency(o.agencyId, { ...page, ids: o.replayIds }) });
   if (o.replayIds) return replayAttachments(o, sync, attachments.listAttachmentsForAgency(o.agencyId, { ...page, ids: o.replayIds }));

@@ -37,7 +37,7 @@ export interface AttachmentCopierOptions {
 
 // The database's size_bytes is a hint, trusted only well below S3's 5 GiB CopyObject limit: a
 // stale row must not send a 6 GiB object to a single CopyObject.
-const TRUSTED_SIZE_HINT = 4 * 1024 ** 3;
+export const TRUSTED_SIZE_HINT = 4 * 1024 ** 3;
 
 type Known = { size: number; etag: string | null; metadata?: Record<string, string> };
 

@@ -38,6 +38,8 @@ export interface ListAttachmentsOptions {
 
 export interface AttachmentSummary {
   count: number;
+  /** Attachments whose size_bytes is unknown, or not below `trustedSize`: their size must be asked. */
+  unsized: number;
   /** First and last key in byte order (S3's listing order): their common prefix is every key's. */
   firstKey: string | null;
   lastKey: string | null;
@@ -46,9 +48,10 @@ export interface AttachmentSummary {
 export class AttachmentRepository {
   constructor(private readonly sql: Sql) {}
 
-  async summarizeAttachments(agencyId: number, shard = { index: 0, count: 1 }): Promise<AttachmentSummary> {
+  async summarizeAttachments(agencyId: number, shard = { index: 0, count: 1 }, trustedSize = Number.MAX_SAFE_INTEGER): Promise<AttachmentSummary> {
     const [row] = await this.sql<AttachmentSummary[]>`
       select count(*)::int as count,
+             (count(*) filter (where size_bytes is null or size_bytes >= ${trustedSize}))::int as unsized,
              min(s3_key collate "C") as "firstKey",
              max(s3_key collate "C") as "lastKey"
       from attachment

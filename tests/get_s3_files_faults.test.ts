@@ -3,13 +3,14 @@
  * requests (harness/fault_proxy.ts); PostgreSQL backends terminated and the server shut down;
  * real SIGKILLs. Deadlines are shortened through the environment so the suite stays fast.
  */
+import { CopyObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { startFaultProxy, type FaultProxy } from "./harness/fault_proxy";
-import { ROOT, createBucket, createTestDatabase, insertLease, listKeys, putObject, runGetS3Files, seedAttachments, signalWhenCopying, type CliResult, type TestDatabase } from "./harness/fixtures";
+import { ROOT, createBucket, createTestDatabase, insertLease, listKeys, putObject, runGetS3Files, s3, seedAttachments, signalWhenCopying, type CliResult, type TestDatabase } from "./harness/fixtures";
 import { startPostgres, type PostgresServer } from "./harness/postgres_server";
 
 let db: TestDatabase;
@@ -59,6 +60,37 @@ describe("S3 faults, through a proxy in front of moto", () => {
     await proxy.stop();
   });
   const viaProxy = (extra: Record<string, string> = {}) => ({ DATABASE_URL: db.url, S3_ENDPOINT: proxy.url, S3_TIMEOUT_SECONDS: "0.5", ...extra });
+
+  test("requests: a first copy is one CopyObject per object and lists no source; a rerun only lists; a few objects present are HEADed", async () => {
+    const rows = Array.from({ length: 30 }, (_, i) => ({ id: i + 1, agencyId: 10, key: `k/${i + 1}.txt`, size: `object ${i + 1}`.length }));
+    await seedAttachments(db.sql, [10], rows);
+    await Promise.all(rows.map((r) => putObject(source, r.key, `object ${r.id}`)));
+    const first = await runGetS3Files(args(), viaProxy({ S3_TIMEOUT_SECONDS: "15" }));
+    expect(first.summary).toMatchObject({ status: "succeeded", counts: { copied: 30 } });
+    // Two bucket checks and the (empty) destination listing, 30 CopyObject and the manifest.
+    expect(proxy.requests.byMethod).toEqual({ GET: 3, PUT: 31 });
+
+    proxy.resetCounts();
+    const rerun = await runGetS3Files(args(), viaProxy({ S3_TIMEOUT_SECONDS: "15" }));
+    expect(rerun.summary).toMatchObject({ status: "succeeded", counts: { copied: 0, skipped: 30 } });
+    // The bucket checks, both listings, the manifest: nothing per object.
+    expect(proxy.requests.byMethod).toEqual({ GET: 4, PUT: 1 });
+
+    // One object already at a fresh destination: HEADing it beats listing the source.
+    const fresh = await createBucket();
+    await s3().send(new CopyObjectCommand({ Bucket: fresh, Key: "agency_id=10/k/7.txt", CopySource: `${source}/k/7.txt` }));
+    proxy.resetCounts();
+    const partial = await runGetS3Files(["--agency-id", "10", "--source-bucket", source, "--destination-bucket", fresh], viaProxy({ S3_TIMEOUT_SECONDS: "15" }));
+    expect(partial.summary).toMatchObject({ status: "succeeded", counts: { copied: 29, skipped: 1 } });
+    expect(proxy.requests.byMethod).toEqual({ GET: 3, HEAD: 1, PUT: 30 });
+
+    // Sizes the database does not know are listed rather than HEADed one by one.
+    await db.sql`update attachment set size_bytes = null`;
+    const unsized = await createBucket();
+    proxy.resetCounts();
+    expect((await runGetS3Files(args(source, unsized), viaProxy({ S3_TIMEOUT_SECONDS: "15" }))).summary).toMatchObject({ counts: { copied: 30 } });
+    expect(proxy.requests.byMethod).toEqual({ GET: 4, PUT: 31 });
+  });
 
   test("an endpoint that accepts connections and never answers: exit 75 within the stated bound, with the summary", async () => {
     await seedObjects(3);

@@ -64,14 +64,16 @@ export interface SeedAttachment {
   key: string;
   fileName?: string;
   deleted?: boolean;
+  /** size_bytes; null (unknown) when absent. */
+  size?: number;
 }
 
 export async function seedAttachments(sql: postgres.Sql, agencies: number[], attachments: SeedAttachment[]): Promise<void> {
   for (const id of agencies) await sql`insert into agency (id, name) values (${id}, ${`agency ${id}`}) on conflict do nothing`;
   for (const a of attachments) {
     await sql`
-      insert into attachment (id, agency_id, s3_key, file_name, deleted_at)
-      values (${a.id}, ${a.agencyId}, ${a.key}, ${a.fileName ?? a.key.split("/").pop()!}, ${a.deleted ? new Date() : null})`;
+      insert into attachment (id, agency_id, s3_key, file_name, deleted_at, size_bytes)
+      values (${a.id}, ${a.agencyId}, ${a.key}, ${a.fileName ?? a.key.split("/").pop()!}, ${a.deleted ? new Date() : null}, ${a.size ?? null})`;
   }
 }
 
