@@ -133,7 +133,6 @@ function holdLease(sql: Sql, options: LeaseOptions, renewEveryMs: number): Lease
   };
 }
 
-/** The pod name in Kubernetes (HOSTNAME), else the machine's. */
 /** Whether the run `runId` holds a lease that has not expired, i.e. it may still be working. */
 export async function holdsLiveLease(sql: Sql, runId: string): Promise<boolean> {
   const [row] = await sql`select exists (select 1 from etl_leases where run_id::text = ${runId} and expires_at > now()) as live`;

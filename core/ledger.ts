@@ -3,6 +3,7 @@ import { JobRunRepository, type NewRun, type RunOutcome } from "../repositories/
 import type { Sql } from "./db";
 import { errorMessage } from "./errors";
 import { hostName } from "./host";
+import type { Lease, LeaseHolder } from "./lease";
 import { formatLogicalDate } from "./logical_date";
 import type { Logger } from "./log";
 import { VERSION } from "./version";
@@ -25,29 +26,51 @@ export interface LedgerStart {
   ledger: RunLedger;
   /** Set when the run must not work: its key already succeeded, or a live run works on it. */
   skipReason?: string;
+  /** Aborts when the run loses its slot's lease: it stops starting work, as on SIGTERM. */
+  signal?: AbortSignal;
+}
+
+export interface LedgerOptions {
+  /** Takes a lease (core/lease.ts) for the slot of a run with a logical date. */
+  acquireLease: (name: string) => Promise<Lease | { heldBy: LeaseHolder }>;
+  heartbeatMs?: number;
 }
 
 /**
- * Writes the run's row (status running) and starts its heartbeat; or, when the run's key (job,
- * logical date, shard, args) already succeeded or is being worked on by a live run, writes it
- * skipped and says why. Marks lost the runs of the job whose heartbeat stopped. Throws when the
- * row cannot be written: the caller does not start the run unaudited.
+ * Writes the run's row (status running) and starts its heartbeat; or writes it skipped and says
+ * why. A run with a logical date first takes its slot's lease (job, logical date, shard, args):
+ * a live holder means another run works on the slot (skipped); a holder that died (SIGKILL, OOM)
+ * stops renewing, and this run waits out its lease and takes over, so a retried pod does the work
+ * instead of exiting 0 behind a ghost. Then a success of the slot skips the run, unless forced.
+ * Marks lost the runs of the job whose heartbeat stopped. Throws when the row cannot be written:
+ * the caller does not start the run unaudited.
  */
-export async function startLedger(sql: Sql, run: LedgerRun, log: Logger, heartbeatMs = HEARTBEAT_MS): Promise<LedgerStart> {
+export async function startLedger(sql: Sql, run: LedgerRun, log: Logger, options: LedgerOptions): Promise<LedgerStart> {
   const runs = new JobRunRepository(sql);
-  const { lost, skipReason } = await runs.start(
-    { ...run, argsHash: argsHash(run.args), host: hostName(), version: VERSION },
-    {
+  const row = { ...run, argsHash: argsHash(run.args), host: hostName(), version: VERSION };
+  const keyed = run.logicalDate !== undefined && !run.dryRun;
+  const lease = keyed ? await options.acquireLease(`run-slot:${run.job}:${argsHash({ at: run.logicalDate!.toISOString(), shard: run.shard ?? null, args: row.argsHash })}`) : undefined;
+  if (lease && "heldBy" in lease) {
+    const reason = `run ${lease.heldBy.runId} on ${lease.heldBy.host} is working on ${describeKey(run)}`;
+    await runs.recordSkipped(row, reason);
+    return { ledger: { finish: async () => {} }, skipReason: reason };
+  }
+  let started: { lost: string[]; skipReason?: string };
+  try {
+    started = await runs.start(row, {
       lostAfterMs: LOST_AFTER_MS,
-      skipReason: (b) =>
-        b.status === "running"
-          ? `run ${b.runId} on ${b.host} is working on ${describeKey(run)} (started ${b.at.toISOString()})`
-          : `${describeKey(run)} already succeeded in run ${b.runId} at ${b.at.toISOString()}; --force runs it again`,
-    },
-  );
-  if (lost.length) log.warn("marked runs lost: their heartbeat stopped", { runIds: lost });
+      skipReason: (b) => `${describeKey(run)} already succeeded in run ${b.runId} at ${b.at.toISOString()}; --force runs it again`,
+    });
+  } catch (error) {
+    await lease?.release();
+    throw error;
+  }
+  if (started.lost.length) log.warn("marked runs lost: their heartbeat stopped or their process died", { runIds: started.lost });
   // The skipped run's row is written finished.
-  if (skipReason) return { ledger: { finish: async () => {} }, skipReason };
+  if (started.skipReason) {
+    await lease?.release();
+    return { ledger: { finish: async () => {} }, skipReason: started.skipReason };
+  }
 
   let finished = false;
   const heartbeat = setInterval(() => {
@@ -55,10 +78,11 @@ export async function startLedger(sql: Sql, run: LedgerRun, log: Logger, heartbe
       (alive) => alive || finished || log.warn("the run's ledger row is no longer running: another run marked it lost"),
       (error) => log.warn("could not move the run's heartbeat", { error: errorMessage(error) }),
     );
-  }, heartbeatMs);
+  }, options.heartbeatMs ?? HEARTBEAT_MS);
   heartbeat.unref?.();
 
   return {
+    signal: lease?.signal,
     ledger: {
       async finish(outcome) {
         if (finished) return;
@@ -69,6 +93,8 @@ export async function startLedger(sql: Sql, run: LedgerRun, log: Logger, heartbe
           await Promise.race([runs.finish(run.runId, outcome), timeout]);
         } catch (error) {
           log.warn("could not finish the run's ledger row; it will be marked lost", { error: errorMessage(error) });
+        } finally {
+          await lease?.release();
         }
       },
     },

@@ -3,12 +3,17 @@
  * name says "secret", and any occurrence of a known secret value or of a password inside a URL.
  */
 const SECRET_FIELD = /pass(word)?|secret|token|credential|authorization|api[-_]?key/i;
+const SECRET_ENV = /PASS(WORD|PHRASE)?|SECRET|TOKEN|CREDENTIAL|API_?KEY|PRIVATE_KEY/i;
 const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@/\s]*)@/gi;
 export const REDACTED = "[redacted]";
 
 /** Secret values present in the environment, so they can be scrubbed wherever they appear. */
 export function secretsFromEnv(env: Record<string, string | undefined>): string[] {
-  const secrets = [env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN];
+  // Any variable named like a secret (SERVICE_API_TOKEN, PGP_PASSPHRASE...), AWS's among them.
+  // Any variable named like a secret (SERVICE_API_TOKEN, PGP_PASSPHRASE...); under 8 characters
+  // such a value is more likely a flag ("true") than a credential, and blanking it would garble logs.
+  const named = Object.entries(env).filter(([name, value]) => SECRET_ENV.test(name) && (value?.length ?? 0) >= 8).map(([, value]) => value);
+  const secrets = [env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, ...named];
   if (env.DATABASE_URL) {
     try {
       const password = new URL(env.DATABASE_URL).password;

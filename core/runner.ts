@@ -4,7 +4,7 @@ import { createRunResources } from "./context";
 import type { Sql } from "./db";
 import { ConfigError, EtlError, TransientError, UsageError, errorMessage } from "./errors";
 import { SkippedRun, type Job, type ReplayItem } from "./job";
-import { startLedger, type LedgerRun, type RunLedger } from "./ledger";
+import { startLedger, type LedgerOptions, type LedgerRun, type RunLedger } from "./ledger";
 import { createLogger, type Logger } from "./log";
 import { formatLogicalDate } from "./logical_date";
 import type { Migration } from "./migrate";
@@ -192,9 +192,11 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
         dryRun: parsed.dryRun,
         note: replay && `replay of ${replay.length} dead letter(s) by etl dlq replay`,
       };
-      const start = await openLedger(() => context.db(), run, log);
+      const start = await openLedger(() => context.db(), run, log, { acquireLease: context.lease });
       ledger = start?.ledger;
       if (start?.skipReason) return await finish("skipped", EXIT.succeeded, { reason: start.skipReason, counts: {} });
+      // Losing the slot's lease stops new work as SIGTERM does; the run exits 75.
+      start?.signal?.addEventListener("abort", () => controller.abort(start.signal!.reason), { once: true });
     }
     progress.start();
     const result = replay ? await job.replay!(replay, parsed.args, context) : await job.run(parsed.args, context);
@@ -228,9 +230,9 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
  * the database rejects the configuration); a dry run, which never migrates, runs unrecorded in a
  * database that has no ledger yet.
  */
-async function openLedger(db: () => Promise<Sql>, run: LedgerRun, log: Logger) {
+async function openLedger(db: () => Promise<Sql>, run: LedgerRun, log: Logger, options: LedgerOptions) {
   try {
-    return await startLedger(await db(), run, log);
+    return await startLedger(await db(), run, log, options);
   } catch (error) {
     if (run.dryRun && (error as { code?: string }).code === "42P01") {
       log.warn("this database has no run ledger yet (a dry run does not migrate): the run is not recorded");

@@ -59,10 +59,9 @@ export interface RunFilter {
   limit: number;
 }
 
-/** The earlier run that makes a new one unnecessary: the key's success, or its live run. */
+/** The earlier success of a run's key, which makes the run unnecessary. */
 export interface BlockingRun {
   runId: string;
-  status: "running" | "succeeded";
   host: string;
   at: Date;
 }
@@ -78,35 +77,43 @@ export class JobRunRepository {
   /**
    * Records the start of a run, in one transaction: first marks lost the runs of this job whose
    * heartbeat is older than `lostAfterMs`; then, for a run with a logical date, takes the key's
-   * transaction lock and returns the run that blocks it (a live run of the key, or its success
-   * unless forced) after recording this one as skipped. Otherwise records it running.
+   * transaction lock, marks lost the key's other `running` rows (the caller holds the key's lease,
+   * so their runs are dead) and, unless forced, returns the key's success after recording this
+   * run as skipped. Otherwise records it running.
    */
-  async start(run: NewRun, options: { lostAfterMs: number; skipReason: (blocking: BlockingRun) => string }): Promise<{ lost: string[]; skipReason?: string }> {
+  async start(run: NewRun, options: { lostAfterMs: number; skipReason: (succeeded: BlockingRun) => string }): Promise<{ lost: string[]; skipReason?: string }> {
     return this.sql.begin(async (sql) => {
       const lost = await markLost(sql, run.job, options.lostAfterMs);
-      const keyed = run.logicalDate !== undefined && !run.dryRun;
       let blocking: BlockingRun | undefined;
-      if (keyed) {
-        const key = `etl_job_runs:${run.job}:${run.logicalDate!.toISOString()}:${run.shard ?? ""}:${run.argsHash}`;
+      if (run.logicalDate !== undefined && !run.dryRun) {
+        const key = `etl_job_runs:${run.job}:${run.logicalDate.toISOString()}:${run.shard ?? ""}:${run.argsHash}`;
         await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
-        [blocking] = await sql<BlockingRun[]>`
-          select run_id::text as "runId", status, host, coalesce(finished_at, started_at) as at
-          from etl_job_runs
-          where job = ${run.job} and logical_date = ${run.logicalDate!} and coalesce(shard, '') = ${run.shard ?? ""}
-            and args_hash = ${run.argsHash} and not dry_run
-            and (status = 'running' or (status = 'succeeded' and not ${run.forced}))
-          order by status = 'running' desc, finished_at desc
-          limit 1`;
+        const dead = await sql<{ runId: string }[]>`
+          update etl_job_runs
+          set status = 'lost', finished_at = now(), reason = 'its process died without finishing; run ' || ${run.runId} || ' took over its slot'
+          where job = ${run.job} and logical_date = ${run.logicalDate} and coalesce(shard, '') = ${run.shard ?? ""}
+            and args_hash = ${run.argsHash} and status = 'running' and not dry_run
+          returning run_id::text as "runId"`;
+        lost.push(...dead.map((d) => d.runId));
+        if (!run.forced) {
+          [blocking] = await sql<BlockingRun[]>`
+            select run_id::text as "runId", status, host, finished_at as at
+            from etl_job_runs
+            where job = ${run.job} and logical_date = ${run.logicalDate} and coalesce(shard, '') = ${run.shard ?? ""}
+              and args_hash = ${run.argsHash} and status = 'succeeded' and not dry_run
+            order by finished_at desc
+            limit 1`;
+        }
       }
-      const reason = blocking ? options.skipReason(blocking) : null;
-      await sql`
-        insert into etl_job_runs (run_id, job, lane, status, exit_code, logical_date, shard, args, args_hash, forced, dry_run,
-                                  reason, host, version, finished_at)
-        values (${run.runId}::uuid, ${run.job}, ${run.lane}, ${blocking ? "skipped" : "running"}, ${blocking ? 0 : null},
-                ${run.logicalDate ?? null}, ${run.shard ?? null}, ${sql.json(run.args as never)}, ${run.argsHash}, ${run.forced},
-                ${run.dryRun}, ${reason ?? run.note ?? null}, ${run.host}, ${run.version}, ${blocking ? sql`now()` : null})`;
-      return { lost, skipReason: reason ?? undefined };
+      const reason = blocking ? options.skipReason(blocking) : undefined;
+      await insertRun(sql, run, reason);
+      return { lost, skipReason: reason };
     });
+  }
+
+  /** Records a run that does not work at all, e.g. because a live run holds its slot. */
+  async recordSkipped(run: NewRun, reason: string): Promise<void> {
+    await insertRun(this.sql, run, reason);
   }
 
   /** Moves the run's heartbeat; false when the row is no longer running (marked lost meanwhile). */
@@ -149,6 +156,17 @@ export class JobRunRepository {
     const [run] = await this.sql<JobRun[]>`select ${this.sql.unsafe(COLUMNS)} from etl_job_runs where run_id = ${runId}::uuid`;
     return run;
   }
+}
+
+/** The run's row: running, or finished as skipped when `skipReason` is given. */
+async function insertRun(sql: Sql | postgres.TransactionSql, run: NewRun, skipReason: string | undefined): Promise<void> {
+  const skipped = skipReason !== undefined;
+  await sql`
+    insert into etl_job_runs (run_id, job, lane, status, exit_code, logical_date, shard, args, args_hash, forced, dry_run,
+                              reason, host, version, finished_at)
+    values (${run.runId}::uuid, ${run.job}, ${run.lane}, ${skipped ? "skipped" : "running"}, ${skipped ? 0 : null},
+            ${run.logicalDate ?? null}, ${run.shard ?? null}, ${sql.json(run.args as never)}, ${run.argsHash}, ${run.forced},
+            ${run.dryRun}, ${skipReason ?? run.note ?? null}, ${run.host}, ${run.version}, ${skipped ? sql`now()` : null})`;
 }
 
 async function markLost(sql: Sql | postgres.TransactionSql, job: string | undefined, lostAfterMs: number): Promise<string[]> {

@@ -37,7 +37,7 @@ describe("compiled binary", () => {
   test("dist/etl lists and runs get_s3_files end to end; the lane binary has only its lane", async () => {
     const names = async (binary: string) => JSON.parse((await runBinary(binary, ["list", "--json"])).stdout).map((j: { name: string }) => j.name);
     expect(await names("etl")).toEqual(discoverJobs().map((e) => e.name));
-    expect(await names("etl-data_pipeline")).toEqual(["get_s3_files"]);
+    expect(await names("etl-data_pipeline")).toEqual(["get_s3_files", "ingest_api"]);
     expect(await names("etl-core")).toEqual(["sync_dags"]);
     // The deployment commands travel in the binary too.
     expect((await runBinary("etl", ["publish-dags", "--help"])).stdout).toContain("--dag-bucket <bucket|file:dir>");

@@ -41,15 +41,18 @@ describe("publish_dags", () => {
     const neighbours = ["prod/etl2/etl_x.py", "prod/etl-x/etl_x.py", "staging/etl/etl_x.py", "prod/etl.py"];
     for (const key of [...neighbours, "prod/etl/etl_retired.py", "prod/etl/sub/leftover.py"]) await putObject(bucket, key, "old");
 
+    const dags = readdirSync(dir).filter((f) => f.endsWith(".py")).sort();
+    expect(dags).toContain("etl_get_s3_files.py");
     const run = await publish({ DAG_BUCKET: bucket, ENV: "prod", PACKAGE_NAME: "etl" }, ["--dir", dir]);
-    expect(run.summary).toMatchObject({ status: "succeeded", exitCode: 0, counts: { uploaded: 2, unchanged: 0, removed: 2 } });
-    expect(await listKeys(bucket)).toEqual([...neighbours, "prod/etl/etl_get_s3_files.py", "prod/etl/metadata.json"].sort());
-    for (const file of ["etl_get_s3_files.py", "metadata.json"]) expect(await getObjectText(bucket, `prod/etl/${file}`)).toBe(readFileSync(join(dir, file), "utf8"));
+    expect(run.summary).toMatchObject({ status: "succeeded", exitCode: 0, counts: { uploaded: dags.length + 1, unchanged: 0, removed: 2 } });
+    expect(await listKeys(bucket)).toEqual([...neighbours, ...dags.map((d) => `prod/etl/${d}`), "prod/etl/metadata.json"].sort());
+    for (const file of [...dags, "metadata.json"]) expect(await getObjectText(bucket, `prod/etl/${file}`)).toBe(readFileSync(join(dir, file), "utf8"));
     const writes = run.events.filter((e) => e.msg === "uploaded" || e.msg === "removed").map((e) => `${e.msg} ${String(e.url).replace(`s3://${bucket}/`, "")}`);
-    expect(writes).toEqual(["uploaded prod/etl/etl_get_s3_files.py", "removed prod/etl/etl_retired.py", "removed prod/etl/sub/leftover.py", "uploaded prod/etl/metadata.json"]);
+    // The DAGs first, the stale keys next, metadata.json last.
+    expect(writes).toEqual([...dags.map((d) => `uploaded prod/etl/${d}`), "removed prod/etl/etl_retired.py", "removed prod/etl/sub/leftover.py", "uploaded prod/etl/metadata.json"]);
 
     const again = await runEtl(["publish-dags", "--dag-bucket", `s3://${bucket}`, "--env", "prod", "--package", "etl", "--dir", dir]);
-    expect(again.summary).toMatchObject({ exitCode: 0, counts: { uploaded: 0, unchanged: 2, removed: 0 } });
+    expect(again.summary).toMatchObject({ exitCode: 0, counts: { uploaded: 0, unchanged: dags.length + 1, removed: 0 } });
   });
 
   test.each([

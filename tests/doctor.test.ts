@@ -8,8 +8,8 @@ import { TEST_PASSWORD } from "./harness/postgres_server";
 import { freePort } from "./harness/processes";
 import { startPushgateway, type PushgatewayServer } from "./harness/pushgateway_server";
 
-// get_s3_files's schedule names these; doctor without a job checks every scheduled job's buckets.
-const SCHEDULED_BUCKETS = ["etl-attachments", "etl-attachments-archive"];
+// The scheduled jobs name these (get_s3_files, ingest_api); doctor without a job checks them all.
+const SCHEDULED_BUCKETS = ["etl-attachments", "etl-attachments-archive", "etl-lake"];
 
 let gateway: PushgatewayServer;
 let db: TestDatabase | undefined;
@@ -51,7 +51,7 @@ describe("etl doctor", () => {
     expect(run.exitCode).toBe(0);
     const lines = checkLines(run.stdout);
     for (const line of lines) expect(line).toMatch(/^ok {4}/);
-    for (const check of ["environment", "database", "migrations", "external tables", "clock", "s3 credentials", "s3://etl-attachments ", "s3://etl-attachments-archive ", "pushgateway"]) {
+    for (const check of ["environment", "database", "migrations", "external tables", "clock", "s3 credentials", ...SCHEDULED_BUCKETS.map((b) => `s3://${b} `), "pushgateway"]) {
       expect(lines.some((line) => line.includes(check))).toBe(true);
     }
     expect(run.stdout).not.toContain("fix:");
@@ -60,7 +60,7 @@ describe("etl doctor", () => {
     const json = await runEtl(["doctor", "--json"], env);
     expect(json.exitCode).toBe(0);
     const checks = JSON.parse(json.stdout) as Array<{ check: string; status: string }>;
-    expect(checks.map((c) => c.check)).toEqual(["environment", "database", "migrations", "external tables", "clock", "s3 credentials", "bucket", "bucket", "pushgateway"]);
+    expect(checks.map((c) => c.check)).toEqual(["environment", "database", "migrations", "external tables", "clock", "s3 credentials", ...SCHEDULED_BUCKETS.map(() => "bucket"), "pushgateway"]);
     expect(checks.every((c) => c.status === "ok")).toBe(true);
   });
 

@@ -84,7 +84,7 @@ describe("run ledger", () => {
 
     await db.sql`update etl_job_runs set heartbeat_at = now() - interval '3 minutes' where run_id = ${runId}::uuid`;
     const next = await probe([]);
-    expect(next.events.some((e) => e.msg === "marked runs lost: their heartbeat stopped" && (e.runIds as string[]).includes(runId))).toBe(true);
+    expect(next.events.some((e) => e.msg === "marked runs lost: their heartbeat stopped or their process died" && (e.runIds as string[]).includes(runId))).toBe(true);
     const lost = await rowOf(runId);
     expect(lost!.status).toBe("lost");
     expect(lost!.reason).toContain("no heartbeat since");
@@ -93,6 +93,28 @@ describe("run ledger", () => {
     expect(runs.exitCode).toBe(0);
     expect(runs.stdout).toContain(runId);
     expect(runs.stdout).toContain("lost");
+  });
+
+  test("a retry after its run was SIGKILLed waits out the dead run's slot and does the work", async () => {
+    const marker = join(dir, "started");
+    const env = { ...process.env, DATABASE_URL: db.url, LOG_FORMAT: "json", ETL_LEASE_TTL_SECONDS: "2", PROBE_SLEEP_MS: "60000" };
+    const argv = ["tests/fixtures/jobs/probe.ts", "--logical-date", "2026-11-06", "--marker", marker];
+    const killed = track(Bun.spawn(["bun", ...argv], { cwd: ROOT, env, stdout: "ignore" }));
+    for (let i = 0; i < 200 && !existsSync(marker); i++) await Bun.sleep(50);
+    const { runId } = JSON.parse(readFileSync(marker, "utf8"));
+    killed.kill("SIGKILL");
+    await killed.exited;
+    // The retry has the same key (same arguments): it is not skipped behind the dead run.
+    const started = performance.now();
+    const retry = await probe(argv.slice(1), { ETL_LEASE_TTL_SECONDS: "2" });
+    expect(retry.summary!.status).toBe("succeeded");
+    expect(retry.summary!.runId).not.toBe(runId);
+    expect(JSON.parse(readFileSync(marker, "utf8")).runId).toBe(retry.summary!.runId);
+    // It waited for the dead run's lease to expire (2 s), not longer.
+    expect(performance.now() - started).toBeLessThan(6000);
+    const dead = await rowOf(runId);
+    expect(dead!.status).toBe("lost");
+    expect(dead!.reason).toContain(`run ${retry.summary!.runId} took over its slot`);
   });
 
   test("a run that cannot write its ledger row does not start: exit 75", async () => {
@@ -173,7 +195,8 @@ describe("logical dates", () => {
     await probe([]); // migrate first, so both start on equal terms
     // The same arguments, so the same key: the marker file is one of them.
     const marker = join(dir, "started");
-    const runs = await Promise.all([1, 2].map(() => probe(["--logical-date", "2026-11-05", "--sleep-ms", "1500", "--marker", marker])));
+    // A short lease: the loser sees the winner renew its slot's lease within a second.
+    const runs = await Promise.all([1, 2].map(() => probe(["--logical-date", "2026-11-05", "--sleep-ms", "1500", "--marker", marker], { ETL_LEASE_TTL_SECONDS: "3" })));
     const statuses = runs.map((r) => r.summary!.status).sort();
     expect(statuses).toEqual(["skipped", "succeeded"]);
     const worker = runs.find((r) => r.summary!.status === "succeeded")!;
@@ -194,7 +217,8 @@ test("the heartbeat moves while the run lives and stops when it finishes", async
   try {
     const runId = crypto.randomUUID();
     const run = { runId, job: "probe", lane: "core", logicalDate: undefined, shard: undefined, args: {}, forced: false, dryRun: false };
-    const { ledger } = await startLedger(database.sql, run, createLogger({ format: "json", level: "error", write: () => {} }), 100);
+    const log = createLogger({ format: "json", level: "error", write: () => {} });
+    const { ledger } = await startLedger(database.sql, run, log, { acquireLease: () => Promise.reject(new Error("no logical date, no lease")), heartbeatMs: 100 });
     const heartbeat = async () => (await rowOf(runId))!.heartbeat_at as Date;
     const first = await heartbeat();
     await Bun.sleep(400);
