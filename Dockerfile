@@ -1,9 +1,12 @@
 # syntax=docker/dockerfile:1
 # Build: docker build --target etl -t etl .                 (every job)
 #        docker build --target etl-data-pipeline -t etl-data-pipeline .   (one lane; etl manifests points CronJobs at these)
-# The binary needs glibc only (ldd: libc, libpthread, libdl, libm), so the runtime image is
-# distroless base: no shell, no package manager, uid 65532. tests/build.test.ts runs the same
-# binary in a root filesystem holding only it, its libraries and /proc, as uid 65532 and PID 1.
+# The binary needs glibc (ldd: libc, libpthread, libdl, libm); DuckDB, which the binary carries
+# and loads for the jobs that use it (bronze_to_silver), also needs libstdc++ and libgcc_s. So the
+# runtime image is distroless cc (base plus those two): no shell, no package manager, uid 65532.
+# DuckDB's library is written to $TMPDIR (/tmp) when a job opens it: /tmp must be writable (the
+# CronJobs mount an emptyDir there). tests/build.test.ts runs the same binaries in a root
+# filesystem holding only them, the libraries ldd lists and /proc, as uid 65532 and PID 1.
 
 FROM oven/bun:1.4.4 AS build
 WORKDIR /src
@@ -12,7 +15,7 @@ RUN bun install --frozen-lockfile
 COPY . .
 RUN bun run build
 
-FROM gcr.io/distroless/base-debian12:nonroot AS etl
+FROM gcr.io/distroless/cc-debian12:nonroot AS etl
 COPY --from=build /src/dist/etl /etl
 USER 65532:65532
 ENV LOG_FORMAT=json
@@ -20,7 +23,7 @@ ENTRYPOINT ["/etl"]
 
 # A lane image runs its default job when the arguments start with a flag:
 #   docker run etl-data-pipeline --agency-id 10 --source-bucket A --destination-bucket B
-FROM gcr.io/distroless/base-debian12:nonroot AS etl-data-pipeline
+FROM gcr.io/distroless/cc-debian12:nonroot AS etl-data-pipeline
 COPY --from=build /src/dist/etl-data_pipeline /etl
 USER 65532:65532
 ENV LOG_FORMAT=json ETL_DEFAULT_JOB=get_s3_files

@@ -8,8 +8,11 @@ import { parseLocation, type Location } from "./object_store";
  */
 export interface ArgSpec<T> {
   help: string;
-  /** "value" flags take one value (`--agency-id 10`); "switch" flags take none (`--verbose`). */
-  kind: "value" | "switch";
+  /**
+   * "value" flags take one value (`--agency-id 10`); "switch" flags take none (`--verbose`);
+   * "rest" is everything after a `--`, handed on untouched (backfill's arguments for its job).
+   */
+  kind: "value" | "switch" | "rest";
   /** Placeholder shown in help, e.g. "<id>". */
   placeholder: string;
   /** Raw text used when the flag is absent; shown in help. */
@@ -18,7 +21,7 @@ export interface ArgSpec<T> {
   fromEnv?: (env: Record<string, string | undefined>) => string | undefined;
   envHelp?: string;
   /** Validates the raw text (undefined when absent and no default) into the typed value. */
-  schema: v.GenericSchema<string | boolean | undefined, T>;
+  schema: v.GenericSchema<string | boolean | string[] | undefined, T>;
 }
 
 export type ArgSpecs = Record<string, ArgSpec<unknown>>;
@@ -57,6 +60,20 @@ function integer(help: string, options: Common & { min?: number; max?: number; p
       v.regex(/^\s*-?\d+\s*$/, "must be a whole number"),
       v.transform(Number),
       v.safeInteger("must be a whole number"),
+      v.minValue(min, `must be at least ${min}`),
+      v.maxValue(max, `must be at most ${max}`),
+    ),
+  };
+}
+
+function number(help: string, options: Common & { min?: number; max?: number; placeholder?: string } = {}): ArgSpec<number> {
+  const { min = -Number.MAX_VALUE, max = Number.MAX_VALUE } = options;
+  return {
+    ...valueFlag(help, options.placeholder ?? "<x>", options),
+    schema: v.pipe(
+      v.string(REQUIRED),
+      v.regex(/^\s*-?(\d+(\.\d*)?|\.\d+)\s*$/, "must be a number such as 0.01"),
+      v.transform(Number),
       v.minValue(min, `must be at least ${min}`),
       v.maxValue(max, `must be at most ${max}`),
     ),
@@ -142,10 +159,14 @@ function shard(help: string): ArgSpec<Shard | undefined> {
   };
 }
 
-export const arg = { integer, text, optionalText, keyPrefix, location, flag, shard };
+function rest(help: string): ArgSpec<string[]> {
+  return { help, kind: "rest", placeholder: "-- <args...>", schema: v.optional(v.array(v.string()), []) };
+}
+
+export const arg = { integer, number, text, optionalText, keyPrefix, location, flag, shard, rest };
 
 /** Validates one raw value; returns the typed value or the reason it was refused. */
-export function validateArg<T>(spec: ArgSpec<T>, raw: string | boolean | undefined): { ok: true; value: T } | { ok: false; reason: string } {
+export function validateArg<T>(spec: ArgSpec<T>, raw: string | boolean | string[] | undefined): { ok: true; value: T } | { ok: false; reason: string } {
   const result = v.safeParse(spec.schema, raw);
   return result.success ? { ok: true, value: result.output } : { ok: false, reason: result.issues[0].message };
 }

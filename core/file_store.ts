@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, opendir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, opendir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -82,8 +82,14 @@ export class FileStore implements ObjectStore {
     yield* this.walk(dir, start ? `${start}/` : "", prefix, options.partials === true);
   }
 
+  /** Removes the file and the directories it leaves empty, as a key prefix has no existence of its own on S3. */
   async delete(key: string): Promise<void> {
-    await rm(this.pathOf(key), { force: true });
+    const path = this.pathOf(key);
+    await rm(path, { force: true });
+    for (let dir = dirname(path); dir.startsWith(this.root + "/"); dir = dirname(dir)) {
+      // Not empty (or already gone): the directories above are not empty either.
+      if (!(await rmdir(dir).then(() => true, () => false))) break;
+    }
   }
 
   /**
@@ -112,6 +118,10 @@ export class FileStore implements ObjectStore {
   }
 
   /** Maps a key to a path inside the root; an unsafe key (core/object_key.ts) is refused. */
+  localPath(key: string): string {
+    return this.pathOf(key);
+  }
+
   private pathOf(key: string): string {
     const reason = unsafeKeyReason(key);
     if (reason) throw new UnsafeKeyError(key, reason);

@@ -24,6 +24,8 @@ export interface JobSchedule<S extends ArgSpecs> {
   shards?: number;
   /** Kills the run after this long (Job activeDeadlineSeconds); 6 hours when absent. */
   maxDurationSeconds?: number;
+  /** The pod's memory limit and /tmp size (Kubernetes quantities), when the defaults (512Mi, 1Gi) are too small. */
+  resources?: { memory?: string; tmp?: string };
 }
 
 export interface JobDefinition<S extends ArgSpecs> {

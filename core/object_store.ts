@@ -39,6 +39,8 @@ export interface ObjectStore {
    * `isLive(owner)` tells; returns how many. Only stores that write through temp files have it.
    */
   removeAbandonedPartials?(prefix: string, isLive: (owner: string) => Promise<boolean>): Promise<number>;
+  /** The object's path on this machine, for a store that is a local directory: readers (DuckDB) read it in place. */
+  localPath?(key: string): string;
 }
 
 export interface ObjectBody {

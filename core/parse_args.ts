@@ -26,8 +26,12 @@ export function parseJobArgv<S extends ArgSpecs>(job: ParseTarget<S>, argv: read
     writeErr: () => {},
     outputError: () => {},
   });
+  // Everything after the first `--` belongs to a "rest" argument, when the job declares one.
+  const restKey = Object.entries(job.args).find(([, spec]) => spec.kind === "rest")?.[0];
+  const split = restKey ? argv.indexOf("--") : -1;
+  const own = split >= 0 ? argv.slice(0, split) : argv;
   try {
-    command.parse([...argv], { from: "user" });
+    command.parse([...own], { from: "user" });
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.help") return { help: help ?? command.helpInformation() };
@@ -35,7 +39,8 @@ export function parseJobArgv<S extends ArgSpecs>(job: ParseTarget<S>, argv: read
     }
     throw error;
   }
-  const raw = command.opts<Record<string, string | boolean | undefined>>();
+  const raw = command.opts<Record<string, string | boolean | string[] | undefined>>();
+  if (restKey) raw[restKey] = split >= 0 ? argv.slice(split + 1) : [];
   const args: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(job.args)) {
     const flag = `--${kebabCase(key)}`;
@@ -61,6 +66,11 @@ export function jobHelp(job: ParseTarget<ArgSpecs>): string {
 function buildCommand(job: ParseTarget<ArgSpecs>): Command {
   const command = new Command(job.name).description(job.description).allowExcessArguments(false).helpOption("-h, --help", "show this help");
   for (const [key, spec] of Object.entries(job.args)) {
+    if (spec.kind === "rest") {
+      command.usage(`[options] -- <${kebabCase(key)}...>`);
+      command.addHelpText("after", `\nAfter --: ${spec.help}`);
+      continue;
+    }
     const flag = `--${kebabCase(key)}`;
     const notes = [spec.default !== undefined ? `default: ${spec.default}` : "", spec.envHelp ? `or from ${spec.envHelp}` : ""].filter(Boolean);
     const help = notes.length ? `${spec.help} (${notes.join("; ")})` : spec.help;

@@ -9,8 +9,11 @@ import migration_0003_object_listings from "../migrations/0003_object_listings.s
 import migration_0004_job_runs from "../migrations/0004_job_runs.sql" with { type: "text" };
 import migration_0005_dead_letter_resolution from "../migrations/0005_dead_letter_resolution.sql" with { type: "text" };
 import migration_0006_watermarks from "../migrations/0006_watermarks.sql" with { type: "text" };
+import migration_0007_partitions from "../migrations/0007_partitions.sql" with { type: "text" };
 
 export const JOBS: JobEntry[] = [
+  { name: "backfill", load: () => loadJobModule("backfill", import("../jobs/backfill")) },
+  { name: "bronze_to_silver", load: () => loadJobModule("bronze_to_silver", import("../jobs/bronze_to_silver")) },
   { name: "get_s3_files", load: () => loadJobModule("get_s3_files", import("../jobs/get_s3_files")) },
   { name: "ingest_api", load: () => loadJobModule("ingest_api", import("../jobs/ingest_api")) },
   { name: "sync_dags", load: () => loadJobModule("sync_dags", import("../jobs/sync_dags")) },
@@ -23,6 +26,7 @@ export const MIGRATIONS: Migration[] = [
   { version: "0004_job_runs", sql: migration_0004_job_runs },
   { version: "0005_dead_letter_resolution", sql: migration_0005_dead_letter_resolution },
   { version: "0006_watermarks", sql: migration_0006_watermarks },
+  { version: "0007_partitions", sql: migration_0007_partitions },
 ];
 
 /** The datasets (processors/datasets/*.ts), loaded when a job asks for one. */

@@ -265,8 +265,8 @@ function exitCodeOf(error: unknown): number {
   return isTransientError(error) ? EXIT.transient : EXIT.failed;
 }
 
-/** Arguments as they appear in the start event: locations as URLs, everything else as parsed. */
-function describeArgs(args: Record<string, unknown>): Record<string, unknown> {
+/** Arguments as they appear in the start event and the ledger: locations as URLs, everything else as parsed. */
+export function describeArgs(args: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(args).map(([key, value]) => [key, isLocation(value) ? locationUrl(value) : value]));
 }
 

@@ -16,4 +16,13 @@ export class AgencyRepository {
       where id = ${id}`;
     return row;
   }
+
+  /** The agencies of these ids that exist (enrichment lookups). */
+  async findAgencies(ids: readonly string[]): Promise<Agency[]> {
+    if (ids.length === 0) return [];
+    return this.sql<Agency[]>`
+      select id::text as id, name, is_active as "isActive"
+      from agency
+      where id = any(${ids as string[]}::bigint[])`;
+  }
 }

@@ -52,6 +52,15 @@ export interface JobRun {
   finishedAt: Date | null;
 }
 
+/** A daily slot of a job (with one set of arguments), as the ledger tells it. */
+export interface SlotState {
+  /** YYYY-MM-DD */
+  date: string;
+  /** succeeded: a run succeeded; failed: runs worked on it, none succeeded; missing: none did. */
+  state: "succeeded" | "failed" | "missing";
+  lastRunId?: string;
+}
+
 export interface RunFilter {
   job?: string;
   status?: LedgerStatus;
@@ -150,6 +159,21 @@ export class JobRunRepository {
         ${filter.since ? sql`and started_at >= ${filter.since}` : sql``}
       order by started_at desc, run_id
       limit ${filter.limit}`;
+  }
+
+  /** The state of each day's slot of `job` run with the arguments hashing to `argsHash`. */
+  async slotStates(job: string, argsHash: string, days: readonly string[]): Promise<SlotState[]> {
+    if (!days.length) return [];
+    return this.sql<SlotState[]>`
+      select to_char(logical_date at time zone 'UTC', 'YYYY-MM-DD') as date,
+             case when bool_or(status = 'succeeded') then 'succeeded'
+                  when bool_or(status not in ('skipped', 'running')) then 'failed'
+                  else 'missing' end as state,
+             (array_agg(run_id::text order by started_at desc))[1] as "lastRunId"
+      from etl_job_runs
+      where job = ${job} and args_hash = ${argsHash} and not dry_run
+        and logical_date = any(${days.map((d) => `${d}T00:00:00Z`)}::timestamptz[])
+      group by logical_date`;
   }
 
   async findRun(runId: string): Promise<JobRun | undefined> {

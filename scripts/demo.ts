@@ -3,11 +3,14 @@
  * An embedded PostgreSQL keeps its data in .etl/pgdata; the source "bucket" is the directory
  * .etl/demo/source and the destination .etl/demo/destination. Seeds demo agency 10 with a few
  * attachments (one soft-deleted, one belonging to another agency), then runs get_s3_files the way
- * a user would, and prints where the files went.
+ * a user would, and prints where the files went. Then the data pipeline: ingest_api pulls service
+ * requests from a local demo API into the lake .etl/demo/lake, and bronze_to_silver builds the
+ * day's silver partition from them.
  */
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { openDatabase } from "../core/db";
+import { DEMO_TOKEN, startDemoApi } from "./demo_api";
 
 const root = resolve(import.meta.dir, "..");
 const work = join(root, ".etl");
@@ -49,17 +52,33 @@ async function listFiles(dir: string): Promise<string[]> {
 console.log(`seeding demo agency 10 (database: ${databaseUrl.startsWith("embedded:") ? databaseUrl : "DATABASE_URL"})`);
 await seed();
 
-const argv = ["--agency-id", "10", "--source-bucket", `file:${relative(root, sourceDir)}`, "--destination-bucket", `file:${relative(root, destinationDir)}`];
-console.log(`running: bun run jobs/get_s3_files.ts ${argv.join(" ")}\n`);
-const job = Bun.spawn(["bun", "run", join(root, "jobs", "get_s3_files.ts"), ...argv], {
-  cwd: root,
-  env: { ...process.env, DATABASE_URL: databaseUrl },
-  stdout: "inherit",
-  stderr: "inherit",
-});
-const exitCode = await job.exited;
+/** Runs a job the way a user would, printing the command; returns its exit code. */
+async function runJob(job: string, argv: string[], env: Record<string, string> = {}): Promise<number> {
+  console.log(`running: bun run jobs/${job}.ts ${argv.join(" ")}\n`);
+  const child = Bun.spawn(["bun", "run", join(root, "jobs", `${job}.ts`), ...argv], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: databaseUrl, ...env },
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  return child.exited;
+}
 
-console.log(`\nexit code ${exitCode}; files in ${destinationDir}:`);
+const copied = await runJob("get_s3_files", ["--agency-id", "10", "--source-bucket", `file:${relative(root, sourceDir)}`, "--destination-bucket", `file:${relative(root, destinationDir)}`]);
+console.log(`\nexit code ${copied}; files in ${destinationDir}:`);
 for (const file of await listFiles(destinationDir)) console.log(`  ${file}`);
-console.log("run it again: every file is skipped, nothing is copied twice.");
-process.exit(exitCode);
+console.log("run it again: every file is skipped, nothing is copied twice.\n");
+
+const lake = `file:${relative(root, join(work, "demo", "lake"))}`;
+const day = new Date().toISOString().slice(0, 10);
+const api = startDemoApi();
+const ingested = await runJob("ingest_api", ["--dataset", "service_requests", "--bucket", lake, "--logical-date", day], { SERVICE_API_URL: api.url, SERVICE_API_TOKEN: DEMO_TOKEN });
+api.stop();
+const built = await runJob("bronze_to_silver", ["--dataset", "service_requests", "--bucket", lake, "--logical-date", day, "--max-reject-ratio", "0.05"]);
+const manifest = Bun.file(join(work, "demo", "lake", `silver/service_requests/dt=${day}/_manifest.json`));
+if (await manifest.exists()) {
+  const { rows, files } = await manifest.json();
+  console.log(`\nsilver/service_requests/dt=${day}: ${rows.out} rows in ${files.length} Parquet file(s); ${rows.rejected} rejected, ${rows.duplicates} duplicates dropped`);
+}
+console.log("run it again: the day's runs are skipped, they already succeeded (--force reruns them).");
+process.exit([copied, ingested, built].find((code) => code !== 0) ?? 0);

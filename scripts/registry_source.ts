@@ -47,15 +47,22 @@ export function registrySource(jobs = discoverJobs().map((j) => j.name), migrati
   ].join("\n");
 }
 
+/** A job compiled into a binary: its name and its file (jobs/<name>.ts, or a test's fixture), absolute. */
+export interface JobFile {
+  name: string;
+  file: string;
+}
+
 /**
  * The entry of one compiled binary: the dispatcher over `jobs` only, so a lane's binary bundles
  * that lane's code and nothing else.
  */
-export function entrySource(jobs: string[], fromDir: string, root = ROOT): string {
-  const rel = (path: string) => {
-    const r = relative(fromDir, join(root, path));
+export function entrySource(jobs: JobFile[], fromDir: string, root = ROOT): string {
+  const importPath = (file: string) => {
+    const r = relative(fromDir, file).replace(/\.ts$/, "");
     return r.startsWith(".") ? r : `./${r}`;
   };
+  const rel = (path: string) => importPath(join(root, path));
   return [
     HEADER,
     `import { runCli } from "${rel("core/cli")}";`,
@@ -64,7 +71,7 @@ export function entrySource(jobs: string[], fromDir: string, root = ROOT): strin
     "",
     "await runCli({",
     "  jobs: [",
-    ...jobs.map((name) => `    ${jobEntry(name, rel(`jobs/${name}`))},`),
+    ...jobs.map((job) => `    ${jobEntry(job.name, importPath(job.file))},`),
     "  ],",
     "  migrations: async () => MIGRATIONS,",
     "});",

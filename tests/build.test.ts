@@ -2,14 +2,17 @@
  * End-to-end tests of the compiled binary: built once here with scripts/build.ts, then run like
  * production runs it, including as PID 1 of its own PID namespace in a root filesystem that holds
  * only the binary, its libraries and /proc (what the distroless image gives it), as uid 65532.
+ * A binary of the DuckDB probe job, compiled by the same function, runs there too.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import postgres from "postgres";
+import { openDuckDB } from "../core/duckdb";
 import { migrationVersions } from "../core/migrate";
-import { discoverJobs } from "../core/registry";
+import { discoverJobs, loadJobs } from "../core/registry";
+import { compile, duckdbLibrary, usesDuckDB } from "../scripts/build";
 import { registrySource } from "../scripts/registry_source";
 import { startPostgres } from "./harness/postgres_server";
 import { ROOT, createBucket, createTestDatabase, listKeys, putObject, runCommand, seedAttachments, signalWhenCopying, type TestDatabase } from "./harness/fixtures";
@@ -20,16 +23,48 @@ test("core/registry.generated.ts lists exactly what the jobs/ and migrations/ gl
   expect(readFileSync(join(ROOT, "core/registry.generated.ts"), "utf8")).toBe(registrySource());
 });
 
+test("a binary carries DuckDB when one of its jobs imports @duckdb/node-api, through any file, statically or not", () => {
+  expect(usesDuckDB(join(ROOT, "tests/fixtures/jobs/duckdb_probe.ts"))).toBe(true);
+  expect(usesDuckDB(join(ROOT, "core/duckdb.ts"))).toBe(true);
+  expect(usesDuckDB(join(ROOT, "jobs/get_s3_files.ts"))).toBe(false);
+  expect(usesDuckDB(join(ROOT, "tests/fixtures/jobs/probe.ts"))).toBe(false);
+});
+
+/** The probe job writes this many rows; the tests read its Parquet file back from source. */
+const PROBE_ROWS = 100_000;
+
+/** What the probe's Parquet file holds, read by DuckDB from source: compression and rows. */
+async function readProbeParquet(file: string): Promise<Array<Record<string, unknown>>> {
+  const tempDirectory = mkdtempSync(join(tmpdir(), "etl-duckdb-check-"));
+  const duckdb = await openDuckDB({ tempDirectory });
+  try {
+    const quoted = `'${file.replaceAll("'", "''")}'`;
+    return (
+      await duckdb.connection.runAndReadAll(
+        `select (select string_agg(distinct compression, ',') from parquet_metadata(${quoted})) as compression, count(*) as rows, count(distinct id) as ids from read_parquet(${quoted})`,
+      )
+    ).getRowObjectsJson();
+  } finally {
+    duckdb.close();
+    rmSync(tempDirectory, { recursive: true, force: true });
+  }
+}
+
 describe("compiled binary", () => {
   let db: TestDatabase;
+  let probeDir: string;
+  let probeBinary: string;
 
   beforeAll(async () => {
     const build = Bun.spawnSync(["bun", "scripts/build.ts"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
     if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+    probeDir = mkdtempSync(join(tmpdir(), "etl-duckdb-probe-"));
+    probeBinary = await compile("etl-duckdb-probe", [{ name: "duckdb_probe", file: join(ROOT, "tests/fixtures/jobs/duckdb_probe.ts") }], { outDir: probeDir });
     db = await createTestDatabase();
   }, 120_000);
   afterAll(async () => {
     await db?.drop();
+    rmSync(probeDir, { recursive: true, force: true });
   });
 
   const runBinary = (name: string, argv: string[], env?: Record<string, string | undefined>) => runCommand([], argv, env, [join(ROOT, "dist", name)]);
@@ -37,8 +72,11 @@ describe("compiled binary", () => {
   test("dist/etl lists and runs get_s3_files end to end; the lane binary has only its lane", async () => {
     const names = async (binary: string) => JSON.parse((await runBinary(binary, ["list", "--json"])).stdout).map((j: { name: string }) => j.name);
     expect(await names("etl")).toEqual(discoverJobs().map((e) => e.name));
-    expect(await names("etl-data_pipeline")).toEqual(["get_s3_files", "ingest_api"]);
-    expect(await names("etl-core")).toEqual(["sync_dags"]);
+    const jobs = await loadJobs(discoverJobs());
+    const lane = (name: string) => jobs.filter((j) => j.lane === name).map((j) => j.name);
+    expect(await names("etl-data_pipeline")).toEqual(lane("data_pipeline"));
+    expect(lane("data_pipeline")).toContain("get_s3_files");
+    expect(await names("etl-core")).toEqual(lane("core"));
     // The deployment commands travel in the binary too.
     expect((await runBinary("etl", ["publish-dags", "--help"])).stdout).toContain("--dag-bucket <bucket|file:dir>");
 
@@ -73,6 +111,42 @@ describe("compiled binary", () => {
     expect(String(embedded.summary?.error)).toContain("not in a compiled binary");
   });
 
+  test("a DuckDB job runs from the binary (zstd Parquet written and read back); `list` loads no DuckDB, and only its binaries carry the library", async () => {
+    // $TMPDIR is where Bun extracts duckdb.node when it is required and where core/duckdb.ts
+    // writes libduckdb.so: after `list`, it is still empty.
+    const scratch = mkdtempSync(join(tmpdir(), "etl-duckdb-tmpdir-"));
+    try {
+      for (const binary of [probeBinary, join(ROOT, "dist/etl"), join(ROOT, "dist/etl-data_pipeline")]) {
+        const list = await runCommand([], ["list"], { TMPDIR: scratch }, [binary]);
+        expect(list.exitCode).toBe(0);
+        expect(readdirSync(scratch)).toEqual([]);
+      }
+      expect((await runCommand([], ["list"], {}, [probeBinary])).stdout).toContain("duckdb_probe");
+
+      const output = join(scratch, "out");
+      mkdirSync(output);
+      const run = await runCommand([], ["duckdb_probe", "--output", `file://${output}`], { TMPDIR: scratch, DATABASE_URL: "" }, [probeBinary]);
+      expect(run.stderr).toBe("");
+      expect(run.summary).toMatchObject({ status: "succeeded", exitCode: 0, counts: { written: PROBE_ROWS, read: PROBE_ROWS, distinct: PROBE_ROWS } });
+      expect(await readProbeParquet(join(output, "probe.parquet"))).toEqual([{ compression: "ZSTD", rows: String(PROBE_ROWS), ids: String(PROBE_ROWS) }]);
+      // The run did load DuckDB (so the check after `list` can fail): Bun's copy of duckdb.node is
+      // there; the copy of libduckdb.so and the probe's spill directory are gone.
+      expect(readdirSync(scratch).filter((name) => name !== "out")).toEqual([expect.stringMatching(/^\.bun-\d+-[0-9a-f]+\.node$/)]);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+
+    // libduckdb.so is 70 MB: a binary carries it when one of its jobs uses DuckDB, and only then.
+    const size = (file: string) => statSync(file).size;
+    const withoutDuckDB = size(join(ROOT, "dist/etl-core"));
+    expect(size(probeBinary) - withoutDuckDB).toBeGreaterThan(60e6);
+    const jobs = await loadJobs(discoverJobs());
+    for (const [binary, names] of [["etl", jobs.map((j) => j.name)], ["etl-data_pipeline", jobs.filter((j) => j.lane === "data_pipeline").map((j) => j.name)]] as const) {
+      const carries = names.some((name) => usesDuckDB(join(ROOT, "jobs", `${name}.ts`)));
+      expect({ binary, carries: size(join(ROOT, "dist", binary)) - withoutDuckDB > 60e6 }).toEqual({ binary, carries });
+    }
+  });
+
   test("a database that freezes mid-run (connections open, nothing answers) ends in exit 75 with the summary, not a hang", async () => {
     const server = await startPostgres();
     try {
@@ -100,24 +174,63 @@ describe("compiled binary", () => {
   });
 
   describe.skipIf(!isRoot)("in a minimal root filesystem, as uid 65532 and PID 1 (needs root for chroot and unshare)", () => {
-    let rootfs: string;
-    beforeAll(() => {
-      rootfs = mkdtempSync(join(tmpdir(), "etl-rootfs-"));
-      copyFileSync(join(ROOT, "dist/etl"), join(rootfs, "etl"));
-      Bun.spawnSync(["chmod", "755", rootfs, join(rootfs, "etl")]);
-      const ldd = Bun.spawnSync(["ldd", join(ROOT, "dist/etl")]).stdout.toString();
-      for (const lib of ldd.matchAll(/(\/\S+)/g)) {
-        const path = lib[1]!;
-        mkdirSync(join(rootfs, dirname(path)), { recursive: true });
-        copyFileSync(path, join(rootfs, path));
+    /**
+     * A root filesystem holding the binaries, the libraries `ldd` lists for `objects` (not
+     * libduckdb.so itself: it travels in the binary), /proc and /tmp. With the DuckDB library among
+     * `objects` it has what distroless cc has (libstdc++, libgcc_s); without, what base has.
+     */
+    const makeRootfs = (objects: string[]): string => {
+      const dir = mkdtempSync(join(tmpdir(), "etl-rootfs-"));
+      copyFileSync(join(ROOT, "dist/etl"), join(dir, "etl"));
+      copyFileSync(probeBinary, join(dir, "etl-duckdb-probe"));
+      Bun.spawnSync(["chmod", "755", dir, join(dir, "etl"), join(dir, "etl-duckdb-probe")]);
+      for (const object of objects) {
+        const ldd = Bun.spawnSync(["ldd", object]).stdout.toString();
+        for (const lib of ldd.matchAll(/(\/\S+)/g)) {
+          const path = lib[1]!;
+          if (path === duckdbLibrary() || existsSync(join(dir, path))) continue;
+          mkdirSync(join(dir, dirname(path)), { recursive: true });
+          copyFileSync(path, join(dir, path));
+        }
       }
-      mkdirSync(join(rootfs, "proc"));
-      mkdirSync(join(rootfs, "tmp"), { mode: 0o1777 });
-      Bun.spawnSync(["chmod", "1777", join(rootfs, "tmp")]);
+      mkdirSync(join(dir, "proc"));
+      mkdirSync(join(dir, "tmp"), { mode: 0o1777 });
+      Bun.spawnSync(["chmod", "1777", join(dir, "tmp")]);
+      mkdirSync(join(dir, "out"));
+      chownSync(join(dir, "out"), 65532, 65532);
+      return dir;
+    };
+    let rootfs: string;
+    let bareRootfs: string;
+    beforeAll(() => {
+      const duckdbNode = Bun.resolveSync("./duckdb.node", dirname(duckdbLibrary()));
+      rootfs = makeRootfs([join(ROOT, "dist/etl"), duckdbLibrary(), duckdbNode]);
+      bareRootfs = makeRootfs([join(ROOT, "dist/etl")]);
     });
-    afterAll(() => rmSync(rootfs, { recursive: true, force: true }));
+    afterAll(() => {
+      for (const dir of [rootfs, bareRootfs]) rmSync(dir, { recursive: true, force: true });
+    });
 
-    const jailed = (argv: string[]) => ["unshare", "--pid", "--fork", `--mount-proc=${rootfs}/proc`, "chroot", "--userspec=65532:65532", rootfs, "/etl", ...argv];
+    const jailed = (argv: string[], { root = rootfs, binary = "/etl" } = {}) => ["unshare", "--pid", "--fork", `--mount-proc=${root}/proc`, "chroot", "--userspec=65532:65532", root, binary, ...argv];
+
+    test("a DuckDB job writes and reads back its Parquet file", async () => {
+      const run = await runCommand([], [], { DATABASE_URL: "", TMPDIR: "/tmp" }, jailed(["duckdb_probe", "--output", "file:///out"], { binary: "/etl-duckdb-probe" }));
+      expect(run.stderr).toBe("");
+      expect(run.summary).toMatchObject({ status: "succeeded", counts: { written: PROBE_ROWS, read: PROBE_ROWS } });
+      expect(await readProbeParquet(join(rootfs, "out/probe.parquet"))).toEqual([{ compression: "ZSTD", rows: String(PROBE_ROWS), ids: String(PROBE_ROWS) }]);
+      // Bun's copy of duckdb.node stays in /tmp; the copy of libduckdb.so and the spill directory do not.
+      const left = readdirSync(join(rootfs, "tmp"));
+      expect(left.some((name) => /^\.bun-65532-[0-9a-f]+\.node$/.test(name))).toBe(true);
+      expect(left.filter((name) => name.startsWith("etl-"))).toEqual([]);
+    });
+
+    test("without the C++ runtime (an image on distroless base), a DuckDB job exits 2 saying what is missing", async () => {
+      const run = await runCommand([], [], { DATABASE_URL: "", TMPDIR: "/tmp" }, jailed(["duckdb_probe", "--output", "file:///out"], { root: bareRootfs, binary: "/etl-duckdb-probe" }));
+      expect(run.exitCode).toBe(2);
+      expect(run.summary).toMatchObject({ status: "failed", exitCode: 2 });
+      expect(String(run.summary?.error)).toContain("libstdc++.so.6: cannot open shared object file");
+      expect(String(run.summary?.error)).toContain("the image must be distroless cc, not base");
+    });
 
     test("runs a job against the real servers", async () => {
       const [source, destination] = await Promise.all([createBucket(), createBucket()]);

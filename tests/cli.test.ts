@@ -37,7 +37,7 @@ describe("etl dispatcher", () => {
   test("unknown jobs, commands and options exit 2 with a message naming them", async () => {
     const unknownJob = await runEtl(["no_such_job"]);
     expect(unknownJob.exitCode).toBe(2);
-    expect(unknownJob.stderr).toContain('unknown job "no_such_job"; known jobs: get_s3_files');
+    expect(unknownJob.stderr).toContain('unknown job "no_such_job"; known jobs: backfill, bronze_to_silver, get_s3_files');
     const unknownOption = await runEtl(["--bogus"]);
     expect(unknownOption.exitCode).toBe(2);
     expect(unknownOption.stderr).toContain("unknown option --bogus");

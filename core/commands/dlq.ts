@@ -126,16 +126,21 @@ async function requireOpen(admin: DeadLetterAdmin, job: string, items: string[])
 /** The argv that gives these recorded arguments (as the ledger keeps them) back to the job. */
 function argvOf(job: Job, args: Record<string, unknown>, runId: string): string[] {
   const argv: string[] = [];
+  const rest: string[] = [];
   for (const [key, spec] of Object.entries(job.args)) {
     const value = args[key];
     if (value === undefined || value === null || value === false) continue;
     if (value === REDACTED) throw new CommandUsageError(`etl dlq replay: run ${runId}'s --${kebabCase(key)} was redacted in the ledger; it cannot be replayed`);
     const flag = `--${kebabCase(key)}`;
+    if (spec.kind === "rest") {
+      if (Array.isArray(value) && value.length) rest.push("--", ...value.map(String));
+      continue;
+    }
     if (spec.kind === "switch") argv.push(flag);
     else if (typeof value === "object" && "index" in value && "count" in value) argv.push(flag, `${value.index}/${value.count}`);
     else argv.push(flag, String(value));
   }
-  return argv;
+  return [...argv, ...rest];
 }
 
 function oneLine(text: string, max: number): string {

@@ -1,0 +1,53 @@
+import { arg } from "../core/args";
+import { UsageError } from "../core/errors";
+import { SkippedRun, defineJob } from "../core/job";
+import { locationUrl } from "../core/object_store";
+import { datasetNames, loadDataset } from "../processors/dataset_catalog";
+import { buildSilverPartition } from "../processors/silver/build_partition";
+import { AgencyRepository } from "../repositories/agencies";
+import { PartitionRepository } from "../repositories/partitions";
+
+export const JOB = defineJob({
+  name: "bronze_to_silver",
+  description: "Validate, deduplicate and enrich one dataset's bronze partition into silver Parquet",
+  lane: "data_pipeline",
+  args: {
+    dataset: arg.text(`dataset (${datasetNames().join(", ")})`, { placeholder: "<name>" }),
+    bucket: arg.location("the lake: bucket or directory holding bronze/ and silver/"),
+    date: arg.optionalText("partition YYYY-MM-DD (default: the logical date's day)", { placeholder: "<date>", pattern: /^\d{4}-\d{2}-\d{2}$/, patternHelp: "must be YYYY-MM-DD" }),
+    maxRejectRatio: arg.number("share of rejected rows above which the run is partial (exit 3)", { min: 0, max: 1, default: 0.01 }),
+    // 2 cores and a 1 GiB pod: DuckDB spills to the work directory beyond this instead of growing.
+    memoryLimit: arg.text("DuckDB memory limit; larger partitions spill to disk", { default: "400MB", placeholder: "<size>", pattern: /^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, patternHelp: "must be a size such as 400MB or 2GB" }),
+    threads: arg.integer("DuckDB threads", { min: 1, max: 64, default: 2 }),
+    maxSpill: arg.text("most DuckDB spills to the work directory (keep it under the pod's /tmp)", { default: "7GB", placeholder: "<size>", pattern: /^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$/i, patternHelp: "must be a size such as 7GB" }),
+    rebuild: arg.flag("rebuild even when the inputs are unchanged"),
+  },
+  // Daily, after the day's last hourly ingest_api run.
+  // DuckDB's 400MB plus Bun's own; a partition bigger than memory spills to /tmp.
+  schedule: { cron: "30 1 * * *", timeZone: "UTC", args: { dataset: "service_requests", bucket: "etl-lake" }, resources: { memory: "1Gi", tmp: "8Gi" } },
+  async run(args, ctx) {
+    const dataset = await loadDataset(args.dataset);
+    const partitionDate = args.date ?? ctx.logicalDate?.toISOString().slice(0, 10);
+    if (!partitionDate) throw new UsageError("give the partition with --date YYYY-MM-DD or --logical-date");
+    const sql = await ctx.db();
+    const lease = ctx.dryRun ? undefined : await ctx.lease(`bronze_to_silver:${locationUrl(args.bucket)}:${dataset.name}:${partitionDate}`);
+    if (lease && "heldBy" in lease) return new SkippedRun(`run ${lease.heldBy.runId} on ${lease.heldBy.host} is building this partition`);
+    try {
+      const { openDuckDB } = await import("../core/duckdb");
+      return await buildSilverPartition({
+        ...ctx,
+        ...args,
+        dataset,
+        store: await ctx.objectStore(args.bucket),
+        partitionDate,
+        partitions: new PartitionRepository(sql),
+        agencies: new AgencyRepository(sql),
+        openDuckDB: (tempDirectory) => openDuckDB({ tempDirectory, memoryLimit: args.memoryLimit, threads: args.threads, maxTempSize: args.maxSpill }),
+      });
+    } finally {
+      await lease?.release();
+    }
+  },
+});
+
+if (import.meta.main) process.exit(await JOB.entrypoint(process.argv.slice(2)));

@@ -1,0 +1,93 @@
+import type { Counts } from "../core/job";
+import type { Logger } from "../core/log";
+import { mapBounded } from "../core/executor";
+import { selfCommand } from "../core/self_command";
+import type { JobRunRepository, SlotState } from "../repositories/job_runs";
+
+export type Reprocess = "missing" | "failed" | "all";
+
+export interface PlannedSlot {
+  /** YYYY-MM-DD */
+  date: string;
+  state: SlotState["state"];
+  /** The latest run of the slot, when there is one. */
+  lastRunId?: string;
+}
+
+/** Every day from `from` to `to`, both included (UTC dates). */
+export function daysBetween(from: string, to: string): string[] {
+  const days: string[] = [];
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= Date.parse(`${to}T00:00:00Z`); t += 86_400_000) days.push(new Date(t).toISOString().slice(0, 10));
+  return days;
+}
+
+/**
+ * The slots to run, from the ledger: `missing` (the default) every day without a success,
+ * `failed` only the days whose runs all failed, `all` every day (run with --force). With a shard,
+ * only the days whose index in the range falls to it, so n pods split the range without overlap.
+ */
+export async function planBackfill(o: {
+  runs: JobRunRepository;
+  job: string;
+  argsHash: string;
+  days: string[];
+  reprocess: Reprocess;
+  shard?: { index: number; count: number };
+}): Promise<PlannedSlot[]> {
+  const days = o.shard ? o.days.filter((_, i) => i % o.shard!.count === o.shard!.index) : o.days;
+  const states = new Map((await o.runs.slotStates(o.job, o.argsHash, days).catch((error) => {
+    // A database without the ledger yet (a dry run does not migrate) has no runs of any day.
+    if ((error as { code?: string }).code === "42P01") return [];
+    throw error;
+  })).map((s) => [s.date, s]));
+  const slots = days.map((date): PlannedSlot => {
+    const s = states.get(date);
+    return { date, state: s?.state ?? "missing", ...(s?.lastRunId && { lastRunId: s.lastRunId }) };
+  });
+  return slots.filter((s) => (o.reprocess === "all" ? true : o.reprocess === "failed" ? s.state === "failed" : s.state !== "succeeded"));
+}
+
+/**
+ * Runs the planned slots as child runs of the job (`run(date)` spawns one and returns its exit
+ * code), `parallel` at a time. On SIGTERM no new slot starts; the ones running are told to stop
+ * by the caller's `run`. A killed backfill rerun continues where it stopped: the ledger knows.
+ */
+export async function runBackfill(o: { slots: PlannedSlot[]; parallel: number; run: (date: string) => Promise<number>; log: Logger; counts: Counts; signal: AbortSignal }): Promise<Counts> {
+  const { counts } = o;
+  Object.assign(counts, { planned: o.slots.length, succeeded: 0, failed: 0 });
+  await mapBounded(
+    o.slots,
+    o.parallel,
+    async (slot) => {
+      const exitCode = await o.run(slot.date);
+      if (exitCode === 0) counts.succeeded!++;
+      else {
+        counts.failed!++;
+        o.log.warn("a slot failed; a rerun of the backfill retries it", { date: slot.date, exitCode });
+      }
+    },
+    o.signal,
+  );
+  return counts;
+}
+
+/**
+ * One slot's run as a child process of the dispatcher (`etl run <job> ... --logical-date D`),
+ * its logs on this process's stdout. SIGTERM here is passed on; the child drains and exits.
+ */
+export async function spawnSlotRun(o: { job: string; jobArgs: readonly string[]; date: string; force: boolean; signal: AbortSignal }): Promise<number> {
+  // The Indexed Job's index is the backfill's shard, not the child's.
+  const { JOB_COMPLETION_INDEX: _index, JOB_COMPLETION_COUNT: _count, ...env } = process.env;
+  const child = Bun.spawn([...selfCommand(), "run", o.job, ...o.jobArgs, "--logical-date", o.date, ...(o.force ? ["--force"] : [])], {
+    env,
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const stop = () => child.kill("SIGTERM");
+  o.signal.addEventListener("abort", stop, { once: true });
+  try {
+    return await child.exited;
+  } finally {
+    o.signal.removeEventListener("abort", stop);
+  }
+}

@@ -1,0 +1,88 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Dataset } from "../../core/dataset";
+import type { Counts } from "../../core/job";
+import type { Logger } from "../../core/log";
+import type { ObjectStore } from "../../core/object_store";
+import type { AgencyRepository } from "../../repositories/agencies";
+import type { PartitionRepository } from "../../repositories/partitions";
+import { bronzePrefix, fingerprintInputs, listBronzeInputs, stageInputs } from "./bronze_inputs";
+import { publishPartition, silverPrefix, writePartitionFiles } from "./publish";
+import { transformPartition, type DuckSql } from "./transform";
+
+export interface BuildPartitionOptions {
+  dataset: Dataset;
+  /** The lake: bronze/ is read and silver/ written here. */
+  store: ObjectStore;
+  partitionDate: string;
+  runId: string;
+  partitions: PartitionRepository;
+  agencies: AgencyRepository;
+  /** Opens DuckDB with its spill directory in `tempDirectory` (core/duckdb.ts). */
+  openDuckDB: (tempDirectory: string) => Promise<{ connection: DuckSql; close(): void }>;
+  /** Rejected rows over this share of the rows read make the run partial (exit 3). */
+  maxRejectRatio: number;
+  /** Rebuild even when the inputs are those of the committed partition. */
+  rebuild: boolean;
+  dryRun: boolean;
+  log: Logger;
+  counts: Counts;
+}
+
+/**
+ * Builds one silver partition from its bronze partition: skipped when the inputs' fingerprint is
+ * the committed one (and its manifest is there), else staged, transformed in DuckDB, written as
+ * Parquet and published, then recorded in etl_partitions. A dry run transforms and counts but
+ * publishes nothing.
+ */
+export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Counts> {
+  const { dataset, store, log, counts } = o;
+  const { inputs, ignored } = await listBronzeInputs(store, dataset, o.partitionDate);
+  if (ignored.length) log.warn("bronze files of no format this job reads were left out", { files: ignored });
+  counts.inputs = inputs.length;
+  if (!inputs.length) {
+    log.warn("no bronze files for this partition: nothing to build", { prefix: `${store.url}/${bronzePrefix(dataset, o.partitionDate)}` });
+    return counts;
+  }
+  const fingerprint = fingerprintInputs(inputs);
+  const committed = await o.partitions.findPartition(dataset.name, o.partitionDate);
+  if (!o.rebuild && committed?.fingerprint === fingerprint && (await store.head(committed.manifestKey))) {
+    log.info("the partition's inputs are unchanged since run " + committed.runId + ": nothing to do", { manifest: `${store.url}/${committed.manifestKey}` });
+    return Object.assign(counts, { unchanged: 1, rowsOut: committed.rowsOut });
+  }
+
+  const work = await mkdtemp(join(tmpdir(), "etl-silver-"));
+  let duck: { connection: DuckSql; close(): void } | undefined;
+  try {
+    const files = await stageInputs(store, inputs, work);
+    duck = await o.openDuckDB(join(work, "spill"));
+    const result = await transformPartition(duck.connection, dataset, files, async ({ agency }) => ({ agency: await o.agencies.findAgencies(agency) }));
+    Object.assign(counts, { rowsIn: result.rowsIn, rowsOut: result.rowsOut, rejected: result.rejected, duplicates: result.duplicates });
+    const ratio = result.rowsIn ? result.rejected / result.rowsIn : 0;
+    if (ratio > o.maxRejectRatio) {
+      counts.failed = result.rejected;
+      log.warn("rejected rows over --max-reject-ratio", { rejected: result.rejected, rowsIn: result.rowsIn, ratio: Math.round(ratio * 10_000) / 10_000, max: o.maxRejectRatio });
+    }
+    if (o.dryRun) return counts;
+
+    const written = await writePartitionFiles(duck.connection, dataset, work, result);
+    const manifest = await publishPartition({ db: duck.connection, store, dataset, partitionDate: o.partitionDate, runId: o.runId, files: written, counts: result, inputs, fingerprint, log });
+    await o.partitions.commitPartition({
+      dataset: dataset.name,
+      partitionDate: o.partitionDate,
+      fingerprint,
+      inputs,
+      rowsIn: result.rowsIn,
+      rowsOut: result.rowsOut,
+      rowsRejected: result.rejected,
+      runId: o.runId,
+      manifestKey: `${silverPrefix(dataset, o.partitionDate)}_manifest.json`,
+    });
+    log.info("partition published", { manifest: `${store.url}/${silverPrefix(dataset, o.partitionDate)}_manifest.json`, files: manifest.files.length, rows: manifest.rows });
+    return counts;
+  } finally {
+    duck?.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,100 @@
+import { createReadStream, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import type { Dataset } from "../../core/dataset";
+import type { Logger } from "../../core/log";
+import type { ObjectStore } from "../../core/object_store";
+import type { BronzeInput } from "./bronze_inputs";
+import type { DuckSql, TransformCounts } from "./transform";
+
+export interface SilverManifest {
+  dataset: string;
+  partition: string;
+  run_id: string;
+  committed_at: string;
+  fingerprint: string;
+  files: Array<{ key: string; rows: number; bytes: number }>;
+  rejects: { key: string; rows: number } | null;
+  rows: { in: number; out: number; rejected: number; duplicates: number };
+  inputs: BronzeInput[];
+  columns: Array<{ name: string; type: string }>;
+}
+
+// Parts of about 256 MiB: large enough for scans, small enough to upload and retry one at a time.
+const PART_BYTES = "256MB";
+
+export function silverPrefix(dataset: Dataset, partitionDate: string): string {
+  return `silver/${dataset.name}/dt=${partitionDate}/`;
+}
+
+/** Writes tables `silver` (zstd Parquet parts, in key order) and `rejects` (NDJSON) into `dir`. */
+export async function writePartitionFiles(db: DuckSql, dataset: Dataset, dir: string, counts: TransformCounts): Promise<{ parts: string[]; rejects?: string }> {
+  const key = dataset.primaryKey.map((c) => `"${c}"`).join(", ");
+  const partsDir = join(dir, "parts");
+  await db.run(`copy (select * from silver order by ${key}) to '${partsDir}' (format parquet, compression zstd, file_size_bytes '${PART_BYTES}', filename_pattern 'part-{i}')`);
+  const parts = readdirSync(partsDir).filter((f) => f.endsWith(".parquet")).sort().map((f) => join(partsDir, f));
+  if (!counts.rejected) return { parts };
+  const rejects = join(dir, "_rejects.ndjson");
+  await db.run(`copy rejects to '${rejects}' (format json)`);
+  return { parts, rejects };
+}
+
+/**
+ * Publishes a partition atomically for readers: the run's files under `<partition>/<run>/`
+ * first, `_manifest.json` (what readers follow) last, and only then removes the folders of
+ * earlier runs. A crash before the manifest leaves the previous partition as it was; what the
+ * crashed run wrote is removed by the next run that publishes.
+ */
+export async function publishPartition(o: {
+  db: DuckSql;
+  store: ObjectStore;
+  dataset: Dataset;
+  partitionDate: string;
+  runId: string;
+  files: { parts: string[]; rejects?: string };
+  counts: TransformCounts;
+  inputs: BronzeInput[];
+  fingerprint: string;
+  log: Logger;
+}): Promise<SilverManifest> {
+  const prefix = silverPrefix(o.dataset, o.partitionDate);
+  const runPrefix = `${prefix}${o.runId}/`;
+  const upload = async (path: string, key: string, contentType: string) => {
+    const bytes = statSync(path).size;
+    await o.store.write(key, createReadStream(path), { size: bytes, contentType });
+    return bytes;
+  };
+  const files: SilverManifest["files"] = [];
+  for (const [i, path] of o.files.parts.entries()) {
+    const rows = Number((await o.db.runAndReadAll(`select count(*)::double as n from read_parquet('${path}')`)).getRowObjects()[0]!.n);
+    const key = `${runPrefix}part-${String(i).padStart(5, "0")}.parquet`;
+    files.push({ key, rows, bytes: await upload(path, key, "application/vnd.apache.parquet") });
+  }
+  const rejectsKey = o.files.rejects ? `${runPrefix}_rejects.ndjson` : undefined;
+  if (o.files.rejects && rejectsKey) await upload(o.files.rejects, rejectsKey, "application/x-ndjson");
+
+  const columns = (await o.db.runAndReadAll("describe silver")).getRowObjects().map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
+  const manifest: SilverManifest = {
+    dataset: o.dataset.name,
+    partition: o.partitionDate,
+    run_id: o.runId,
+    committed_at: new Date().toISOString(),
+    fingerprint: o.fingerprint,
+    files,
+    rejects: rejectsKey ? { key: rejectsKey, rows: o.counts.rejected } : null,
+    rows: { in: o.counts.rowsIn, out: o.counts.rowsOut, rejected: o.counts.rejected, duplicates: o.counts.duplicates },
+    inputs: o.inputs,
+    columns,
+  };
+  const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
+  await o.store.write(`${prefix}_manifest.json`, Readable.from([body]), { size: body.length, contentType: "application/json" });
+
+  let removed = 0;
+  for await (const object of o.store.list(prefix)) {
+    if (object.key.startsWith(runPrefix) || object.key === `${prefix}_manifest.json`) continue;
+    await o.store.delete(object.key);
+    removed++;
+  }
+  if (removed) o.log.info("removed the partition's earlier files", { removed });
+  return manifest;
+}

@@ -1,0 +1,125 @@
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Job as K8sJob } from "kubernetes-models/batch/v1";
+import { parse } from "yaml";
+import { discoverJobs, loadJobs } from "../core/registry";
+import { parseJobArgv } from "../core/parse_args";
+import { ROOT, createTestDatabase, runCommand, type TestDatabase } from "./harness/fixtures";
+import { track } from "./harness/processes";
+
+let db: TestDatabase;
+let lake: string;
+
+beforeEach(async () => {
+  db = await createTestDatabase();
+  await db.sql`insert into agency (id, name) values (10, 'Harbour Agency')`;
+  lake = mkdtempSync(join(tmpdir(), "etl-backfill-"));
+});
+afterEach(async () => {
+  await db.drop();
+  rmSync(lake, { recursive: true, force: true });
+});
+
+const DAYS = ["2026-10-01", "2026-10-02", "2026-10-03"];
+const record = (id: number) => JSON.stringify({ id, agency_id: 10, title: "t", status: "open", created_at: "2026-10-01T00:00:00Z", updated_at: "2026-10-01T00:00:00Z" });
+
+function bronze(day: string, body: string): void {
+  const dir = join(lake, `bronze/service_requests/dt=${day}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "a.ndjson"), body);
+}
+
+const env = () => ({ DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "2" });
+/** Runs the backfill; its children's logs share its stdout, so `summary` is the backfill's own. */
+async function backfill(argv: string[]) {
+  const result = await runCommand(["core/cli.ts"], ["backfill", "--job", "bronze_to_silver", "--from", DAYS[0]!, "--to", DAYS.at(-1)!, ...argv, "--", "--dataset", "service_requests", "--bucket", `file:${lake}`], env());
+  return { ...result, summary: result.events.find((e) => e.event === "job.finished" && e.job === "backfill") };
+}
+const slotRuns = async () =>
+  db.sql`select to_char(logical_date at time zone 'UTC', 'YYYY-MM-DD') as day, status from etl_job_runs where job = 'bronze_to_silver' order by started_at`;
+
+test("runs every day's slot once; a rerun plans nothing; a failed day is retried alone with --reprocess failed; --reprocess all forces", async () => {
+  for (const day of DAYS) bronze(day, record(1) + "\n");
+  // Day 2 lacks a required column in every record: its run fails.
+  bronze(DAYS[1]!, JSON.stringify({ id: 1, agency_id: 10 }) + "\n");
+
+  const first = await backfill(["--parallel", "2"]);
+  expect(first.exitCode).toBe(3);
+  expect(first.summary).toMatchObject({ job: "backfill", counts: { planned: 3, succeeded: 2, failed: 1 } });
+  expect(first.events.find((e) => e.msg === "backfill plan")!.slots).toEqual(DAYS.map((d) => `${d} missing`));
+  expect((await slotRuns()).map((r) => `${r.day} ${r.status}`).sort()).toEqual([`${DAYS[0]} succeeded`, `${DAYS[1]} failed`, `${DAYS[2]} succeeded`]);
+  for (const day of [DAYS[0]!, DAYS[2]!]) expect(existsSync(join(lake, `silver/service_requests/dt=${day}/_manifest.json`))).toBe(true);
+
+  bronze(DAYS[1]!, record(1) + "\n");
+  const failedOnly = await backfill(["--reprocess", "failed"]);
+  expect(failedOnly.exitCode).toBe(0);
+  expect(failedOnly.events.find((e) => e.msg === "backfill plan")!.slots).toEqual([`${DAYS[1]} failed`]);
+  expect(failedOnly.summary!.counts).toMatchObject({ planned: 1, succeeded: 1 });
+
+  const again = await backfill([]);
+  expect(again.summary!.counts).toMatchObject({ planned: 0, succeeded: 0, failed: 0 });
+
+  const all = await backfill(["--reprocess", "all", "--parallel", "3"]);
+  expect(all.summary!.counts).toMatchObject({ planned: 3, succeeded: 3 });
+  const forced = await db.sql`select count(*)::int as n from etl_job_runs where job = 'bronze_to_silver' and forced and status = 'succeeded'`;
+  expect(forced[0]!.n).toBe(3);
+});
+
+test("a backfill killed mid-range, run again, continues where it stopped", async () => {
+  const days = ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"];
+  for (const day of days) bronze(day, record(1) + "\n");
+  const argv = ["core/cli.ts", "backfill", "--job", "bronze_to_silver", "--from", days[0]!, "--to", days.at(-1)!, "--parallel", "1", "--", "--dataset", "service_requests", "--bucket", `file:${lake}`];
+  const killed = track(Bun.spawn(["bun", ...argv], { cwd: ROOT, env: { ...process.env, ...env(), LOG_FORMAT: "json" }, stdout: "ignore" }));
+  // Until two days are done (the ledger table appears with the first run).
+  while (!((await slotRuns().catch(() => [])).filter((r) => r.status === "succeeded").length >= 2)) await Bun.sleep(50);
+  killed.kill("SIGKILL");
+  await killed.exited;
+  const done = (await slotRuns()).filter((r) => r.status === "succeeded").map((r) => r.day);
+
+  const resumed = await runCommand(argv, [], env());
+  expect(resumed.exitCode).toBe(0);
+  const planned = resumed.events.find((e) => e.msg === "backfill plan")!.slots as string[];
+  expect(planned.length).toBeLessThan(days.length);
+  expect(planned.map((s) => s.split(" ")[0])).toEqual(days.filter((d) => !done.includes(d)));
+  const succeeded = new Set((await slotRuns()).filter((r) => r.status === "succeeded").map((r) => r.day));
+  expect([...succeeded].sort()).toEqual(days);
+});
+
+test("--dry-run prints the plan and runs nothing; --emit-k8s writes an Indexed Job whose pods split the days", async () => {
+  const dry = await backfill(["--dry-run"]);
+  expect(dry.exitCode).toBe(0);
+  expect(dry.summary!.counts).toMatchObject({ planned: 3, days: 3 });
+  // A dry run migrates nothing: no ledger table, let alone runs.
+  expect((await db.sql`select to_regclass('etl_job_runs') as t`)[0]!.t).toBeNull();
+
+  const file = join(lake, "backfill.yaml");
+  const emitted = await backfill(["--emit-k8s", file, "--pods", "3"]);
+  expect(emitted.exitCode).toBe(0);
+  const manifest = parse(readFileSync(file, "utf8"));
+  expect(() => new K8sJob(manifest).validate()).not.toThrow();
+  expect(manifest.spec).toMatchObject({ completionMode: "Indexed", completions: 3, parallelism: 3 });
+  const container = manifest.spec.template.spec.containers[0];
+  expect(container.env).toEqual([{ name: "JOB_COMPLETION_COUNT", value: "3" }]);
+  // Each pod's arguments parse, and its shard comes from the Indexed Job's completion index.
+  const backfillJob = (await loadJobs(discoverJobs())).find((j) => j.name === "backfill")!;
+  const [, ...argv] = container.args as string[];
+  const pod = parseJobArgv(backfillJob, argv, { JOB_COMPLETION_INDEX: "2", JOB_COMPLETION_COUNT: "3" });
+  expect("args" in pod && pod.args).toMatchObject({ job: "bronze_to_silver", shard: { index: 2, count: 3 }, jobArgs: ["--dataset", "service_requests", "--bucket", `file:${lake}`] });
+});
+
+test("refuses what it cannot do, with exit 2 naming it", async () => {
+  const cases: Array<[string[], string]> = [
+    [["backfill", "--job", "nope", "--from", "2026-10-01", "--to", "2026-10-02"], 'no such job to backfill'],
+    [["backfill", "--job", "bronze_to_silver", "--from", "2026-10-03", "--to", "2026-10-01", "--", "--dataset", "service_requests", "--bucket", "file:x"], "must run forward"],
+    [["backfill", "--job", "bronze_to_silver", "--from", "2026-10-01", "--to", "2026-10-02", "--", "--dataset", "service_requests", "--bucket", "file:x", "--logical-date", "2026-10-01"], "must not set --logical-date"],
+    [["backfill", "--job", "bronze_to_silver", "--from", "2026-10-01", "--to", "2026-10-02", "--", "--bogus"], "unknown option '--bogus'"],
+  ];
+  for (const [argv, message] of cases) {
+    const run = await runCommand(["core/cli.ts"], argv, env());
+    expect(run.exitCode).toBe(2);
+    expect(run.summary!.job).toBe("backfill");
+    expect(String(run.summary?.error)).toContain(message);
+  }
+});
