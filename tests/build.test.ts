@@ -15,7 +15,7 @@ import { discoverJobs, loadJobs } from "../core/registry";
 import { compile, duckdbLibrary, usesDuckDB } from "../scripts/build";
 import { registrySource } from "../scripts/registry_source";
 import { startPostgres } from "./harness/postgres_server";
-import { ROOT, createBucket, createTestDatabase, listKeys, putObject, runCommand, seedAttachments, signalWhenCopying, type TestDatabase } from "./harness/fixtures";
+import { ROOT, createBucket, createTestDatabase, getObjectText, listKeys, putObject, runCommand, seedAttachments, signalWhenCopying, type TestDatabase } from "./harness/fixtures";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -222,6 +222,19 @@ describe("compiled binary", () => {
       const left = readdirSync(join(rootfs, "tmp"));
       expect(left.some((name) => /^\.bun-65532-[0-9a-f]+\.node$/.test(name))).toBe(true);
       expect(left.filter((name) => name.startsWith("etl-"))).toEqual([]);
+    });
+
+    test("bronze_to_silver builds a silver partition from an S3 lake, against the real servers", async () => {
+      const lake = await createBucket();
+      await db.sql`insert into agency (id, name) values (10, 'Jail agency') on conflict do nothing`;
+      const record = (id: number, title: string) => JSON.stringify({ id, agency_id: 10, title, status: "open", created_at: "2026-11-20T00:00:00Z", updated_at: `2026-11-20T0${id % 10}:00:00Z` });
+      await putObject(lake, "bronze/service_requests/dt=2026-11-20/a.ndjson", [record(1, "a"), record(2, "b"), record(11, "c")].join("\n") + "\n");
+      const run = await runCommand([], ["bronze_to_silver", "--dataset", "service_requests", "--bucket", lake, "--date", "2026-11-20"], { DATABASE_URL: db.url, TMPDIR: "/tmp" }, jailed([]));
+      expect(run.stderr).toBe("");
+      expect(run.summary).toMatchObject({ status: "succeeded", counts: { rowsIn: 3, rowsOut: 3, rejected: 0 } });
+      const manifest = JSON.parse(await getObjectText(lake, "silver/service_requests/dt=2026-11-20/_manifest.json"));
+      expect(manifest.files).toHaveLength(1);
+      expect(manifest.columns.find((c: { name: string }) => c.name === "agency_name")).toEqual({ name: "agency_name", type: "VARCHAR" });
     });
 
     test("without the C++ runtime (an image on distroless base), a DuckDB job exits 2 saying what is missing", async () => {
