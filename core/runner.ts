@@ -12,6 +12,7 @@ import { locationUrl, type Location } from "./object_store";
 import { parseJobArgv } from "./parse_args";
 import { RunProgress } from "./progress";
 import type { RunMetrics } from "./pushgateway";
+import { isMissingTable } from "./missing_table";
 import { isPostgresWriteToClosedSocket } from "./query_deadline";
 import { redactText, redactValue, secretsFromEnv } from "./redact";
 import { DEFAULT_GRACE_MS, SHUTDOWN_SIGNALS, handleShutdownSignals, type ShutdownSignal } from "./signals";
@@ -234,7 +235,7 @@ async function openLedger(db: () => Promise<Sql>, run: LedgerRun, log: Logger, o
   try {
     return await startLedger(await db(), run, log, options);
   } catch (error) {
-    if (run.dryRun && (error as { code?: string }).code === "42P01") {
+    if (run.dryRun && isMissingTable(error)) {
       log.warn("this database has no run ledger yet (a dry run does not migrate): the run is not recorded");
       return undefined;
     }

@@ -1,6 +1,7 @@
 import type { Counts } from "../core/job";
 import type { Logger } from "../core/log";
 import { mapBounded } from "../core/executor";
+import { readUnlessMissing } from "../core/missing_table";
 import { selfCommand } from "../core/self_command";
 import type { JobRunRepository, SlotState } from "../repositories/job_runs";
 
@@ -35,11 +36,8 @@ export async function planBackfill(o: {
   shard?: { index: number; count: number };
 }): Promise<PlannedSlot[]> {
   const days = o.shard ? o.days.filter((_, i) => i % o.shard!.count === o.shard!.index) : o.days;
-  const states = new Map((await o.runs.slotStates(o.job, o.argsHash, days).catch((error) => {
-    // A database without the ledger yet (a dry run does not migrate) has no runs of any day.
-    if ((error as { code?: string }).code === "42P01") return [];
-    throw error;
-  })).map((s) => [s.date, s]));
+  // A database without the ledger yet (a dry run does not migrate) has no runs of any day.
+  const states = new Map((await readUnlessMissing(true, () => o.runs.slotStates(o.job, o.argsHash, days), [])).map((s) => [s.date, s]));
   const slots = days.map((date): PlannedSlot => {
     const s = states.get(date);
     return { date, state: s?.state ?? "missing", ...(s?.lastRunId && { lastRunId: s.lastRunId }) };

@@ -136,7 +136,10 @@ describe("bronze_to_silver", () => {
   });
 
   test("without --date the logical date's day is the partition; without either, exit 2", async () => {
-    writeBronze("service_requests", "2026-11-05", "a.ndjson", request(1) + "\n");
+    writeBronze("service_requests", "2026-11-05", "a.ndjson", [request(1), request(1, { updated_at: "2026-11-01T09:00:00Z" })].join("\n") + "\n");
+    const dry = await run(["--dataset", "service_requests", "--bucket", `file:${lake}`, "--date", "2026-11-05", "--dry-run"]);
+    expect(dry.summary!.counts).toMatchObject({ rowsIn: 2, rowsOut: 1, duplicates: 1 });
+    expect(existsSync(silver("service_requests", "2026-11-05"))).toBe(false);
     const byLogicalDate = await run(["--dataset", "service_requests", "--bucket", `file:${lake}`, "--logical-date", "2026-11-05T01:30:00Z"]);
     expect(byLogicalDate.summary!.counts).toMatchObject({ rowsOut: 1 });
     const neither = await run(["--dataset", "service_requests", "--bucket", `file:${lake}`]);

@@ -3,6 +3,7 @@ import type { CliIo } from "../cli";
 import { loadConfig } from "../config";
 import type { Sql } from "../db";
 import { EtlError, errorMessage } from "../errors";
+import { isMissingTable } from "../missing_table";
 import { redactText, secretsFromEnv } from "../redact";
 
 /**
@@ -47,13 +48,13 @@ export async function runOperatorCommand(command: string, io: CliIo, body: (sql:
 }
 
 function describe(command: string, error: unknown): string {
-  if ((error as { code?: string }).code === "42P01") return `${command}: this database has no platform tables yet; run \`etl migrate\` (${errorMessage(error)})`;
+  if (isMissingTable(error)) return `${command}: this database has no platform tables yet; run \`etl migrate\` (${errorMessage(error)})`;
   const message = errorMessage(error);
   return message.startsWith(command) ? message : `${command}: ${message}`;
 }
 
 function exitCodeOf(error: unknown): number {
-  if ((error as { code?: string }).code === "42P01") return 2;
+  if (isMissingTable(error)) return 2;
   if (error instanceof EtlError) return error.code === "transient" ? 75 : error.code === "usage" || error.code === "config" ? 2 : 1;
   return 1;
 }

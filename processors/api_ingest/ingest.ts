@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import type { ApiSource, Dataset } from "../../core/dataset";
 import type { HttpClient } from "../../core/http_client";
+import { readUnlessMissing } from "../../core/missing_table";
 import type { Counts } from "../../core/job";
 import type { Logger } from "../../core/log";
 import type { ObjectStore } from "../../core/object_store";
@@ -46,7 +47,7 @@ export async function ingestResource(o: IngestOptions): Promise<Counts> {
   const watermarkName = `ingest_api:${dataset.name}`;
   for (const name of ["pages", "records", "files"]) counts[name] ??= 0;
 
-  const watermark = incremental && !o.fullRefresh ? await readWatermark(o, watermarkName) : undefined;
+  const watermark = incremental && !o.fullRefresh ? await readUnlessMissing(o.dryRun, () => o.watermarks.readWatermark(watermarkName), undefined) : undefined;
   const since = watermark && incremental ? new Date(Date.parse(watermark.value) - incremental.lagSeconds * 1000).toISOString() : undefined;
   const firstUrl = resourceUrl(o.baseUrl, api, since);
   o.log.info("pulling", { dataset: dataset.name, url: firstUrl.toString(), watermark: watermark?.value ?? null, since: since ?? null });
@@ -97,16 +98,6 @@ export async function ingestResource(o: IngestOptions): Promise<Counts> {
   }
   o.log.info("pulled", { dataset: dataset.name, ...counts, watermark: landedNewest === undefined ? (watermark?.value ?? null) : new Date(landedNewest).toISOString() });
   return counts;
-}
-
-/** The committed watermark; a dry run, which never migrates, reads none from a database without the table. */
-async function readWatermark(o: IngestOptions, name: string) {
-  try {
-    return await o.watermarks.readWatermark(name);
-  } catch (error) {
-    if (o.dryRun && (error as { code?: string }).code === "42P01") return undefined;
-    throw error;
-  }
 }
 
 /** base URL + path, with the page size and the incremental filter. */

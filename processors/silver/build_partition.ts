@@ -3,13 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Dataset } from "../../core/dataset";
 import type { Counts } from "../../core/job";
+import { readUnlessMissing } from "../../core/missing_table";
 import type { Logger } from "../../core/log";
 import type { ObjectStore } from "../../core/object_store";
 import type { AgencyRepository } from "../../repositories/agencies";
 import type { PartitionRepository } from "../../repositories/partitions";
 import { bronzePrefix, fingerprintInputs, listBronzeInputs, stageInputs } from "./bronze_inputs";
 import { publishPartition, silverPrefix, writePartitionFiles } from "./publish";
-import { transformPartition, type DuckSql } from "./transform";
+import { transformPartition, type DuckSql, type TransformCounts } from "./transform";
 
 export interface BuildPartitionOptions {
   dataset: Dataset;
@@ -46,7 +47,7 @@ export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Co
     return counts;
   }
   const fingerprint = fingerprintInputs(inputs);
-  const committed = await o.partitions.findPartition(dataset.name, o.partitionDate);
+  const committed = await readUnlessMissing(o.dryRun, () => o.partitions.findPartition(dataset.name, o.partitionDate), undefined);
   if (!o.rebuild && committed?.fingerprint === fingerprint && (await store.head(committed.manifestKey))) {
     log.info("the partition's inputs are unchanged since run " + committed.runId + ": nothing to do", { manifest: `${store.url}/${committed.manifestKey}` });
     return Object.assign(counts, { unchanged: 1, rowsOut: committed.rowsOut });
@@ -57,16 +58,21 @@ export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Co
   try {
     const files = await stageInputs(store, inputs, work);
     duck = await o.openDuckDB(join(work, "spill"));
-    const result = await transformPartition(duck.connection, dataset, files, async ({ agency }) => ({ agency: await o.agencies.findAgencies(agency) }));
-    Object.assign(counts, { rowsIn: result.rowsIn, rowsOut: result.rowsOut, rejected: result.rejected, duplicates: result.duplicates });
-    const ratio = result.rowsIn ? result.rejected / result.rowsIn : 0;
+    const checked = await transformPartition(duck.connection, dataset, files, async ({ agency }) => ({ agency: await o.agencies.findAgencies(agency) }));
+    const ratio = checked.rowsIn ? checked.rejected / checked.rowsIn : 0;
     if (ratio > o.maxRejectRatio) {
-      counts.failed = result.rejected;
-      log.warn("rejected rows over --max-reject-ratio", { rejected: result.rejected, rowsIn: result.rowsIn, ratio: Math.round(ratio * 10_000) / 10_000, max: o.maxRejectRatio });
+      counts.failed = checked.rejected;
+      log.warn("rejected rows over --max-reject-ratio", { rejected: checked.rejected, rowsIn: checked.rowsIn, ratio: Math.round(ratio * 10_000) / 10_000, max: o.maxRejectRatio });
     }
-    if (o.dryRun) return counts;
+    const outcome = (rowsOut: number): TransformCounts => ({ ...checked, rowsOut, duplicates: checked.rowsIn - checked.rejected - rowsOut });
+    if (o.dryRun) {
+      const [row] = (await duck.connection.runAndReadAll("select count(*)::double as n from silver")).getRowObjects();
+      return Object.assign(counts, outcome(Number(row!.n)));
+    }
 
-    const written = await writePartitionFiles(duck.connection, dataset, work, result);
+    const written = await writePartitionFiles(duck.connection, dataset, work, checked);
+    const result = outcome(written.rows);
+    Object.assign(counts, result);
     const manifest = await publishPartition({ db: duck.connection, store, dataset, partitionDate: o.partitionDate, runId: o.runId, files: written, counts: result, inputs, fingerprint, log });
     await o.partitions.commitPartition({
       dataset: dataset.name,

@@ -5,7 +5,7 @@ import type { Dataset } from "../../core/dataset";
 import type { Logger } from "../../core/log";
 import type { ObjectStore } from "../../core/object_store";
 import type { BronzeInput } from "./bronze_inputs";
-import type { DuckSql, TransformCounts } from "./transform";
+import type { CheckedCounts, DuckSql, TransformCounts } from "./transform";
 
 export interface SilverManifest {
   dataset: string;
@@ -27,16 +27,30 @@ export function silverPrefix(dataset: Dataset, partitionDate: string): string {
   return `silver/${dataset.name}/dt=${partitionDate}/`;
 }
 
-/** Writes tables `silver` (zstd Parquet parts, in key order) and `rejects` (NDJSON) into `dir`. */
-export async function writePartitionFiles(db: DuckSql, dataset: Dataset, dir: string, counts: TransformCounts): Promise<{ parts: string[]; rejects?: string }> {
+export interface PartitionFiles {
+  parts: Array<{ path: string; rows: number }>;
+  rejects?: string;
+  /** Rows in the parts: the rows out. */
+  rows: number;
+}
+
+/** Writes `silver` (zstd Parquet parts, in key order) and `rejects` (NDJSON) into `dir`. */
+export async function writePartitionFiles(db: DuckSql, dataset: Dataset, dir: string, counts: CheckedCounts): Promise<PartitionFiles> {
   const key = dataset.primaryKey.map((c) => `"${c}"`).join(", ");
   const partsDir = join(dir, "parts");
   await db.run(`copy (select * from silver order by ${key}) to '${partsDir}' (format parquet, compression zstd, file_size_bytes '${PART_BYTES}', filename_pattern 'part-{i}')`);
-  const parts = readdirSync(partsDir).filter((f) => f.endsWith(".parquet")).sort().map((f) => join(partsDir, f));
-  if (!counts.rejected) return { parts };
+  const parts: PartitionFiles["parts"] = [];
+  for (const file of readdirSync(partsDir).filter((f) => f.endsWith(".parquet")).sort()) {
+    const path = join(partsDir, file);
+    // From the footer: no data is read.
+    const rows = Number((await db.runAndReadAll(`select count(*)::double as n from read_parquet('${path}')`)).getRowObjects()[0]!.n);
+    parts.push({ path, rows });
+  }
+  const rows = parts.reduce((sum, p) => sum + p.rows, 0);
+  if (!counts.rejected) return { parts, rows };
   const rejects = join(dir, "_rejects.ndjson");
   await db.run(`copy rejects to '${rejects}' (format json)`);
-  return { parts, rejects };
+  return { parts, rejects, rows };
 }
 
 /**
@@ -51,7 +65,7 @@ export async function publishPartition(o: {
   dataset: Dataset;
   partitionDate: string;
   runId: string;
-  files: { parts: string[]; rejects?: string };
+  files: PartitionFiles;
   counts: TransformCounts;
   inputs: BronzeInput[];
   fingerprint: string;
@@ -65,8 +79,7 @@ export async function publishPartition(o: {
     return bytes;
   };
   const files: SilverManifest["files"] = [];
-  for (const [i, path] of o.files.parts.entries()) {
-    const rows = Number((await o.db.runAndReadAll(`select count(*)::double as n from read_parquet('${path}')`)).getRowObjects()[0]!.n);
+  for (const [i, { path, rows }] of o.files.parts.entries()) {
     const key = `${runPrefix}part-${String(i).padStart(5, "0")}.parquet`;
     files.push({ key, rows, bytes: await upload(path, key, "application/vnd.apache.parquet") });
   }

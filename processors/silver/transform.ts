@@ -15,9 +15,13 @@ export class SchemaMismatchError extends EtlError {
   }
 }
 
-export interface TransformCounts {
+/** Rows read and rows rejected; the rows out are counted as they are written. */
+export interface CheckedCounts {
   rowsIn: number;
   rejected: number;
+}
+
+export interface TransformCounts extends CheckedCounts {
   duplicates: number;
   rowsOut: number;
 }
@@ -49,7 +53,7 @@ const quoteText = (text: string) => `'${text.replace(/'/g, "''")}'`;
  * Views over it: `rejects`, and `silver` (per key the row with the greatest version, with the
  * enrichment columns). One materialisation: DuckDB spills it past its memory limit.
  */
-export async function transformPartition(db: DuckSql, dataset: Dataset, files: readonly string[], lookups: (keys: { agency: string[] }) => Promise<EnrichmentRows>): Promise<TransformCounts> {
+export async function transformPartition(db: DuckSql, dataset: Dataset, files: readonly string[], lookups: (keys: { agency: string[] }) => Promise<EnrichmentRows>): Promise<CheckedCounts> {
   const columns = Object.entries(dataset.columns);
   await db.run("set TimeZone = 'UTC'");
   const present = await readColumns(db, dataset, files);
@@ -86,13 +90,9 @@ export async function transformPartition(db: DuckSql, dataset: Dataset, files: r
     ) where rank = 1`);
   await enrich(db, dataset, lookups);
 
-  const [counts] = (
-    await db.runAndReadAll(`
-      select count(*)::double as "rowsIn", count(broken)::double as rejected,
-             count(distinct (${key})) filter (where broken is null)::double as "rowsOut"
-      from checked`)
-  ).getRowObjects() as unknown as Array<Omit<TransformCounts, "duplicates">>;
-  return { ...counts!, duplicates: counts!.rowsIn - counts!.rejected - counts!.rowsOut };
+  // Not count(distinct key) for the rows out: on 10M rows that aggregate was the run's RSS peak.
+  const [counts] = (await db.runAndReadAll(`select count(*)::double as "rowsIn", count(broken)::double as rejected from checked`)).getRowObjects();
+  return counts as unknown as CheckedCounts;
 }
 
 /** The bronze files as view `raw`; the columns they have. */
