@@ -70,7 +70,7 @@ export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Co
       return Object.assign(counts, outcome(Number(row!.n)));
     }
 
-    const written = await writePartitionFiles(duck.connection, dataset, work, checked);
+    const written = await writePartitionFiles(duck.connection, work, checked);
     const result = outcome(written.rows);
     Object.assign(counts, result);
     const manifest = await publishPartition({ db: duck.connection, store, dataset, partitionDate: o.partitionDate, runId: o.runId, files: written, counts: result, inputs, fingerprint, log });
