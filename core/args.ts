@@ -130,6 +130,11 @@ export interface Shard {
   count: number;
 }
 
+/** Whether a parsed argument value is a Shard (arg.shard's output). */
+export function isShard(value: unknown): value is Shard {
+  return typeof value === "object" && value !== null && "index" in value && "count" in value;
+}
+
 /**
  * `--shard i/n`: this run handles the items whose id % n = i. Without the flag, a Kubernetes
  * Indexed Job's JOB_COMPLETION_INDEX (with JOB_COMPLETION_COUNT) gives it.
@@ -164,6 +169,27 @@ function rest(help: string): ArgSpec<string[]> {
 }
 
 export const arg = { integer, number, text, optionalText, keyPrefix, location, flag, shard, rest };
+
+/**
+ * The argv that gives `values` back to a job whose arguments are `specs`: the inverse of parsing,
+ * for a scheduled run's fixed arguments and for a recorded run replayed. Values are raw flag
+ * values or parsed ones (a shard as {index, count}); absent and false ones are left out.
+ */
+export function argvOf(specs: ArgSpecs, values: Record<string, unknown>): string[] {
+  const argv: string[] = [];
+  const rest: string[] = [];
+  for (const [key, spec] of Object.entries(specs)) {
+    const value = values[key];
+    if (value === undefined || value === null || value === false) continue;
+    const flag = `--${kebabCase(key)}`;
+    if (spec.kind === "rest") {
+      if (Array.isArray(value) && value.length) rest.push("--", ...value.map(String));
+    } else if (spec.kind === "switch") argv.push(flag);
+    else if (isShard(value)) argv.push(flag, `${value.index}/${value.count}`);
+    else argv.push(flag, String(value));
+  }
+  return [...argv, ...rest];
+}
 
 /** Validates one raw value; returns the typed value or the reason it was refused. */
 export function validateArg<T>(spec: ArgSpec<T>, raw: string | boolean | string[] | undefined): { ok: true; value: T } | { ok: false; reason: string } {

@@ -6,6 +6,8 @@ import { hostName } from "./host";
 import type { Lease, LeaseHolder } from "./lease";
 import { formatLogicalDate } from "./logical_date";
 import type { Logger } from "./log";
+import { isLocation, locationUrl } from "./object_store";
+import { redactValue } from "./redact";
 import { VERSION } from "./version";
 
 // A live run moves its heartbeat every 30 s; one silent for 2 minutes was killed.
@@ -103,6 +105,15 @@ export async function startLedger(sql: Sql, run: LedgerRun, log: Logger, options
 
 function describeKey(run: LedgerRun): string {
   return `${run.job} for ${formatLogicalDate(run.logicalDate!)}${run.shard ? ` shard ${run.shard}` : ""}`;
+}
+
+/**
+ * Arguments as the start event and the ledger record them (and as the slot's key hashes them):
+ * locations as URLs, secrets redacted, everything else as parsed.
+ */
+export function recordedArgs(args: Record<string, unknown>, secrets: readonly string[]): Record<string, unknown> {
+  const described = Object.fromEntries(Object.entries(args).map(([key, value]) => [key, isLocation(value) ? locationUrl(value) : value]));
+  return redactValue(described, secrets) as Record<string, unknown>;
 }
 
 /** sha256 of the arguments in key order, so the same arguments in another order hash the same. */

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { EtlError } from "./errors";
 
 /** What a store knows about one object without reading it. */
@@ -124,6 +124,17 @@ export function parseLocation(text: string, cwd = process.cwd()): Location {
     throw new Error(`"${text}" is neither an S3 bucket name (3-63 of a-z 0-9 . -) nor file:///path or file:relative/path`);
   }
   return { kind: "s3", bucket };
+}
+
+/** Writes a small object held in memory (a manifest, a page of records) whole. */
+export function writeBytes(store: ObjectStore, key: string, body: Uint8Array, contentType: string): Promise<void> {
+  return store.write(key, Readable.from([body]), { size: body.length, contentType });
+}
+
+/** Whether a parsed argument value is a Location (arg.location's output). */
+export function isLocation(value: unknown): value is Location {
+  const kind = (value as { kind?: unknown } | null)?.kind;
+  return typeof value === "object" && (kind === "s3" || kind === "file");
 }
 
 export function locationUrl(location: Location): string {

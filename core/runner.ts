@@ -1,20 +1,19 @@
-import type { Shard } from "./args";
+import { isShard } from "./args";
 import { loadConfig, type PlatformConfig } from "./config";
 import { createRunResources } from "./context";
 import type { Sql } from "./db";
 import { ConfigError, EtlError, TransientError, UsageError, errorMessage } from "./errors";
 import { SkippedRun, type Job, type ReplayItem } from "./job";
-import { startLedger, type LedgerOptions, type LedgerRun, type RunLedger } from "./ledger";
+import { recordedArgs, startLedger, type LedgerOptions, type LedgerRun, type RunLedger } from "./ledger";
 import { createLogger, type Logger } from "./log";
 import { formatLogicalDate } from "./logical_date";
 import type { Migration } from "./migrate";
-import { locationUrl, type Location } from "./object_store";
 import { parseJobArgv } from "./parse_args";
 import { RunProgress } from "./progress";
 import type { RunMetrics } from "./pushgateway";
 import { isMissingTable } from "./missing_table";
 import { isPostgresWriteToClosedSocket } from "./query_deadline";
-import { redactText, redactValue, secretsFromEnv } from "./redact";
+import { redactText, secretsFromEnv } from "./redact";
 import { DEFAULT_GRACE_MS, SHUTDOWN_SIGNALS, handleShutdownSignals, type ShutdownSignal } from "./signals";
 import { isTransientError } from "./transient";
 
@@ -168,7 +167,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     migrations: environment.migrations,
   });
   const { context } = resources;
-  const args = redactValue(describeArgs(parsed.args), secrets) as Record<string, unknown>;
+  const args = recordedArgs(parsed.args, secrets);
   const shard = shardOf(parsed);
   log.info("job started", {
     event: "job.started",
@@ -266,11 +265,6 @@ function exitCodeOf(error: unknown): number {
   return isTransientError(error) ? EXIT.transient : EXIT.failed;
 }
 
-/** Arguments as they appear in the start event and the ledger: locations as URLs, everything else as parsed. */
-export function describeArgs(args: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(args).map(([key, value]) => [key, isLocation(value) ? locationUrl(value) : value]));
-}
-
 /** The run's shard as `i/n`, when its job takes `--shard` and this run has one. */
 function shardOf(parsed: ReturnType<typeof parseJobArgv> | undefined): string | undefined {
   const shard = parsed && "args" in parsed ? Object.values(parsed.args).find(isShard) : undefined;
@@ -288,10 +282,3 @@ async function pushRunMetrics(url: string, run: Omit<RunMetrics, "finishedAt" | 
   }
 }
 
-function isShard(value: unknown): value is Shard {
-  return typeof value === "object" && value !== null && "index" in value && "count" in value;
-}
-
-function isLocation(value: unknown): value is Location {
-  return typeof value === "object" && value !== null && "kind" in value && (value.kind === "s3" || value.kind === "file");
-}

@@ -1,13 +1,11 @@
 import { arg } from "../core/args";
 import { UsageError } from "../core/errors";
 import { defineJob } from "../core/job";
-import { argsHash } from "../core/ledger";
+import { argsHash, recordedArgs } from "../core/ledger";
 import { parseJobArgv } from "../core/parse_args";
-import { redactValue, secretsFromEnv } from "../core/redact";
+import { secretsFromEnv } from "../core/redact";
 import { JOBS } from "../core/registry.generated";
-import { describeArgs } from "../core/runner";
 import { daysBetween, planBackfill, runBackfill, spawnSlotRun, type Reprocess } from "../processors/backfill";
-import { backfillJobManifest } from "../scripts/manifests";
 import { JobRunRepository } from "../repositories/job_runs";
 
 const DATE = { pattern: /^\d{4}-\d{2}-\d{2}$/, patternHelp: "must be YYYY-MM-DD", placeholder: "<date>" };
@@ -35,10 +33,11 @@ export const JOB = defineJob({
     const job = await target.load();
     const parsed = parseJobArgv(job, args.jobArgs, {});
     if (!("args" in parsed) || parsed.help !== undefined) throw new UsageError(`the arguments after -- are ${args.job}'s; see etl ${args.job} --help`);
-    if (args.emitK8s) return { pods: await backfillJobManifest(args, args.emitK8s, job.lane) };
+    if (args.emitK8s) return { pods: await (await import("../scripts/manifests")).backfillJobManifest(args, args.emitK8s, job.lane) };
 
     const days = daysBetween(args.from, args.to);
-    const hash = argsHash(redactValue(describeArgs(parsed.args), secretsFromEnv(ctx.env)) as Record<string, unknown>);
+    // The hash the runner gives each child's slot: its plan reads the ledger by it.
+    const hash = argsHash(recordedArgs(parsed.args, secretsFromEnv(ctx.env)));
     const slots = await planBackfill({ runs: new JobRunRepository(await ctx.db()), job: job.name, argsHash: hash, days, reprocess: args.reprocess as Reprocess, shard: args.shard });
     ctx.log.info("backfill plan", { job: job.name, days: days.length, planned: slots.length, slots: slots.map((s) => `${s.date} ${s.state}`) });
     if (ctx.dryRun) return { planned: slots.length, days: days.length };

@@ -3,7 +3,7 @@
  * pure function of the job declarations, so CI can regenerate it and fail on any difference
  * (tests/manifests.test.ts). Jobs declared with `shards` become Indexed Jobs.
  */
-import { kebabCase } from "../core/args";
+import { argvOf } from "../core/args";
 import type { Job } from "../core/job";
 import { writeGenerated } from "./write_generated";
 import { toYaml } from "./yaml";
@@ -38,13 +38,7 @@ export const POD_RESOURCES = { requests: { cpu: "250m", memory: "256Mi" }, limit
 
 /** The command-line arguments of a scheduled run: the job name, then its fixed flags. */
 export function scheduledArgv(job: Job): string[] {
-  const argv = [job.name];
-  for (const [key, value] of Object.entries(job.schedule?.args ?? {})) {
-    if (value === false || value === undefined) continue;
-    argv.push(`--${kebabCase(key)}`);
-    if (value !== true) argv.push(String(value));
-  }
-  return argv;
+  return [job.name, ...argvOf(job.args, job.schedule?.args ?? {})];
 }
 
 export function cronJobManifest(job: Job, options: ManifestOptions): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import { DeadLetterAdmin, type DeadLetterRow } from "../../repositories/dead_letters";
 import { JobRunRepository } from "../../repositories/job_runs";
-import { kebabCase } from "../args";
+import { argvOf, kebabCase } from "../args";
 import type { CliIo } from "../cli";
 import type { Sql } from "../db";
 import type { Job } from "../job";
@@ -101,7 +101,7 @@ async function replay(args: string[], registry: Registry, io: CliIo): Promise<nu
     for (const [runId, letters] of byRun) {
       const run = await runs.findRun(runId);
       if (!run) throw new CommandUsageError(`etl dlq replay: run ${runId}, which failed ${letters[0]!.itemKey}, is not in the run ledger, so its arguments are unknown`);
-      batches.push({ argv: argvOf(job, run.args, runId), items: letters });
+      batches.push({ argv: recordedArgv(job, run.args, runId), items: letters });
     }
     return 0;
   });
@@ -124,23 +124,10 @@ async function requireOpen(admin: DeadLetterAdmin, job: string, items: string[])
 }
 
 /** The argv that gives these recorded arguments (as the ledger keeps them) back to the job. */
-function argvOf(job: Job, args: Record<string, unknown>, runId: string): string[] {
-  const argv: string[] = [];
-  const rest: string[] = [];
-  for (const [key, spec] of Object.entries(job.args)) {
-    const value = args[key];
-    if (value === undefined || value === null || value === false) continue;
-    if (value === REDACTED) throw new CommandUsageError(`etl dlq replay: run ${runId}'s --${kebabCase(key)} was redacted in the ledger; it cannot be replayed`);
-    const flag = `--${kebabCase(key)}`;
-    if (spec.kind === "rest") {
-      if (Array.isArray(value) && value.length) rest.push("--", ...value.map(String));
-      continue;
-    }
-    if (spec.kind === "switch") argv.push(flag);
-    else if (typeof value === "object" && "index" in value && "count" in value) argv.push(flag, `${value.index}/${value.count}`);
-    else argv.push(flag, String(value));
-  }
-  return [...argv, ...rest];
+function recordedArgv(job: Job, args: Record<string, unknown>, runId: string): string[] {
+  const redacted = Object.keys(job.args).find((key) => args[key] === REDACTED);
+  if (redacted) throw new CommandUsageError(`etl dlq replay: run ${runId}'s --${kebabCase(redacted)} was redacted in the ledger; it cannot be replayed`);
+  return argvOf(job.args, args);
 }
 
 function oneLine(text: string, max: number): string {

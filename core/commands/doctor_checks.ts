@@ -6,7 +6,7 @@ import type { Sql } from "../db";
 import { EtlError, TransientError, errorMessage } from "../errors";
 import type { Job } from "../job";
 import { pendingMigrations, type Migration } from "../migrate";
-import { locationUrl, type Location } from "../object_store";
+import { isLocation, locationUrl, type Location } from "../object_store";
 import { ObjectStores } from "../object_stores";
 import { retry } from "../retry";
 import { S3RequestError } from "../s3_request";
@@ -172,11 +172,6 @@ export function bucketTargets(jobs: Job[], env: Record<string, string | undefine
     }
   }
   return { targets: [...targets.values()], checks };
-}
-
-function isLocation(value: unknown): value is Location {
-  const kind = (value as { kind?: unknown } | null)?.kind;
-  return typeof value === "object" && (kind === "s3" || kind === "file");
 }
 
 export async function checkObjectStores(config: PlatformConfig, targets: BucketTarget[]): Promise<Check[]> {
