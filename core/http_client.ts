@@ -1,6 +1,6 @@
 import { ConfigError, EtlError, TransientError, errorMessage } from "./errors";
 import type { Logger } from "./log";
-import { sleep } from "./retry";
+import { backoffDelay, sleep } from "./retry";
 
 /** An HTTP answer that ends the request: its status and the start of its body. */
 export class HttpStatusError extends EtlError {
@@ -85,8 +85,7 @@ export class HttpClient {
       if (retryAfterMs !== undefined && retryAfterMs > maxRetryAfter) {
         throw new TransientError(`${failure.message}; the API asks to retry after ${Math.round(retryAfterMs / 1000)} s, longer than this run waits`);
       }
-      const backoff = Math.round(Math.random() * Math.min(this.options.maxDelayMs ?? 30_000, (this.options.baseDelayMs ?? 500) * 2 ** (attempt - 1)));
-      const delayMs = retryAfterMs ?? backoff;
+      const delayMs = retryAfterMs ?? backoffDelay(attempt, this.options.baseDelayMs ?? 500, this.options.maxDelayMs ?? 30_000);
       this.options.log?.warn("API request failed, retrying", { url, attempt, delayMs, error: failure.message });
       await sleep(delayMs, this.options.signal);
     }

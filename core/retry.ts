@@ -26,11 +26,16 @@ export async function retry<T>(operation: (attempt: number) => Promise<T>, optio
       return await operation(attempt);
     } catch (error) {
       if (attempt >= attempts || !isRetryable(error) || options.signal?.aborted) throw error;
-      const delayMs = Math.round(Math.random() * Math.min(max, base * 2 ** (attempt - 1)));
+      const delayMs = backoffDelay(attempt, base, max);
       options.onRetry?.(error, attempt, delayMs);
       await sleep(delayMs, options.signal);
     }
   }
+}
+
+/** The wait before retry number `attempt`: full jitter under an exponential cap. */
+export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: number): number {
+  return Math.round(Math.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -1,10 +1,10 @@
 import { join } from "node:path";
+import { isCompiled } from "./version";
 
 /**
  * The command that runs this platform's dispatcher again, for a job that starts other runs as
  * child processes (backfill): the compiled binary itself, or Bun with core/cli.ts from source.
  */
 export function selfCommand(): string[] {
-  const compiled = import.meta.path.startsWith("/$bunfs/") || import.meta.path.startsWith("B:/~BUN/");
-  return compiled ? [process.execPath] : [process.execPath, join(import.meta.dir, "cli.ts")];
+  return isCompiled() ? [process.execPath] : [process.execPath, join(import.meta.dir, "cli.ts")];
 }

@@ -5,11 +5,10 @@
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { UsageError } from "../core/errors";
 import type { Counts } from "../core/job";
 import type { Logger } from "../core/log";
-import type { ObjectStore } from "../core/object_store";
+import { writeBytes, type ObjectStore } from "../core/object_store";
 import { METADATA_FILE, parseMetadata } from "./dag_package";
 
 /**
@@ -63,7 +62,7 @@ export async function publishPackage({ store, prefix, files, dryRun, log }: Publ
       return;
     }
     if (!dryRun) {
-      await store.write(key, Readable.from([body]), { size: body.length, contentType: name.endsWith(".py") ? "text/x-python" : "application/json" });
+      await writeBytes(store, key, body, name.endsWith(".py") ? "text/x-python" : "application/json");
     }
     counts.uploaded++;
     log.info(dryRun ? "would upload" : "uploaded", { url: `${store.url}/${key}`, bytes: body.length });

@@ -97,19 +97,18 @@ export class JobRunRepository {
       if (run.logicalDate !== undefined && !run.dryRun) {
         const key = `etl_job_runs:${run.job}:${run.logicalDate.toISOString()}:${run.shard ?? ""}:${run.argsHash}`;
         await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
+        const sameSlot = sql`job = ${run.job} and logical_date = ${run.logicalDate} and coalesce(shard, '') = ${run.shard ?? ""} and args_hash = ${run.argsHash} and not dry_run`;
         const dead = await sql<{ runId: string }[]>`
           update etl_job_runs
           set status = 'lost', finished_at = now(), reason = 'its process died without finishing; run ' || ${run.runId} || ' took over its slot'
-          where job = ${run.job} and logical_date = ${run.logicalDate} and coalesce(shard, '') = ${run.shard ?? ""}
-            and args_hash = ${run.argsHash} and status = 'running' and not dry_run
+          where ${sameSlot} and status = 'running'
           returning run_id::text as "runId"`;
         lost.push(...dead.map((d) => d.runId));
         if (!run.forced) {
           [blocking] = await sql<BlockingRun[]>`
             select run_id::text as "runId", status, host, finished_at as at
             from etl_job_runs
-            where job = ${run.job} and logical_date = ${run.logicalDate} and coalesce(shard, '') = ${run.shard ?? ""}
-              and args_hash = ${run.argsHash} and status = 'succeeded' and not dry_run
+            where ${sameSlot} and status = 'succeeded'
             order by finished_at desc
             limit 1`;
         }

@@ -23,8 +23,8 @@ import { mkdtemp, rm, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import postgres from "postgres";
 import { ROOT, listKeys, s3 } from "../tests/harness/fixtures";
+import { createBenchDatabase } from "./bench_database";
 import { startPostgres } from "../tests/harness/postgres_server";
 import { freePort, killTracked, track, waitUntil } from "../tests/harness/processes";
 
@@ -82,21 +82,12 @@ async function startLoggedS3(): Promise<{ endpoint: string; log: RequestLog }> {
 }
 
 /** A fresh database with the external schema, agency 10 and one attachment row per key. */
-async function seedDatabase(adminUrl: string, keys: string[], size: number): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `bench_get_s3_files_${process.pid}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists ${name}`);
-  await admin.unsafe(`create database ${name}`);
-  const url = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).toString();
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  await sql.unsafe(await Bun.file(join(ROOT, "tests/fixtures/external_schema.sql")).text());
-  await sql`insert into agency (id, name) values (${AGENCY}, 'bench agency')`;
-  await sql`insert into attachment (id, agency_id, s3_key, file_name, size_bytes)
-            select ord, ${AGENCY}, key, key, ${size} from unnest(${keys}::text[]) with ordinality as k(key, ord)`;
-  await sql.end();
-  // Migrate outside the measured runs, so the job's first copy does not pay for it.
-  await run(["bun", "core/cli.ts", "migrate"], { DATABASE_URL: url });
-  return { url, drop: async () => (await admin.unsafe(`drop database if exists ${name} with (force)`), await admin.end()) };
+function seedDatabase(adminUrl: string, keys: string[], size: number): Promise<{ url: string; drop(): Promise<void> }> {
+  return createBenchDatabase(adminUrl, `bench_get_s3_files_${process.pid}`, async (sql) => {
+    await sql`insert into agency (id, name) values (${AGENCY}, 'bench agency')`;
+    await sql`insert into attachment (id, agency_id, s3_key, file_name, size_bytes)
+              select ord, ${AGENCY}, key, key, ${size} from unnest(${keys}::text[]) with ordinality as k(key, ord)`;
+  });
 }
 
 async function createBucket(role: string): Promise<string> {

@@ -35,9 +35,9 @@ import { PassThrough, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
 import { createGzip } from "node:zlib";
-import postgres from "postgres";
 import type { Dataset } from "../core/dataset";
 import { loadDataset } from "../processors/dataset_catalog";
+import { createBenchDatabase } from "./bench_database";
 import { startPostgres } from "../tests/harness/postgres_server";
 import { killTracked } from "../tests/harness/processes";
 
@@ -348,19 +348,10 @@ async function runPandas(p: Partition, o: { work: string; databaseUrl: string; d
 }
 
 /** A fresh database with the external schema, agencies 10 and 20, and the platform's migrations. */
-async function seedDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `bench_silver_${process.pid}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists ${name}`);
-  await admin.unsafe(`create database ${name}`);
-  const url = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).toString();
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  await sql.unsafe(await Bun.file(join(ROOT, "tests/fixtures/external_schema.sql")).text());
-  for (const a of AGENCIES) await sql`insert into agency (id, name, is_active) values (${a.id}, ${a.name}, ${a.isActive})`;
-  await sql.end();
-  // Migrate outside the measured runs, so the first job run does not pay for it.
-  await measure(["bun", "core/cli.ts", "migrate"], { DATABASE_URL: url });
-  return { url, drop: async () => (await admin.unsafe(`drop database if exists ${name} with (force)`), await admin.end()) };
+function seedDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  return createBenchDatabase(adminUrl, `bench_silver_${process.pid}`, async (sql) => {
+    for (const a of AGENCIES) await sql`insert into agency (id, name, is_active) values (${a.id}, ${a.name}, ${a.isActive})`;
+  });
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;

@@ -1,10 +1,9 @@
-import { Readable } from "node:stream";
 import type { ApiSource, Dataset } from "../../core/dataset";
 import type { HttpClient } from "../../core/http_client";
 import { readUnlessMissing } from "../../core/missing_table";
 import type { Counts } from "../../core/job";
 import type { Logger } from "../../core/log";
-import type { ObjectStore } from "../../core/object_store";
+import { writeBytes, type ObjectStore } from "../../core/object_store";
 import type { Progress } from "../../core/progress";
 import type { WatermarkRepository } from "../../repositories/watermarks";
 import { walkPages } from "./pages";
@@ -60,7 +59,7 @@ export async function ingestResource(o: IngestOptions): Promise<Counts> {
     if (!lines.length) return;
     const body = Bun.gzipSync(Buffer.from(lines.join("")));
     const key = `bronze/${dataset.name}/dt=${o.partitionDate}/${o.runId}-${String(counts.files! + 1).padStart(5, "0")}.ndjson.gz`;
-    if (!o.dryRun) await o.store.write(key, Readable.from([body]), { size: body.length, contentType: "application/x-ndjson" });
+    if (!o.dryRun) await writeBytes(o.store, key, body, "application/x-ndjson");
     counts.files!++;
     lines = [];
     landedNewest = newest;

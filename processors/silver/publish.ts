@@ -1,9 +1,8 @@
 import { createReadStream, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import type { Dataset } from "../../core/dataset";
 import type { Logger } from "../../core/log";
-import type { ObjectStore } from "../../core/object_store";
+import { writeBytes, type ObjectStore } from "../../core/object_store";
 import type { BronzeInput } from "./bronze_inputs";
 import type { CheckedCounts, DuckSql, TransformCounts } from "./transform";
 
@@ -103,7 +102,7 @@ export async function publishPartition(o: {
     columns,
   };
   const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
-  await o.store.write(`${prefix}_manifest.json`, Readable.from([body]), { size: body.length, contentType: "application/json" });
+  await writeBytes(o.store, `${prefix}_manifest.json`, body, "application/json");
 
   let removed = 0;
   for await (const object of o.store.list(prefix)) {
