@@ -92,6 +92,26 @@ function optionalText(help: string, options: { placeholder?: string; pattern?: R
   return { ...required, schema: v.optional(required.schema as v.GenericSchema<string, string>) };
 }
 
+/** A calendar day, YYYY-MM-DD (2026-02-30 is refused), kept as that text. */
+function date(help: string, options: Common = {}): ArgSpec<string> {
+  return {
+    ...valueFlag(help, "<YYYY-MM-DD>", options),
+    schema: v.pipe(
+      v.string(REQUIRED),
+      v.regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD"),
+      v.check((s) => {
+        const day = new Date(`${s}T00:00:00Z`);
+        return !Number.isNaN(day.getTime()) && day.toISOString().startsWith(s);
+      }, "must be a date YYYY-MM-DD that exists"),
+    ),
+  };
+}
+
+function optionalDate(help: string): ArgSpec<string | undefined> {
+  const required = date(help);
+  return { ...required, schema: v.optional(required.schema as v.GenericSchema<string, string>) };
+}
+
 /** A bucket: `name` or `s3://name`, or a local directory: `file:///abs/path` or `file:relative/path`. */
 function location(help: string, options: Common = {}): ArgSpec<Location> {
   return {
@@ -168,7 +188,7 @@ function rest(help: string): ArgSpec<string[]> {
   return { help, kind: "rest", placeholder: "-- <args...>", schema: v.optional(v.array(v.string()), []) };
 }
 
-export const arg = { integer, number, text, optionalText, keyPrefix, location, flag, shard, rest };
+export const arg = { integer, number, text, optionalText, date, optionalDate, keyPrefix, location, flag, shard, rest };
 
 /**
  * The argv that gives `values` back to a job whose arguments are `specs`: the inverse of parsing,

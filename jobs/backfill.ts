@@ -8,16 +8,14 @@ import { JOBS } from "../core/registry.generated";
 import { daysBetween, planBackfill, runBackfill, spawnSlotRun, type Reprocess } from "../processors/backfill";
 import { JobRunRepository } from "../repositories/job_runs";
 
-const DATE = { pattern: /^\d{4}-\d{2}-\d{2}$/, patternHelp: "must be YYYY-MM-DD", placeholder: "<date>" };
-
 export const JOB = defineJob({
   name: "backfill",
   description: "Run a partitioned job over a range of logical dates, resumably, in parallel or as a Kubernetes Indexed Job",
   lane: "data_pipeline",
   args: {
     job: arg.text("the job to run once per day", { placeholder: "<job>" }),
-    from: arg.text("first logical date", DATE),
-    to: arg.text("last logical date, included", DATE),
+    from: arg.date("first logical date"),
+    to: arg.date("last logical date, included"),
     reprocess: arg.text("missing: days without a success; failed: days whose runs failed; all: every day, forced", { default: "missing", pattern: /^(missing|failed|all)$/, patternHelp: "must be missing, failed or all", placeholder: "<which>" }),
     parallel: arg.integer("days run at once", { min: 1, max: 64, default: 2 }),
     emitK8s: arg.optionalText("write an Indexed Job manifest that splits the days over pods to this file, instead of running", { placeholder: "<file>" }),

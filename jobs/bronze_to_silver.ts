@@ -14,7 +14,7 @@ export const JOB = defineJob({
   args: {
     dataset: arg.text(`dataset (${datasetNames().join(", ")})`, { placeholder: "<name>" }),
     bucket: arg.location("the lake: bucket or directory holding bronze/ and silver/"),
-    date: arg.optionalText("partition YYYY-MM-DD (default: the logical date's day)", { placeholder: "<date>", pattern: /^\d{4}-\d{2}-\d{2}$/, patternHelp: "must be YYYY-MM-DD" }),
+    date: arg.optionalDate("partition (default: the logical date's day)"),
     maxRejectRatio: arg.number("share of rejected rows above which the run is partial (exit 3)", { min: 0, max: 1, default: 0.01 }),
     // The process peaks about 300 MiB above this (Bun, DuckDB's code, writers' buffers): at 256MB a
     // 10M-row partition peaked at 552 MiB, at 400MB at 665 MiB (scripts/bench_silver.ts).

@@ -113,6 +113,7 @@ test("refuses what it cannot do, with exit 2 naming it", async () => {
   const cases: Array<[string[], string]> = [
     [["backfill", "--job", "nope", "--from", "2026-10-01", "--to", "2026-10-02"], 'no such job to backfill'],
     [["backfill", "--job", "bronze_to_silver", "--from", "2026-10-03", "--to", "2026-10-01", "--", "--dataset", "service_requests", "--bucket", "file:x"], "must run forward"],
+    [["backfill", "--job", "bronze_to_silver", "--from", "2026-02-30", "--to", "2026-03-01"], "--from must be a date YYYY-MM-DD that exists"],
     [["backfill", "--job", "bronze_to_silver", "--from", "2026-10-01", "--to", "2026-10-02", "--", "--dataset", "service_requests", "--bucket", "file:x", "--logical-date", "2026-10-01"], "must not set --logical-date"],
     [["backfill", "--job", "bronze_to_silver", "--from", "2026-10-01", "--to", "2026-10-02", "--", "--bogus"], "unknown option '--bogus'"],
   ];

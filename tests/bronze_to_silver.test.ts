@@ -145,6 +145,11 @@ describe("bronze_to_silver", () => {
     const neither = await run(["--dataset", "service_requests", "--bucket", `file:${lake}`]);
     expect(neither.exitCode).toBe(2);
     expect(neither.summary!.error).toContain("--date");
+    for (const date of ["2026-13-01", "2026-02-30", "26-1-1"]) {
+      const bad = await run(["--dataset", "service_requests", "--bucket", `file:${lake}`, "--date", date]);
+      expect(bad.exitCode).toBe(2);
+      expect(bad.summary!.error).toContain(`--date must be a date YYYY-MM-DD`);
+    }
     const unknown = await run(["--dataset", "nope", "--bucket", `file:${lake}`, "--date", "2026-11-05"]);
     expect(unknown.exitCode).toBe(2);
     expect(unknown.summary!.error).toContain("known datasets: partner_payments, service_requests");
