@@ -17,6 +17,10 @@ usage:
                                  run those items again through the job, with the failed run's arguments
   etl dlq discard <job> --item KEY --reason TEXT
                                  close dead letters that will not be replayed, saying why
+  etl quarantine list --bucket B [--job J] [--released] [--json]
+                                 files file_processing jobs refused, with the rule each broke
+  etl quarantine release <key> --bucket B --reason TEXT
+                                 put a quarantined file back for its job's next run
   etl doctor [job] [--json]      check the environment, database, buckets and Pushgateway runs need
   etl --version                  the platform's version and build
   etl manifests [--out deploy] [--image-prefix P] [--image-tag T] [--check]
@@ -71,6 +75,10 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
     case "dlq": {
       const { dlqCommand } = await import("./commands/dlq");
       return dlqCommand(rest, registry, io);
+    }
+    case "quarantine": {
+      const { quarantineCommand } = await import("./commands/quarantine");
+      return quarantineCommand(rest, io);
     }
     case "runs": {
       const { runsCommand } = await import("./commands/runs");

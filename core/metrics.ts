@@ -5,6 +5,7 @@
 export class Metrics {
   private readonly counters = new Map<string, number>();
   private readonly timings = new Map<string, { count: number; totalMs: number; maxMs: number }>();
+  private readonly gaugeSamples = new Map<string, Gauge>();
 
   increment(name: string, by = 1): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + by);
@@ -21,9 +22,32 @@ export class Metrics {
     }
   }
 
+  /**
+   * Sets a labelled gauge pushed with the run's metrics under the full Prometheus `name` given
+   * (e.g. `etl_profile_null_ratio{dataset,column}`): the values a job measures, as opposed to its
+   * counters. Kept apart from snapshot(), which the ledger row and the summary carry: a profile
+   * of a wide table sets hundreds.
+   */
+  gauge(name: string, help: string, labels: Record<string, string>, value: number): void {
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) throw new Error(`gauge name "${name}" is not a Prometheus metric name`);
+    const key = name + JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    this.gaugeSamples.set(key, { name, help, labels, value });
+  }
+
+  gauges(): Gauge[] {
+    return [...this.gaugeSamples.values()];
+  }
+
   snapshot(): Record<string, number | { count: number; totalMs: number; maxMs: number }> {
     const out: Record<string, number | { count: number; totalMs: number; maxMs: number }> = Object.fromEntries(this.counters);
     for (const [name, t] of this.timings) out[name] = { count: t.count, totalMs: Math.round(t.totalMs), maxMs: Math.round(t.maxMs) };
     return out;
   }
+}
+
+export interface Gauge {
+  name: string;
+  help: string;
+  labels: Record<string, string>;
+  value: number;
 }

@@ -131,6 +131,13 @@ export function writeBytes(store: ObjectStore, key: string, body: Uint8Array, co
   return store.write(key, Readable.from([body]), { size: body.length, contentType });
 }
 
+/** Reads a small object (a manifest, a record) whole. */
+export async function readBytes(store: ObjectStore, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of (await store.read(key)).body) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
 /** Whether a parsed argument value is a Location (arg.location's output). */
 export function isLocation(value: unknown): value is Location {
   const kind = (value as { kind?: unknown } | null)?.kind;

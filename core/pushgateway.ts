@@ -10,7 +10,7 @@
  * Every family is a gauge: each push carries one run's values, not a running total.
  */
 import { EtlError, errorMessage } from "./errors";
-import type { Metrics } from "./metrics";
+import type { Gauge, Metrics } from "./metrics";
 import type { RunStatus } from "./runner";
 
 export interface RunMetrics {
@@ -23,6 +23,8 @@ export interface RunMetrics {
   counts: Record<string, number>;
   /** The job's own counters and timings (Metrics.snapshot()). */
   metrics: ReturnType<Metrics["snapshot"]>;
+  /** The job's labelled gauges (Metrics.gauge), one family per name. */
+  gauges?: Gauge[];
 }
 
 export interface PushOptions {
@@ -100,6 +102,18 @@ export function renderRunMetrics(run: RunMetrics): string {
       addJobFamily(source, `${base}_seconds_total`, "Time the job's last run spent in the operations timed under this name, in seconds.", value.totalMs / 1000);
       addJobFamily(source, `${base}_max_seconds`, "The longest operation the job's last run timed under this name, in seconds.", value.maxMs / 1000);
     }
+  }
+
+  const gaugeFamilies = new Map<string, Family>();
+  for (const gauge of run.gauges ?? []) {
+    let family = gaugeFamilies.get(gauge.name);
+    if (!family) {
+      if (sources.has(gauge.name)) throw new EtlError("failed", `gauge ${gauge.name} is a family the run already produces; rename it`);
+      family = { name: gauge.name, help: gauge.help, samples: [] };
+      gaugeFamilies.set(gauge.name, family);
+      families.push(family);
+    }
+    family.samples.push({ labels: gauge.labels, value: gauge.value });
   }
 
   const lines: string[] = [];

@@ -10,6 +10,7 @@ import migration_0004_job_runs from "../migrations/0004_job_runs.sql" with { typ
 import migration_0005_dead_letter_resolution from "../migrations/0005_dead_letter_resolution.sql" with { type: "text" };
 import migration_0006_watermarks from "../migrations/0006_watermarks.sql" with { type: "text" };
 import migration_0007_partitions from "../migrations/0007_partitions.sql" with { type: "text" };
+import migration_0008_processed_files from "../migrations/0008_processed_files.sql" with { type: "text" };
 
 export const JOBS: JobEntry[] = [
   { name: "backfill", load: () => loadJobModule("backfill", import("../jobs/backfill")) },
@@ -27,6 +28,7 @@ export const MIGRATIONS: Migration[] = [
   { version: "0005_dead_letter_resolution", sql: migration_0005_dead_letter_resolution },
   { version: "0006_watermarks", sql: migration_0006_watermarks },
   { version: "0007_partitions", sql: migration_0007_partitions },
+  { version: "0008_processed_files", sql: migration_0008_processed_files },
 ];
 
 /** The datasets (processors/datasets/*.ts), loaded when a job asks for one. */

@@ -8,6 +8,7 @@ import { recordedArgs, startLedger, type LedgerOptions, type LedgerRun, type Run
 import { createLogger, type Logger } from "./log";
 import { formatLogicalDate } from "./logical_date";
 import type { Migration } from "./migrate";
+import type { Metrics } from "./metrics";
 import { parseJobArgv } from "./parse_args";
 import { RunProgress } from "./progress";
 import type { RunMetrics } from "./pushgateway";
@@ -72,6 +73,8 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
 
   let finished = false;
   let ledger: RunLedger | undefined;
+  /** The job's metrics, once the run has a context: their gauges go with the push. */
+  let jobMetrics: Metrics | undefined;
   /** Ends the run exactly once: the ledger row, the metrics push, then the summary event, all with the same fields. */
   const finish = async (status: RunStatus, exitCode: number, fields: Record<string, unknown> = {}): Promise<number> => {
     if (finished) return exitCode;
@@ -87,7 +90,9 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
       reason: fields.reason as string | undefined,
     });
     const durationMs = Math.round(performance.now() - started);
-    if (config?.pushgatewayUrl) await pushRunMetrics(config.pushgatewayUrl, { job: job.name, shard: shardOf(parsed), status, exitCode, durationMs, counts, metrics: fields.metrics }, log);
+    if (config?.pushgatewayUrl) {
+      await pushRunMetrics(config.pushgatewayUrl, { job: job.name, shard: shardOf(parsed), status, exitCode, durationMs, counts, metrics: fields.metrics, gauges: jobMetrics?.gauges() }, log);
+    }
     // The summary is the run's last line.
     log.info("job finished", { event: "job.finished", status, exitCode, durationMs, ...fields });
     return exitCode;
@@ -167,6 +172,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     migrations: environment.migrations,
   });
   const { context } = resources;
+  jobMetrics = context.metrics;
   const args = recordedArgs(parsed.args, secrets);
   const shard = shardOf(parsed);
   log.info("job started", {
@@ -205,7 +211,8 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     } else if (interruptedBy) {
       exitCode = await finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], { counts: result });
     } else {
-      const partial = (result.failed ?? 0) > 0;
+      // A quarantined file is an item the job refused (file_processing): the run is partial too.
+      const partial = (result.failed ?? 0) + (result.quarantined ?? 0) > 0;
       exitCode = await finish(partial ? "partial" : "succeeded", partial ? EXIT.partial : EXIT.succeeded, {
         counts: result,
         metrics: context.metrics.snapshot(),

@@ -11,7 +11,7 @@ import { TransientError, UsageError } from "../core/errors";
 import { isPartial, partialPath } from "../core/file_store";
 import type { Counts } from "../core/job";
 import type { Logger } from "../core/log";
-import type { ObjectStore } from "../core/object_store";
+import { readBytes, type ObjectStore } from "../core/object_store";
 import { METADATA_FILE, parseMetadata } from "./dag_package";
 
 /** A partial file this old was left by a run that crashed; younger ones may belong to a run in progress. */
@@ -50,7 +50,7 @@ export async function mirrorPackage(options: MirrorOptions): Promise<Counts> {
   const missing = metadata.files.filter((f) => !remote.has(f));
   // The publisher removes stale files before it writes metadata.json: a publish is under way.
   if (missing.length) throw new TransientError(`${source} lacks ${missing.join(", ")}, which ${METADATA_FILE} lists: a publish is in progress`);
-  const recheck = await readAll(store, `${prefix}${METADATA_FILE}`).catch(() => undefined);
+  const recheck = await readBytes(store, `${prefix}${METADATA_FILE}`).catch(() => undefined);
   if (!recheck?.equals(remote.get(METADATA_FILE)!)) throw new TransientError(`${source} was republished during the sync; the next run takes the new package`);
 
   const changes = [...remote].filter(([name, body]) => !local.files.get(name)?.equals(body)).sort(([a], [b]) => a.localeCompare(b));
@@ -133,13 +133,7 @@ async function download(store: ObjectStore, prefix: string): Promise<Map<string,
     const name = key.slice(prefix.length);
     if (name.includes("/") || name.startsWith(".") || name === "") throw new Error(`${store.url}/${key}: a DAG package holds flat file names only`);
     if (size > MAX_FILE_BYTES) throw new Error(`${store.url}/${key} is ${size} bytes: too big for a DAG file (limit ${MAX_FILE_BYTES})`);
-    objects.set(name, await readAll(store, key));
+    objects.set(name, await readBytes(store, key));
   }
   return objects;
-}
-
-async function readAll(store: ObjectStore, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of (await store.read(key)).body) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
 }

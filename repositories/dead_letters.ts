@@ -6,7 +6,7 @@ export interface DeadLetter {
   payload: Record<string, unknown>;
 }
 
-export type Resolution = "processed" | "replayed" | "discarded";
+export type Resolution = "processed" | "replayed" | "discarded" | "released";
 
 export interface DeadLetterRow extends DeadLetter {
   id: number;
@@ -107,5 +107,14 @@ export class DeadLetterAdmin {
       where job = ${job} and item_key = any(${itemKeys as string[]}) and resolved_at is null
       returning item_key as "itemKey"`;
     return rows.map((r) => r.itemKey);
+  }
+
+  /** Resolves the open dead letter of a quarantined file an operator put back for reprocessing. */
+  async release(job: string, itemKey: string, reason: string): Promise<boolean> {
+    const result = await this.sql`
+      update etl_dead_letters
+      set resolved_at = now(), resolution = 'released', resolution_reason = ${reason}
+      where job = ${job} and item_key = ${itemKey} and resolved_at is null`;
+    return result.count > 0;
   }
 }

@@ -39,7 +39,7 @@ const rowOf = async (runId: unknown) => (await db.sql`select * from etl_job_runs
 
 describe("run ledger", () => {
   test("every status gets one row that agrees with the job.finished event", async () => {
-    const expected = { succeeded: 0, partial: 3, failed: 1, transient: 75, skip: 0 } as const;
+    const expected = { succeeded: 0, partial: 3, quarantined: 3, failed: 1, transient: 75, skip: 0 } as const;
     for (const [outcome, exitCode] of Object.entries(expected)) {
       const run = await probe(["--outcome", outcome, "--label", "secret-free"]);
       expect(run.exitCode).toBe(exitCode);
@@ -60,7 +60,7 @@ describe("run ledger", () => {
       if (outcome === "succeeded") expect(row!.metrics).toMatchObject({ probe_calls: 1 });
     }
     const statuses = await db.sql`select status from etl_job_runs order by started_at`;
-    expect(statuses.map((r) => r.status)).toEqual(["succeeded", "partial", "failed", "failed", "skipped"]);
+    expect(statuses.map((r) => r.status)).toEqual(["succeeded", "partial", "partial", "failed", "failed", "skipped"]);
   });
 
   test("an interrupted run is finished as interrupted", async () => {

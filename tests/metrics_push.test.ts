@@ -32,6 +32,7 @@ test("every run pushes to its job's group; a failed run keeps the last success",
   expect(valueOf(samples, "etl_job_exit_code", group)).toBe(0);
   expect(valueOf(samples, "etl_job_items", { ...group, kind: "done" })).toBe(3);
   expect(valueOf(samples, "etl_probe_calls", group)).toBe(1);
+  expect(valueOf(samples, "etl_probe_depth_meters", { ...group, well: "north" })).toBe(12.5);
 
   const failed = await probe(["--outcome", "failed"]);
   expect(failed.exitCode).toBe(1);

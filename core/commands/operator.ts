@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { CliIo } from "../cli";
-import { loadConfig } from "../config";
+import { loadConfig, type PlatformConfig } from "../config";
 import type { Sql } from "../db";
 import { EtlError, errorMessage } from "../errors";
 import { isMissingTable } from "../missing_table";
@@ -25,20 +25,29 @@ export class CommandUsageError extends EtlError {
   }
 }
 
-export async function runOperatorCommand(command: string, io: CliIo, body: (sql: Sql | undefined) => Promise<number>, options: { needsDatabase: boolean } = { needsDatabase: true }): Promise<number> {
+/**
+ * Runs an operator command's body with the database: `needsDatabase` true requires DATABASE_URL,
+ * "optional" opens it only when it is set, false never.
+ */
+export async function runOperatorCommand(
+  command: string,
+  io: CliIo,
+  body: (sql: Sql | undefined, config: PlatformConfig) => Promise<number>,
+  options: { needsDatabase: boolean | "optional" } = { needsDatabase: true },
+): Promise<number> {
   const secrets = secretsFromEnv(io.env);
   let close: (() => Promise<void>) | undefined;
   try {
     const config = loadConfig(io.env, false);
     let sql: Sql | undefined;
-    if (options.needsDatabase) {
+    if (options.needsDatabase && (options.needsDatabase === true || config.databaseUrl)) {
       if (!config.databaseUrl) throw new CommandUsageError(`${command}: DATABASE_URL is not set; the run ledger and dead letters live in the platform's database`);
       const { openDatabase } = await import("../db");
       const db = await openDatabase(config.databaseUrl, { applicationName: `etl:${command}`, max: 2, statementTimeoutMs: config.databaseTimeoutMs });
       close = db.close;
       sql = db.sql;
     }
-    return await body(sql);
+    return await body(sql, config);
   } catch (error) {
     io.err(`${redactText(describe(command, error), secrets)}\n`);
     return exitCodeOf(error);

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { EtlError } from "../../core/errors";
+import { Metrics } from "../../core/metrics";
 import { pushMetrics, renderRunMetrics, type PushOptions, type RunMetrics } from "../../core/pushgateway";
 import { startFaultProxy } from "../harness/fault_proxy";
 import { freePort } from "../harness/processes";
@@ -98,6 +99,19 @@ describe("renderRunMetrics", () => {
       "etl_weird_name_2",
     ]);
     for (const sample of parseExposition(text)) expect(sample.name).toMatch(/^[a-zA-Z_][a-zA-Z0-9_]*$/);
+  });
+
+  test("labelled gauges: one family per name, a sample per label set, the last value set winning", () => {
+    const metrics = new Metrics();
+    metrics.gauge("etl_profile_null_ratio", "Share of nulls.", { dataset: "d", column: "a" }, 0.5);
+    metrics.gauge("etl_profile_null_ratio", "Share of nulls.", { column: "b", dataset: "d" }, 0);
+    metrics.gauge("etl_profile_null_ratio", "Share of nulls.", { dataset: "d", column: "a" }, 0.25);
+    const text = renderRunMetrics(run({ counts: {}, metrics: {}, gauges: metrics.gauges() }));
+    expect(text).toEndWith(
+      ['# HELP etl_profile_null_ratio Share of nulls.', "# TYPE etl_profile_null_ratio gauge", 'etl_profile_null_ratio{dataset="d",column="a"} 0.25', 'etl_profile_null_ratio{column="b",dataset="d"} 0', ""].join("\n"),
+    );
+    expect(() => renderRunMetrics(run({ gauges: [{ name: "etl_job_exit_code", help: "x", labels: {}, value: 1 }] }))).toThrow(/already produces/);
+    expect(() => metrics.gauge("etl-bad name", "x", {}, 1)).toThrow(/not a Prometheus metric name/);
   });
 
   test("refuses two job metrics, or a job metric and a job gauge, that land on one family", () => {
