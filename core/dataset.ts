@@ -1,8 +1,8 @@
 /**
  * A dataset's declaration (one file per dataset under processors/datasets/): its columns and
- * types, key, which duplicate wins, normalisation, enrichment and, when an API feeds it, how
- * ingest_api pages through that API. The same declaration drives validation, the Parquet types,
- * `--help` and the docs.
+ * types, key, which duplicate wins, normalisation, enrichment, the checks profile_dataset
+ * evaluates and, when an API feeds it, how ingest_api pages through that API. The same
+ * declaration drives validation, the Parquet types, `--help` and the docs.
  */
 export type ColumnType = "string" | "integer" | "number" | "boolean" | "timestamp" | "date";
 
@@ -61,6 +61,57 @@ export interface Enrichment {
   columns: Record<string, string>;
 }
 
+/**
+ * What profile_dataset checks on every profile of the dataset. `warn` is logged and pushed;
+ * `error` makes the run partial (exit 3). A row check passes when the share of rows passing is at
+ * least `mostly` (default 1): over every row for not_null and unique (nulls are not duplicates),
+ * over the non-null values for in_set, regex and between.
+ */
+export type DatasetCheck = RowCheck | TableCheck;
+
+interface CheckCommon {
+  /** snake_case; default `<kind>_<column>` (or `<kind>` without a column). Names the failures file. */
+  name?: string;
+  /** Default "error". */
+  severity?: "warn" | "error";
+}
+
+interface ColumnCheck extends CheckCommon {
+  column: string;
+  /** Share of rows that must pass, in (0, 1]; default 1. */
+  mostly?: number;
+}
+
+export type RowCheck =
+  | (ColumnCheck & { kind: "not_null" })
+  /** No two rows share the value (nulls aside); `columns` for a compound value. */
+  | (ColumnCheck & { kind: "unique" })
+  | (Omit<ColumnCheck, "column"> & { kind: "unique"; columns: readonly string[] })
+  | (ColumnCheck & { kind: "in_set"; values: readonly (string | number | boolean)[] })
+  /** A search (RE2, as DuckDB's regexp_matches): anchor with ^ and $ to match the whole value. */
+  | (ColumnCheck & { kind: "regex"; pattern: string })
+  /** Inclusive bounds, numbers or, for dates and timestamps, ISO text; either may be left out. */
+  | (ColumnCheck & { kind: "between"; min?: number | string; max?: number | string });
+
+export type TableCheck =
+  | (CheckCommon & { kind: "row_count_between"; min?: number; max?: number })
+  /** The newest value of `column` (a timestamp or date) is at most this old when profiled. */
+  | (CheckCommon & { kind: "freshness"; column: string; maxAgeHours: number })
+  /** The columns are the declared ones (plus enrichment's), of the declared types where the files are typed. */
+  | (CheckCommon & { kind: "schema"; allowExtraColumns?: boolean });
+
+export type CheckKind = DatasetCheck["kind"];
+
+/** The columns a check reads: one, several (a compound unique), or none (a table check). */
+export function checkColumns(check: DatasetCheck): readonly string[] {
+  if ("columns" in check) return check.columns;
+  return "column" in check ? [check.column] : [];
+}
+
+export function checkName(check: DatasetCheck): string {
+  return check.name ?? [check.kind, ...checkColumns(check)].join("_");
+}
+
 export interface DatasetDefinition {
   /** snake_case, the file's name and the bronze/silver folder. */
   name: string;
@@ -73,6 +124,7 @@ export interface DatasetDefinition {
   versionColumn: string;
   enrich?: readonly Enrichment[];
   api?: ApiSource;
+  checks?: readonly DatasetCheck[];
 }
 
 export type Dataset = Readonly<DatasetDefinition>;
@@ -94,8 +146,58 @@ export function defineDataset(definition: DatasetDefinition): Dataset {
   }
   const incremental = definition.api?.incremental;
   if (incremental && !definition.columns[incremental.field]) problems.push(`incremental field "${incremental.field}" is not a column`);
+  problems.push(...checkProblems(definition));
   if (problems.length) throw new Error(`dataset ${definition.name}: ${problems.join("; ")}`);
   return Object.freeze(definition);
+}
+
+const CHECK_KINDS: readonly CheckKind[] = ["not_null", "unique", "in_set", "regex", "between", "row_count_between", "freshness", "schema"];
+
+/** What is wrong with the declared checks: unknown columns, bad bounds, duplicate names... */
+function checkProblems(definition: DatasetDefinition): string[] {
+  const problems: string[] = [];
+  // Checks run on silver, which has the enrichment's columns too.
+  const columns = new Set([...Object.keys(definition.columns), ...(definition.enrich ?? []).flatMap((e) => Object.keys(e.columns))]);
+  const names = new Set<string>();
+  for (const check of definition.checks ?? []) {
+    if (!CHECK_KINDS.includes(check.kind)) {
+      problems.push(`check kind "${check.kind}" is not one of ${CHECK_KINDS.join(", ")}`);
+      continue;
+    }
+    const name = checkName(check);
+    const problem = (text: string) => problems.push(`check ${name}: ${text}`);
+    if (!NAME.test(name)) problem("its name must be snake_case");
+    if (names.has(name)) problem("another check has this name");
+    names.add(name);
+    if (check.severity !== undefined && check.severity !== "warn" && check.severity !== "error") problem(`severity must be warn or error`);
+    for (const column of checkColumns(check)) if (!columns.has(column)) problem(`"${column}" is not a column`);
+    if ("columns" in check && !check.columns.length) problem("columns names no column");
+    if ("mostly" in check && check.mostly !== undefined && !(check.mostly > 0 && check.mostly <= 1)) problem("mostly must be above 0 and at most 1");
+    switch (check.kind) {
+      case "in_set":
+        if (!check.values.length) problem("values is empty");
+        break;
+      case "regex":
+        try {
+          new RegExp(check.pattern);
+        } catch (error) {
+          problem(`pattern does not compile: ${(error as Error).message}`);
+        }
+        break;
+      case "between":
+      case "row_count_between":
+        if (check.min === undefined && check.max === undefined) problem("give min, max or both");
+        if (typeof check.min === "number" && typeof check.max === "number" && check.min > check.max) problem("min is above max");
+        break;
+      case "freshness": {
+        const type = definition.columns[check.column]?.type;
+        if (type && type !== "timestamp" && type !== "date") problem(`"${check.column}" is ${/^[aeiou]/.test(type) ? "an" : "a"} ${type}, not a timestamp or date`);
+        if (!(check.maxAgeHours > 0)) problem("maxAgeHours must be above 0");
+        break;
+      }
+    }
+  }
+  return problems;
 }
 
 /** The value at a dot path of a parsed JSON body ("" is the body itself). */

@@ -100,7 +100,8 @@ export class FileStore implements ObjectStore {
     let removed = 0;
     for await (const { key } of this.list(prefix, { partials: true })) {
       if (await isLive(partialOwner(key))) continue;
-      await rm(join(this.root, key), { force: true });
+      // As delete: the folders it leaves empty go too (a killed run's staging folder).
+      await this.delete(key);
       removed++;
     }
     return removed;

@@ -36,7 +36,13 @@ export interface JobDefinition<S extends ArgSpecs> {
   lane: Lane;
   args: S;
   schedule?: JobSchedule<S>;
-  /** The work. Counts with a `failed` above zero make the run partial (exit 3). */
+  /**
+   * Labels that split the job's Pushgateway group (`job=<job>/dataset=<d>`): a push replaces the
+   * series of its group, so a job run once per dataset or bucket names it here, or each run would
+   * erase the gauges of the one before.
+   */
+  metricsGroup?(args: ArgValues<S>): Record<string, string>;
+  /** The work. Counts with a `failed` or `quarantined` above zero make the run partial (exit 3). */
   run(args: ArgValues<S>, context: JobContext): Promise<Counts | SkippedRun>;
   /**
    * Opt-in for `etl dlq replay`: processes only these dead letters again, with the arguments of

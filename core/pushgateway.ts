@@ -33,6 +33,8 @@ export interface PushOptions {
   job: string;
   /** The shard of a sharded run, e.g. `0/4`; adds a `shard` label to the group. */
   shard?: string;
+  /** More labels of the group, after `job` (a job's metricsGroup, e.g. `dataset`): runs of other groups keep their series. */
+  grouping?: Record<string, string>;
   /** Text exposition format, as renderRunMetrics makes it. */
   body: string;
   timeoutMs?: number;
@@ -164,7 +166,7 @@ function formatValue(value: number): string {
 }
 
 /**
- * POSTs `body` to `<url>/metrics/job/<job>[/shard/<shard>]` within `timeoutMs` (5 s by default).
+ * POSTs `body` to `<url>/metrics/job/<job>[/<label>/<value>...][/shard/<shard>]` within `timeoutMs` (5 s by default).
  * Throws an EtlError naming the URL, without its credentials: "transient" when the gateway could
  * not be reached in time or answered 5xx or 429, "failed" for any other non-2xx answer, with the
  * status and the start of the gateway's answer in the message.
@@ -172,6 +174,7 @@ function formatValue(value: number): string {
 export async function pushMetrics(options: PushOptions): Promise<void> {
   const timeoutMs = options.timeoutMs ?? PUSH_TIMEOUT_MS;
   const grouping: Array<[string, string]> = [["job", options.job]];
+  grouping.push(...Object.entries(options.grouping ?? {}));
   if (options.shard !== undefined) grouping.push(["shard", options.shard]);
   const { url, authorization } = pushUrl(options.url, grouping);
   const headers: Record<string, string> = { "content-type": CONTENT_TYPE };

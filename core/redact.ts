@@ -9,10 +9,13 @@ export const REDACTED = "[redacted]";
 
 /** Secret values present in the environment, so they can be scrubbed wherever they appear. */
 export function secretsFromEnv(env: Record<string, string | undefined>): string[] {
-  // Any variable named like a secret (SERVICE_API_TOKEN, PGP_PASSPHRASE...), AWS's among them.
   // Any variable named like a secret (SERVICE_API_TOKEN, PGP_PASSPHRASE...); under 8 characters
   // such a value is more likely a flag ("true") than a credential, and blanking it would garble logs.
-  const named = Object.entries(env).filter(([name, value]) => SECRET_ENV.test(name) && (value?.length ?? 0) >= 8).map(([, value]) => value);
+  // A `*_FILE` variable (ETL_PGP_PRIVATE_KEY_FILE) holds the path of a mounted Secret, not the
+  // secret: an error naming the file it could not read must show the path.
+  const named = Object.entries(env)
+    .filter(([name, value]) => SECRET_ENV.test(name) && !name.endsWith("_FILE") && (value?.length ?? 0) >= 8)
+    .map(([, value]) => value);
   const secrets = [env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, ...named];
   if (env.DATABASE_URL) {
     try {

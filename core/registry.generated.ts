@@ -15,9 +15,12 @@ import migration_0008_processed_files from "../migrations/0008_processed_files.s
 export const JOBS: JobEntry[] = [
   { name: "backfill", load: () => loadJobModule("backfill", import("../jobs/backfill")) },
   { name: "bronze_to_silver", load: () => loadJobModule("bronze_to_silver", import("../jobs/bronze_to_silver")) },
+  { name: "decrypt_files", load: () => loadJobModule("decrypt_files", import("../jobs/decrypt_files")) },
   { name: "get_s3_files", load: () => loadJobModule("get_s3_files", import("../jobs/get_s3_files")) },
   { name: "ingest_api", load: () => loadJobModule("ingest_api", import("../jobs/ingest_api")) },
+  { name: "profile_dataset", load: () => loadJobModule("profile_dataset", import("../jobs/profile_dataset")) },
   { name: "sync_dags", load: () => loadJobModule("sync_dags", import("../jobs/sync_dags")) },
+  { name: "unzip_files", load: () => loadJobModule("unzip_files", import("../jobs/unzip_files")) },
 ];
 
 export const MIGRATIONS: Migration[] = [

@@ -91,7 +91,8 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     });
     const durationMs = Math.round(performance.now() - started);
     if (config?.pushgatewayUrl) {
-      await pushRunMetrics(config.pushgatewayUrl, { job: job.name, shard: shardOf(parsed), status, exitCode, durationMs, counts, metrics: fields.metrics, gauges: jobMetrics?.gauges() }, log);
+      const grouping = parsed && "args" in parsed ? job.metricsGroup?.(parsed.args) : undefined;
+      await pushRunMetrics(config.pushgatewayUrl, { job: job.name, shard: shardOf(parsed), grouping, status, exitCode, durationMs, counts, metrics: fields.metrics, gauges: jobMetrics?.gauges() }, log);
     }
     // The summary is the run's last line.
     log.info("job finished", { event: "job.finished", status, exitCode, durationMs, ...fields });
@@ -279,11 +280,11 @@ function shardOf(parsed: ReturnType<typeof parseJobArgv> | undefined): string | 
 }
 
 /** Pushes the run's metrics (DESIGN.md "Metrics"); a push that fails is a warning, never the run's outcome. */
-async function pushRunMetrics(url: string, run: Omit<RunMetrics, "finishedAt" | "metrics"> & { shard?: string; metrics: unknown }, log: Logger): Promise<void> {
+async function pushRunMetrics(url: string, run: Omit<RunMetrics, "finishedAt" | "metrics"> & { shard?: string; grouping?: Record<string, string>; metrics: unknown }, log: Logger): Promise<void> {
   try {
     const { pushMetrics, renderRunMetrics } = await import("./pushgateway");
     const body = renderRunMetrics({ ...run, finishedAt: new Date(), metrics: (run.metrics ?? {}) as RunMetrics["metrics"] });
-    await pushMetrics({ url, job: run.job, shard: run.shard, body });
+    await pushMetrics({ url, job: run.job, shard: run.shard, grouping: run.grouping, body });
   } catch (error) {
     log.warn("could not push the run's metrics", { error: errorMessage(error) });
   }

@@ -5,12 +5,15 @@
  * attachments (one soft-deleted, one belonging to another agency), then runs get_s3_files the way
  * a user would, and prints where the files went. Then the data pipeline: ingest_api pulls service
  * requests from a local demo API into the lake .etl/demo/lake, and bronze_to_silver builds the
- * day's silver partition from them.
+ * day's silver partition from them. Last, a partner's delivery: an encrypted zip of payment CSVs
+ * dropped in the lake's inbox is decrypted (decrypt_files), unzipped into bronze (unzip_files),
+ * built into silver (bronze_to_silver) and profiled with its checks (profile_dataset).
  */
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { openDatabase } from "../core/db";
 import { DEMO_TOKEN, startDemoApi } from "./demo_api";
+import { demoPrivateKey, dropPartnerDelivery } from "./demo_partner";
 
 const root = resolve(import.meta.dir, "..");
 const work = join(root, ".etl");
@@ -80,5 +83,22 @@ if (await manifest.exists()) {
   const { rows, files } = await manifest.json();
   console.log(`\nsilver/service_requests/dt=${day}: ${rows.out} rows in ${files.length} Parquet file(s); ${rows.rejected} rejected, ${rows.duplicates} duplicates dropped`);
 }
+const lakeDir = join(work, "demo", "lake");
+const delivery = await dropPartnerDelivery(lakeDir, day, await demoPrivateKey(join(work, "demo", "partner-key.asc")));
+console.log(`\na partner dropped ${delivery} (an encrypted zip of payment CSVs)`);
+const pgp = { ETL_PGP_PRIVATE_KEY_FILE: join(work, "demo", "partner-key.asc") };
+const partner = [
+  await runJob("decrypt_files", ["--bucket", lake, "--prefix", "inbox/", "--destination", "decrypted/", "--logical-date", day], pgp),
+  await runJob("unzip_files", ["--bucket", lake, "--prefix", "decrypted/partner_payments/", "--destination", "bronze/partner_payments/dt={date}/", "--logical-date", day]),
+  await runJob("bronze_to_silver", ["--dataset", "partner_payments", "--bucket", lake, "--logical-date", day, "--max-reject-ratio", "0.05"]),
+  await runJob("profile_dataset", ["--dataset", "partner_payments", "--bucket", lake, "--logical-date", day]),
+];
+const profile = Bun.file(join(lakeDir, `silver/partner_payments/dt=${day}/_profile/profile.json`));
+if (await profile.exists()) {
+  const { rows, checks } = await profile.json();
+  const failing = (checks as Array<{ name: string; status: string; severity: string }>).filter((c) => c.status !== "passed" && c.status !== "skipped");
+  console.log(`\nsilver/partner_payments/dt=${day}: ${rows} rows profiled; checks not passing: ${failing.map((c) => `${c.name} (${c.severity})`).join(", ") || "none"}`);
+  console.log(`open ${join(lakeDir, `silver/partner_payments/dt=${day}/_profile/profile.html`)} in a browser for the profile`);
+}
 console.log("run it again: the day's runs are skipped, they already succeeded (--force reruns them).");
-process.exit([copied, ingested, built].find((code) => code !== 0) ?? 0);
+process.exit([copied, ingested, built, ...partner].find((code) => code !== 0) ?? 0);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, afterEach, expect, test } from "bun:test";
 import { createTestDatabase, runCommand, type TestDatabase } from "./harness/fixtures";
 import { freePort } from "./harness/processes";
-import { scrape, startPushgateway, valueOf, type PushgatewayServer } from "./harness/pushgateway_server";
+import { find, scrape, startPushgateway, valueOf, type PushgatewayServer } from "./harness/pushgateway_server";
 
 let gateway: PushgatewayServer;
 let db: TestDatabase;
@@ -44,6 +44,11 @@ test("every run pushes to its job's group; a failed run keeps the last success",
   // A sharded run has a group of its own.
   await probe(["--shard", "1/4"]);
   expect(valueOf(await scrape(gateway), "etl_job_exit_code", { job: "probe", shard: "1/4" })).toBe(0);
+
+  // A job's metricsGroup splits its group: a run of another group leaves the others' series alone.
+  expect((await probe(["--label", "group:east", "--outcome", "partial"])).exitCode).toBe(3);
+  const exitCodes = find(await scrape(gateway), "etl_job_exit_code", group).map((s) => `${s.labels.label ?? s.labels.shard ?? "-"} ${s.value}`);
+  expect(exitCodes.sort()).toEqual(["- 1", "1/4 0", "east 3"]);
 });
 
 test("a gateway that cannot be reached is a warning; the exit code stays the run's", async () => {

@@ -21,4 +21,17 @@ export const DATASET = defineDataset({
   primaryKey: ["partner", "payment_id"],
   versionColumn: "reported_at",
   enrich: [{ lookup: "agency", key: "agency_id", columns: { agency_name: "name", agency_active: "is_active" } }],
+  // profile_dataset evaluates these on every profile of a silver partition.
+  checks: [
+    { kind: "schema", severity: "error" },
+    { kind: "row_count_between", min: 1, severity: "error" },
+    { kind: "unique", columns: ["partner", "payment_id"], severity: "error" },
+    { kind: "in_set", column: "currency", values: ["EUR", "USD", "GBP"], severity: "error" },
+    { kind: "regex", column: "payment_id", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", severity: "warn" },
+    // Refunds are reported as negative amounts: a few are normal.
+    { kind: "between", column: "amount", min: 0, severity: "warn", mostly: 0.99 },
+    { kind: "not_null", column: "agency_name", severity: "warn", mostly: 0.99 },
+    // Partners report daily, value dates lag a business day or two: a week is late.
+    { kind: "freshness", column: "reported_at", maxAgeHours: 168, severity: "warn" },
+  ],
 });

@@ -21,6 +21,17 @@ export const DATASET = defineDataset({
   primaryKey: ["id"],
   versionColumn: "updated_at",
   enrich: [{ lookup: "agency", key: "agency_id", columns: { agency_name: "name", agency_active: "is_active" } }],
+  // profile_dataset evaluates these on every profile of a silver partition.
+  checks: [
+    { kind: "schema", severity: "error" },
+    { kind: "row_count_between", min: 1, max: 50_000_000, severity: "error" },
+    { kind: "unique", column: "id", severity: "error" },
+    { kind: "in_set", column: "status", values: ["open", "in_progress", "closed"], severity: "error" },
+    { kind: "between", column: "priority", min: 1, max: 5, severity: "warn", mostly: 0.99 },
+    // Requests of an agency the application does not know yet: a few are expected, many mean the agency table is stale.
+    { kind: "not_null", column: "agency_name", severity: "warn", mostly: 0.95 },
+    { kind: "freshness", column: "updated_at", maxAgeHours: 48, severity: "warn" },
+  ],
   api: {
     path: "/v1/service-requests",
     baseUrlEnv: "SERVICE_API_URL",

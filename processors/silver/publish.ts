@@ -106,7 +106,8 @@ export async function publishPartition(o: {
 
   let removed = 0;
   for await (const object of o.store.list(prefix)) {
-    if (object.key.startsWith(runPrefix) || object.key === `${prefix}_manifest.json`) continue;
+    // _profile/ is profile_dataset's: the partition's last profile, which the next one replaces and the next day's diffs against.
+    if (object.key.startsWith(runPrefix) || object.key === `${prefix}_manifest.json` || object.key.startsWith(`${prefix}_profile/`)) continue;
     await o.store.delete(object.key);
     removed++;
   }

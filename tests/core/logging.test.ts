@@ -20,6 +20,11 @@ describe("redaction", () => {
       n: 1,
     });
   });
+
+  test("values of secret-named variables are secrets, except a *_FILE variable's, which is the path of a mounted Secret", () => {
+    const found = secretsFromEnv({ ETL_PGP_PASSPHRASE: "correct horse", ETL_PGP_PRIVATE_KEY_FILE: "/var/run/secrets/pgp/key.asc", SERVICE_API_TOKEN: "true" });
+    expect(found).toEqual(["correct horse"]);
+  });
 });
 
 describe("logger", () => {

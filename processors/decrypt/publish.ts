@@ -1,0 +1,35 @@
+import { SOURCE_ETAG_METADATA, type ObjectStore } from "../../core/object_store";
+import { retry } from "../../core/retry";
+import type { PlaintextSpool } from "./spool";
+
+/** What decrypt_files takes as a message: a name, then .pgp, .gpg or .asc (any case). */
+export const MESSAGE_SUFFIX = /[^/]\.(pgp|gpg|asc)$/i;
+
+/** Metadata naming the signer whose pinned signature verified, on the published plaintext. */
+export const SIGNER_METADATA = "etl-pgp-signer";
+
+/**
+ * Where a message's plaintext goes: its key relative to `prefix`, without the suffix, under
+ * `destination` (inbox/acme/a.zip.pgp -> decrypted/acme/a.zip). The name inside the message's
+ * literal data packet is the sender's and is never used.
+ */
+export function plaintextKey(key: string, prefix: string, destination: string): string {
+  return destination + key.slice(prefix.length).replace(/\.(pgp|gpg|asc)$/i, "");
+}
+
+/**
+ * Writes the checked plaintext to its key in one write: the store makes it appear only once
+ * whole (S3: one PutObject or a completed multipart upload; file: a rename), so a reader never
+ * sees part of it. A failed upload is retried from the spool.
+ */
+export async function publishPlaintext(
+  store: ObjectStore,
+  key: string,
+  spool: PlaintextSpool,
+  source: { etag: string; signer?: string },
+  signal: AbortSignal,
+): Promise<void> {
+  await spool.finish();
+  const metadata: Record<string, string> = { [SOURCE_ETAG_METADATA]: source.etag, ...(source.signer ? { [SIGNER_METADATA]: source.signer } : {}) };
+  await retry(() => store.write(key, spool.reader(), { size: spool.bytes, metadata }), { signal });
+}
