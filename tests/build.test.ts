@@ -77,6 +77,8 @@ describe("compiled binary", () => {
     expect(await names("etl-data_pipeline")).toEqual(lane("data_pipeline"));
     expect(lane("data_pipeline")).toContain("get_s3_files");
     expect(await names("etl-core")).toEqual(lane("core"));
+    expect(await names("etl-file_processing")).toEqual(lane("file_processing"));
+    expect(lane("file_processing")).toEqual(["decrypt_files", "profile_dataset", "unzip_files"]);
     // The deployment commands travel in the binary too.
     expect((await runBinary("etl", ["publish-dags", "--help"])).stdout).toContain("--dag-bucket <bucket|file:dir>");
 
@@ -182,8 +184,9 @@ describe("compiled binary", () => {
     const makeRootfs = (objects: string[]): string => {
       const dir = mkdtempSync(join(tmpdir(), "etl-rootfs-"));
       copyFileSync(join(ROOT, "dist/etl"), join(dir, "etl"));
+      copyFileSync(join(ROOT, "dist/etl-file_processing"), join(dir, "etl-file-processing"));
       copyFileSync(probeBinary, join(dir, "etl-duckdb-probe"));
-      Bun.spawnSync(["chmod", "755", dir, join(dir, "etl"), join(dir, "etl-duckdb-probe")]);
+      Bun.spawnSync(["chmod", "755", dir, join(dir, "etl"), join(dir, "etl-file-processing"), join(dir, "etl-duckdb-probe")]);
       for (const object of objects) {
         const ldd = Bun.spawnSync(["ldd", object]).stdout.toString();
         for (const lib of ldd.matchAll(/(\/\S+)/g)) {
@@ -235,6 +238,36 @@ describe("compiled binary", () => {
       const manifest = JSON.parse(await getObjectText(lake, "silver/service_requests/dt=2026-11-20/_manifest.json"));
       expect(manifest.files).toHaveLength(1);
       expect(manifest.columns.find((c: { name: string }) => c.name === "agency_name")).toEqual({ name: "agency_name", type: "VARCHAR" });
+    });
+
+    test("the partner path in the file_processing lane binary: an encrypted zip in an S3 inbox ends as a profiled silver partition", async () => {
+      const lake = await createBucket();
+      await db.sql`insert into agency (id, name) values (10, 'Jail agency') on conflict do nothing`;
+      const { generateKey } = await import("openpgp");
+      const { privateKey, publicKey } = await generateKey({ type: "ecc", curve: "curve25519Legacy", userIDs: [{ name: "jail" }], format: "armored" });
+      const csv = "payment_id,partner,agency_id,amount,currency,paid_on,payer_email,reported_at\nP-1,acme,10,12.50,EUR,2026-11-20,,2026-11-20T08:00:00Z\nP-2,acme,10,7.25,USD,2026-11-20,,2026-11-20T09:00:00Z\n";
+      const zip = new (await import("yazl")).ZipFile();
+      zip.addBuffer(Buffer.from(csv), "acme.csv");
+      zip.end();
+      const { encryptForRecipient } = await import("../processors/decrypt/encrypt");
+      const chunks: Buffer[] = [];
+      for await (const chunk of await encryptForRecipient(zip.outputStream as never, publicKey)) chunks.push(Buffer.from(chunk as Uint8Array));
+      await putObject(lake, "inbox/partner_payments/d.zip.pgp", Buffer.concat(chunks));
+      const env = { DATABASE_URL: db.url, TMPDIR: "/tmp", ETL_PGP_PRIVATE_KEY: privateKey };
+      const lane = (argv: string[]) => runCommand([], argv, env, jailed([], { binary: "/etl-file-processing" }));
+      const steps = [
+        await lane(["decrypt_files", "--bucket", lake]),
+        await lane(["unzip_files", "--bucket", lake, "--prefix", "decrypted/partner_payments/", "--destination", "bronze/partner_payments/dt={date}/", "--date", "2026-11-20"]),
+        await runCommand([], ["bronze_to_silver", "--dataset", "partner_payments", "--bucket", lake, "--date", "2026-11-20"], env, jailed([])),
+        await lane(["profile_dataset", "--dataset", "partner_payments", "--bucket", lake, "--date", "2026-11-20"]),
+      ];
+      for (const step of steps) expect(step.stderr).toBe("");
+      expect(steps.map((s) => s.summary?.status)).toEqual(["succeeded", "succeeded", "succeeded", "succeeded"]);
+      expect(steps[0]!.summary!.counts).toMatchObject({ decrypted: 1, quarantined: 0 });
+      expect(steps[1]!.summary!.counts).toMatchObject({ unzipped: 1, extracted: 1 });
+      const profile = JSON.parse(await getObjectText(lake, "silver/partner_payments/dt=2026-11-20/_profile/profile.json"));
+      expect(profile.rows).toBe(2);
+      expect(await listKeys(lake)).toContain("silver/partner_payments/dt=2026-11-20/_profile/profile.html");
     });
 
     test("without the C++ runtime (an image on distroless base), a DuckDB job exits 2 saying what is missing", async () => {
