@@ -1,6 +1,6 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startFaultProxy, type FaultProxy } from "./harness/fault_proxy";
@@ -116,6 +116,25 @@ describe("bronze_to_silver", () => {
     expect(readdirSync(silver("service_requests", "2026-11-01")).sort()).toEqual([String(changed.summary!.runId), "_manifest.json"].sort());
     expect((await run(args("2026-11-02"))).summary!.counts).toMatchObject({ unchanged: 1 });
     expect(manifestOf("service_requests", "2026-11-02").run_id).toBe(first[1]!.summary!.runId);
+  });
+
+  test("a local input rewritten in place with the same size and its old modification time restored still rebuilds (inode times, not mtime alone)", async () => {
+    writeBronze("service_requests", "2026-11-03", "a.ndjson", [request(1), request(2)].join("\n") + "\n");
+    const file = join(lake, "bronze/service_requests/dt=2026-11-03/a.ndjson");
+    // Older than the 2 s within which a changed file is hashed instead (bronze_inputs.ts RACY_MS).
+    utimesSync(file, new Date("2026-11-03T01:00:00Z"), new Date("2026-11-03T01:00:00Z"));
+    await Bun.sleep(2_100);
+    const args = ["--dataset", "service_requests", "--bucket", `file:${lake}`, "--date", "2026-11-03"];
+    expect((await run(args)).summary!.counts).toMatchObject({ rowsOut: 2 });
+    expect((await run(args)).summary!.counts).toMatchObject({ unchanged: 1 });
+    const { mtime, atime, size } = statSync(file);
+    writeFileSync(file, [request(1), request(3)].join("\n") + "\n");
+    expect(statSync(file).size).toBe(size);
+    utimesSync(file, atime, mtime);
+    await Bun.sleep(2_100);
+    const rebuilt = await run(args);
+    expect(rebuilt.summary!.counts).not.toHaveProperty("unchanged");
+    expect((await readSilver("service_requests", "2026-11-03")).map((r) => Number(r.id))).toEqual([1, 3]);
   });
 
   test("a CSV partition: a required column missing from every file fails naming it; a type conflict rejects the row naming the column", async () => {

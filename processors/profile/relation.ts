@@ -1,4 +1,5 @@
 import type { ColumnSpec, ColumnType, Dataset } from "../../core/dataset";
+import { castExpression } from "../silver/transform";
 import type { InputFormat } from "./inputs";
 
 /** The part of a DuckDB connection the profile uses: rows as JSON values (BIGINT as text, lists as arrays). */
@@ -38,28 +39,6 @@ export const DECLARED_DUCKDB_TYPE: Record<ColumnType, string> = {
   date: "DATE",
 };
 
-/**
- * The declared type's reading of text, as bronze_to_silver validates it (transform.ts's
- * castExpression): an integer must look like one (try_cast would round "3.5"), booleans take the
- * usual spellings.
- */
-function declaredCast(text: string, type: ColumnType): string {
-  switch (type) {
-    case "string":
-      return text;
-    case "integer":
-      return `case when regexp_full_match(${text}, '[+-]?[0-9]+') then try_cast(${text} as bigint) end`;
-    case "boolean":
-      return `case when lower(${text}) in ('true', 't', '1', 'yes', 'y') then true when lower(${text}) in ('false', 'f', '0', 'no', 'n') then false end`;
-    case "number":
-      return `try_cast(${text} as double)`;
-    case "timestamp":
-      return `try_cast(${text} as timestamptz)`;
-    case "date":
-      return `try_cast(${text} as date)`;
-  }
-}
-
 function kindOf(duckType: string): ValueKind {
   if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL\b.*)$/.test(duckType)) return "numeric";
   if (/^(DATE|TIME\b.*|TIMESTAMP\b.*)$/.test(duckType)) return "temporal";
@@ -96,7 +75,7 @@ export async function createProfiledRelation(db: ProfileSql, o: RelationOptions)
     const raw = quoteIdent(name);
     const casts = readType === "VARCHAR" && !!spec && spec.type !== "string";
     const valueType = casts ? DECLARED_DUCKDB_TYPE[spec!.type] : readType;
-    return { name, readType, declaredType: spec?.type, raw, value: casts ? declaredCast(`trim(${raw})`, spec!.type) : raw, kind: kindOf(valueType), casts };
+    return { name, readType, declaredType: spec?.type, raw, value: casts ? castExpression(`trim(${raw})`, spec!.type) : raw, kind: kindOf(valueType), casts };
   });
 }
 

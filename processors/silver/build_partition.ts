@@ -8,7 +8,7 @@ import type { Logger } from "../../core/log";
 import type { ObjectStore } from "../../core/object_store";
 import type { AgencyRepository } from "../../repositories/agencies";
 import type { PartitionRepository } from "../../repositories/partitions";
-import { bronzePrefix, fingerprintInputs, listBronzeInputs, stageInputs } from "./bronze_inputs";
+import { bronzePrefix, fingerprintInputs, listBronzeInputs, sameInputs, stageInputs } from "./bronze_inputs";
 import { publishPartition, silverPrefix, writePartitionFiles } from "./publish";
 import { transformPartition, type DuckSql, type TransformCounts } from "./transform";
 
@@ -48,7 +48,7 @@ export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Co
   }
   const fingerprint = fingerprintInputs(inputs);
   const committed = await readUnlessMissing(o.dryRun, () => o.partitions.findPartition(dataset.name, o.partitionDate), undefined);
-  if (!o.rebuild && committed?.fingerprint === fingerprint && (await store.head(committed.manifestKey))) {
+  if (!o.rebuild && committed && (await sameInputs(store, inputs, committed)) && (await store.head(committed.manifestKey))) {
     log.info("the partition's inputs are unchanged since run " + committed.runId + ": nothing to do", { manifest: `${store.url}/${committed.manifestKey}` });
     return Object.assign(counts, { unchanged: 1, rowsOut: committed.rowsOut });
   }
