@@ -19,6 +19,7 @@ export const JOBS: JobEntry[] = [
   { name: "get_s3_files", load: () => loadJobModule("get_s3_files", import("../jobs/get_s3_files")) },
   { name: "ingest_api", load: () => loadJobModule("ingest_api", import("../jobs/ingest_api")) },
   { name: "profile_dataset", load: () => loadJobModule("profile_dataset", import("../jobs/profile_dataset")) },
+  { name: "schedule_audit", load: () => loadJobModule("schedule_audit", import("../jobs/schedule_audit")) },
   { name: "sync_dags", load: () => loadJobModule("sync_dags", import("../jobs/sync_dags")) },
   { name: "unzip_files", load: () => loadJobModule("unzip_files", import("../jobs/unzip_files")) },
 ];

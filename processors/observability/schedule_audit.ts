@@ -1,0 +1,172 @@
+import type { Counts } from "../../core/job";
+import { LOST_AFTER_MS } from "../../core/ledger";
+import type { Logger } from "../../core/log";
+import type { Metrics } from "../../core/metrics";
+import type { SlotRun } from "../../repositories/slot_runs";
+import { expectedSlots, parseCron, Zone } from "./schedule_slots";
+
+export const SLOT_KINDS = ["on_time", "late", "missed", "doubled", "lost", "failed", "running"] as const;
+export type SlotKind = (typeof SLOT_KINDS)[number];
+
+/** Kinds that make the run partial (exit 3): the schedule itself broke down. */
+const BREACHES: ReadonlySet<SlotKind> = new Set(["missed", "doubled", "lost"]);
+/** Kinds worth a line: a late start or a failed run is a warning (the run's own exit code told it). */
+const PROBLEMS: ReadonlySet<SlotKind> = new Set(["late", "failed", ...BREACHES]);
+
+/** What the audit needs of a job: its name and, when it is scheduled, its schedule. */
+export interface AuditedJob {
+  name: string;
+  schedule?: { cron: string; timeZone?: string; shards?: number };
+}
+
+export interface SlotRunSource {
+  runsInWindow(job: string, from: Date, to: Date, lostAfterMs: number): Promise<SlotRun[]>;
+}
+
+export interface ScheduleAuditOptions {
+  /** Every job of the registry; the unscheduled ones are passed over. */
+  jobs: readonly AuditedJob[];
+  runs: SlotRunSource;
+  sinceMs: number;
+  graceMs: number;
+  log: Logger;
+  metrics: Metrics;
+  signal?: AbortSignal;
+  /** The run's clock; tests move it. */
+  now?: Date;
+  lostAfterMs?: number;
+}
+
+export interface SlotVerdict {
+  kind: SlotKind;
+  runIds: string[];
+  /** Of a late slot: how long after the slot its successful run started. */
+  delaySeconds?: number;
+}
+
+/**
+ * Every scheduled job's slots from now - since to now - grace against its ledger rows by logical
+ * date (a CronJob's run takes its slot from the Job's name, core/logical_date.ts), one verdict per
+ * slot and shard. One `schedule_audit.slot` event per problem slot, a gauge
+ * etl_schedule_slots{job,kind} for every kind, and counts per kind over all jobs. `failed` is
+ * missed + doubled + lost: the runner makes the run partial (exit 3) when it is above zero; slots
+ * whose runs failed are counted in `failedSlots` and only warned about, since those runs already
+ * exited non-zero themselves.
+ */
+export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
+  const now = (o.now ?? new Date()).getTime();
+  const from = now - o.sinceMs;
+  const to = now - o.graceMs;
+  const lostAfterMs = o.lostAfterMs ?? LOST_AFTER_MS;
+  const total: Record<SlotKind, number> = zeroCounts();
+  let jobs = 0;
+  for (const job of o.jobs) {
+    if (!job.schedule) continue;
+    if (o.signal?.aborted) break;
+    jobs++;
+    const { cron, timeZone = "UTC", shards = 1 } = job.schedule;
+    let zone: Zone;
+    let slots: number[];
+    try {
+      zone = new Zone(timeZone);
+      slots = expectedSlots(parseCron(cron), zone, from, to);
+    } catch (error) {
+      throw new Error(`job ${job.name}: schedule "${cron}" in ${timeZone}: ${(error as Error).message}`);
+    }
+    const runs = groupBySlot(await o.runs.runsInWindow(job.name, new Date(from), new Date(to), lostAfterMs));
+    const expectedShards = shards > 1 ? Array.from({ length: shards }, (_, i) => `${i}/${shards}`) : [null];
+    const counts = zeroCounts();
+    for (const slot of slots) {
+      for (const shard of expectedShards) {
+        const verdict = classifySlot(slot, runs.get(slotKey(slot, shard)) ?? [], o.graceMs);
+        counts[verdict.kind]++;
+        if (!PROBLEMS.has(verdict.kind)) continue;
+        const level = BREACHES.has(verdict.kind) ? "error" : "warn";
+        o.log[level]("schedule slot", {
+          event: "schedule_audit.slot",
+          job: job.name,
+          slot: new Date(slot).toISOString(),
+          slotLocal: zone.formatLocal(slot),
+          timeZone,
+          ...(shard === null ? {} : { shard }),
+          ...verdict,
+        });
+      }
+    }
+    for (const kind of SLOT_KINDS) {
+      o.metrics.gauge("etl_schedule_slots", "Slots of the job's schedule in the audit window, by what became of them", { job: job.name, kind }, counts[kind]);
+      total[kind] += counts[kind];
+    }
+  }
+  return {
+    jobs,
+    slots: SLOT_KINDS.reduce((sum, kind) => sum + total[kind], 0),
+    onTime: total.on_time,
+    late: total.late,
+    missed: total.missed,
+    doubled: total.doubled,
+    lost: total.lost,
+    failedSlots: total.failed,
+    running: total.running,
+    failed: total.missed + total.doubled + total.lost,
+  };
+}
+
+/**
+ * One slot (and shard) from its runs, oldest start first. Skipped runs did no work and are left
+ * out. Doubled: two runs worked on the slot at the same time, or two succeeded; a run that
+ * follows a failed, interrupted or lost one is a retry (a Kubernetes Job's backoffLimit makes one
+ * under the same Job name, so the same logical date), not a double. Otherwise a success decides
+ * (on time when it started within the grace), else the last run: running with a live heartbeat,
+ * lost (or running with a stale one), or failed.
+ */
+export function classifySlot(slot: number, runs: readonly SlotRun[], graceMs: number): SlotVerdict {
+  const working = runs.filter((r) => r.status !== "skipped");
+  const runIds = working.map((r) => r.runId);
+  if (!working.length) return { kind: "missed", runIds };
+  const succeeded = working.filter((r) => r.status === "succeeded");
+  if (succeeded.length > 1 || overlapping(working)) return { kind: "doubled", runIds };
+  if (succeeded[0]) {
+    const delayMs = succeeded[0].startedAt.getTime() - slot;
+    return delayMs <= graceMs ? { kind: "on_time", runIds } : { kind: "late", runIds, delaySeconds: Math.round(delayMs / 1000) };
+  }
+  const last = working[working.length - 1]!;
+  if (last.status === "running") return { kind: last.heartbeatStale ? "lost" : "running", runIds };
+  return { kind: last.status === "lost" ? "lost" : "failed", runIds };
+}
+
+/** Whether a run started before the one before it stopped (a live run has not stopped). */
+function overlapping(runs: readonly SlotRun[]): boolean {
+  let busyUntil = -Infinity;
+  for (const run of runs) {
+    if (run.startedAt.getTime() < busyUntil) return true;
+    const end = run.status === "running" && !run.heartbeatStale ? Infinity : run.endedAt.getTime();
+    busyUntil = Math.max(busyUntil, end);
+  }
+  return false;
+}
+
+function groupBySlot(runs: readonly SlotRun[]): Map<string, SlotRun[]> {
+  const bySlot = new Map<string, SlotRun[]>();
+  for (const run of runs) {
+    const key = slotKey(run.logicalDate.getTime(), run.shard);
+    const list = bySlot.get(key);
+    if (list) list.push(run);
+    else bySlot.set(key, [run]);
+  }
+  return bySlot;
+}
+
+const slotKey = (slot: number, shard: string | null) => `${slot} ${shard ?? ""}`;
+
+function zeroCounts(): Record<SlotKind, number> {
+  return { on_time: 0, late: 0, missed: 0, doubled: 0, lost: 0, failed: 0, running: 0 };
+}
+
+const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "90m", "24h", "7d" in ms; undefined for anything else (the caller names the flag). */
+export function durationMs(text: string): number | undefined {
+  const match = /^(\d+)([mhd])$/.exec(text.trim());
+  return match ? Number(match[1]) * UNIT_MS[match[2]!]! : undefined;
+}
