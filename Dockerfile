@@ -2,6 +2,7 @@
 # Build: docker build --target etl -t etl .                 (every job)
 #        docker build --target etl-data-pipeline -t etl-data-pipeline .   (one lane; etl manifests points CronJobs at these)
 #        docker build --target etl-file-processing -t etl-file-processing .
+#        docker build --target etl-observability -t etl-observability .
 # The binary needs glibc (ldd: libc, libpthread, libdl, libm); DuckDB, which the binary carries
 # and loads for the jobs that use it (bronze_to_silver), also needs libstdc++ and libgcc_s. So the
 # runtime image is distroless cc (base plus those two): no shell, no package manager, uid 65532.
@@ -36,4 +37,11 @@ FROM gcr.io/distroless/cc-debian12:nonroot AS etl-file-processing
 COPY --from=build /src/dist/etl-file_processing /etl
 USER 65532:65532
 ENV LOG_FORMAT=json MALLOC_ARENA_MAX=2 ETL_DEFAULT_JOB=unzip_files
+ENTRYPOINT ["/etl"]
+
+# The monitors carry no DuckDB and no default job: each CronJob names its job.
+FROM gcr.io/distroless/cc-debian12:nonroot AS etl-observability
+COPY --from=build /src/dist/etl-observability /etl
+USER 65532:65532
+ENV LOG_FORMAT=json MALLOC_ARENA_MAX=2
 ENTRYPOINT ["/etl"]

@@ -113,7 +113,8 @@ export class FileStore implements ObjectStore {
       if (entry.isDirectory()) {
         if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.walk(join(dir, entry.name), `${key}/`, prefix, partials);
       } else if (entry.isFile() && key.startsWith(prefix) && isPartial(entry.name) === partials) {
-        yield { key, size: (await stat(join(dir, entry.name))).size, etag: null };
+        const stats = await stat(join(dir, entry.name));
+        yield { key, size: stats.size, etag: null, lastModified: stats.mtime };
       }
     }
   }

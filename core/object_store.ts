@@ -26,6 +26,14 @@ export interface ObjectStore {
    * page by page: S3 yields them in key order, a directory in walk order.
    */
   list(prefix: string): AsyncIterable<ListedObject>;
+  /**
+   * One level under `prefix`, as ListObjectsV2 with Delimiter "/" gives it: the objects directly
+   * under it, and once each the sub-prefixes (`<prefix>a/`) that hold the rest, so a caller can
+   * list those in parallel. Only S3 has it: a directory's walk is local and needs no splitting.
+   */
+  listLevel?(prefix: string): AsyncIterable<ListedObject | ListedPrefix>;
+  /** The multipart uploads under `prefix` that were started and neither completed nor aborted. Only S3 has them. */
+  listMultipartUploads?(prefix: string): AsyncIterable<MultipartUpload>;
   /** Removes `key`; removing a key that is not there is not an error (S3's DeleteObject). */
   delete(key: string): Promise<void>;
   /**
@@ -54,6 +62,20 @@ export interface ListedObject {
   size: number;
   /** S3's ETag; null where a listing cannot know it cheaply (a local file's MD5). */
   etag: string | null;
+  /** S3's LastModified (when the object was written, to the second); a file's mtime. */
+  lastModified: Date;
+}
+
+/** A sub-prefix that listLevel found, ending in "/". */
+export interface ListedPrefix {
+  prefix: string;
+}
+
+/** A multipart upload started and not yet completed or aborted: its parts are stored, and billed, until then. */
+export interface MultipartUpload {
+  key: string;
+  uploadId: string;
+  initiated: Date;
 }
 
 export interface WriteOptions {

@@ -8,6 +8,14 @@ export interface JobEntry {
   load(): Promise<Job>;
 }
 
+/** A scheduled job as the build records it (core/registry.generated.ts SCHEDULES). */
+export interface ScheduledJob {
+  name: string;
+  cron: string;
+  timeZone?: string;
+  shards?: number;
+}
+
 /** What the dispatcher serves: from source, the globs; in a compiled binary, the generated lists. */
 export interface Registry {
   jobs: JobEntry[];

@@ -6,6 +6,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
   UploadPartCopyCommand,
@@ -16,6 +17,7 @@ import type {
   CreateMultipartUploadCommandOutput,
   GetObjectCommandOutput,
   HeadObjectCommandOutput,
+  ListMultipartUploadsCommandOutput,
   ListObjectsV2CommandOutput,
   UploadPartCopyCommandOutput,
 } from "@aws-sdk/client-s3";
@@ -23,7 +25,17 @@ import type { Readable } from "node:stream";
 import { mapBounded } from "./executor";
 import { uploadStream, type SendS3 } from "./s3_upload";
 import { S3RequestError, s3Timeouts, sendS3, withIdleTimeout, type S3Timeouts } from "./s3_request";
-import { ObjectNotFoundError, type CopyOptions, type ListedObject, type ObjectBody, type ObjectInfo, type ObjectStore, type WriteOptions } from "./object_store";
+import {
+  ObjectNotFoundError,
+  type CopyOptions,
+  type ListedObject,
+  type ListedPrefix,
+  type MultipartUpload,
+  type ObjectBody,
+  type ObjectInfo,
+  type ObjectStore,
+  type WriteOptions,
+} from "./object_store";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -33,7 +45,7 @@ export interface S3StoreOptions {
   multipartCopyThreshold?: number;
   /** Part size for multipart copies; S3 allows 5 MiB to 5 GiB and at most 10,000 parts. */
   copyPartSize?: number;
-  /** Keys per ListObjectsV2 page; S3's maximum and default is 1000. */
+  /** Keys per ListObjectsV2 page (uploads per ListMultipartUploads page); S3's maximum and default is 1000. */
   listPageSize?: number;
   timeouts?: S3Timeouts;
 }
@@ -95,15 +107,47 @@ export class S3Store implements ObjectStore {
   }
 
   async *list(prefix: string): AsyncIterable<ListedObject> {
+    for await (const page of this.listPages(prefix, undefined)) yield* page.objects;
+  }
+
+  async *listLevel(prefix: string): AsyncIterable<ListedObject | ListedPrefix> {
+    for await (const page of this.listPages(prefix, "/")) {
+      yield* page.objects;
+      yield* page.prefixes;
+    }
+  }
+
+  async *listMultipartUploads(prefix: string): AsyncIterable<MultipartUpload> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.send<ListMultipartUploadsCommandOutput>(
+        new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker, MaxUploads: this.listPageSize }),
+        "ListMultipartUploads",
+        prefix,
+        this.timeouts.metadataMs,
+      );
+      for (const upload of page.Uploads ?? []) yield { key: upload.Key!, uploadId: upload.UploadId!, initiated: upload.Initiated! };
+      if (!page.IsTruncated) return;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  /** ListObjectsV2 pages under `prefix`, following continuation tokens; with a delimiter, its common prefixes too. */
+  private async *listPages(prefix: string, delimiter: string | undefined): AsyncIterable<{ objects: ListedObject[]; prefixes: ListedPrefix[] }> {
     let token: string | undefined;
     do {
       const page = await this.send<ListObjectsV2CommandOutput>(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.listPageSize }),
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token, MaxKeys: this.listPageSize }),
         "ListObjectsV2",
         prefix,
         this.timeouts.metadataMs,
       );
-      for (const object of page.Contents ?? []) yield { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) };
+      yield {
+        objects: (page.Contents ?? []).map((object) => ({ key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag), lastModified: object.LastModified! })),
+        prefixes: (page.CommonPrefixes ?? []).map((common) => ({ prefix: common.Prefix! })),
+      };
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }

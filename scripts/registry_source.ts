@@ -5,7 +5,7 @@
  */
 import { join, relative } from "node:path";
 import { migrationVersions } from "../core/migrate";
-import { discoverJobs } from "../core/registry";
+import { discoverJobs, loadJobs, type ScheduledJob } from "../core/registry";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -21,14 +21,30 @@ function jobEntry(name: string, path: string): string {
   return `{ name: ${JSON.stringify(name)}, load: () => loadJobModule(${JSON.stringify(name)}, import(${JSON.stringify(path)})) }`;
 }
 
-/** core/registry.generated.ts: every job and migration, imported so the bundler includes them. */
-export function registrySource(jobs = discoverJobs().map((j) => j.name), migrations = migrationVersions(), datasets = datasetFiles()): string {
+/**
+ * Every scheduled job's cron, time zone and shards, read from the jobs themselves: schedule_audit
+ * audits them in any binary, including a lane binary that carries none of those jobs.
+ */
+export async function scheduleTable(): Promise<ScheduledJob[]> {
+  const jobs = await loadJobs(discoverJobs());
+  return jobs.flatMap(({ name, schedule }) =>
+    schedule ? [{ name, cron: schedule.cron, ...(schedule.timeZone && { timeZone: schedule.timeZone }), ...(schedule.shards && { shards: schedule.shards }) }] : [],
+  );
+}
+
+/** `{ name: "x", cron: "0 * * * *", timeZone: "UTC" }`, as the formatter would write it. */
+function scheduleLiteral(schedule: ScheduledJob): string {
+  return `{ ${Object.entries(schedule).map(([key, value]) => `${key}: ${JSON.stringify(value)}`).join(", ")} }`;
+}
+
+/** core/registry.generated.ts: every job and migration, imported so the bundler includes them, and every job's schedule. */
+export function registrySource(schedules: ScheduledJob[], jobs = discoverJobs().map((j) => j.name), migrations = migrationVersions(), datasets = datasetFiles()): string {
   const identifiers = migrations.map((v) => `migration_${v.replace(/[^A-Za-z0-9_]/g, "_")}`);
   return [
     HEADER,
     `import type { Dataset } from "./dataset";`,
     `import type { Migration } from "./migrate";`,
-    `import { loadJobModule, type JobEntry } from "./registry";`,
+    `import { loadJobModule, type JobEntry, type ScheduledJob } from "./registry";`,
     ...migrations.map((v, i) => `import ${identifiers[i]} from "../migrations/${v}.sql" with { type: "text" };`),
     "",
     "export const JOBS: JobEntry[] = [",
@@ -42,6 +58,11 @@ export function registrySource(jobs = discoverJobs().map((j) => j.name), migrati
     "/** The datasets (processors/datasets/*.ts), loaded when a job asks for one. */",
     "export const DATASETS: Array<{ name: string; load: () => Promise<{ DATASET: Dataset }> }> = [",
     ...datasets.map((name) => `  { name: ${JSON.stringify(name)}, load: () => import(${JSON.stringify(`../processors/datasets/${name}`)}) },`),
+    "];",
+    "",
+    "/** Every scheduled job's schedule, for schedule_audit in a binary that does not carry the job. */",
+    "export const SCHEDULES: ScheduledJob[] = [",
+    ...schedules.map((schedule) => `  ${scheduleLiteral(schedule)},`),
     "];",
     "",
   ].join("\n");

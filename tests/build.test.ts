@@ -13,14 +13,14 @@ import { openDuckDB } from "../core/duckdb";
 import { migrationVersions } from "../core/migrate";
 import { discoverJobs, loadJobs } from "../core/registry";
 import { compile, duckdbLibrary, usesDuckDB } from "../scripts/build";
-import { registrySource } from "../scripts/registry_source";
+import { registrySource, scheduleTable } from "../scripts/registry_source";
 import { startPostgres } from "./harness/postgres_server";
 import { ROOT, createBucket, createTestDatabase, getObjectText, listKeys, putObject, runCommand, seedAttachments, signalWhenCopying, type TestDatabase } from "./harness/fixtures";
 
 const isRoot = process.getuid?.() === 0;
 
-test("core/registry.generated.ts lists exactly what the jobs/ and migrations/ globs find (run `bun run build:registry`)", () => {
-  expect(readFileSync(join(ROOT, "core/registry.generated.ts"), "utf8")).toBe(registrySource());
+test("core/registry.generated.ts lists exactly what the jobs/ and migrations/ globs find, and the jobs' schedules (run `bun run build:registry`)", async () => {
+  expect(readFileSync(join(ROOT, "core/registry.generated.ts"), "utf8")).toBe(registrySource(await scheduleTable()));
 });
 
 test("a binary carries DuckDB when one of its jobs imports @duckdb/node-api, through any file, statically or not", () => {
@@ -79,6 +79,8 @@ describe("compiled binary", () => {
     expect(await names("etl-core")).toEqual(lane("core"));
     expect(await names("etl-file_processing")).toEqual(lane("file_processing"));
     expect(lane("file_processing")).toEqual(["decrypt_files", "profile_dataset", "unzip_files"]);
+    expect(await names("etl-observability")).toEqual(lane("observability"));
+    expect(lane("observability")).toEqual(["db_metrics", "freshness_monitor", "s3_metrics", "schedule_audit"]);
     // The deployment commands travel in the binary too.
     expect((await runBinary("etl", ["publish-dags", "--help"])).stdout).toContain("--dag-bucket <bucket|file:dir>");
 
@@ -185,8 +187,9 @@ describe("compiled binary", () => {
       const dir = mkdtempSync(join(tmpdir(), "etl-rootfs-"));
       copyFileSync(join(ROOT, "dist/etl"), join(dir, "etl"));
       copyFileSync(join(ROOT, "dist/etl-file_processing"), join(dir, "etl-file-processing"));
+      copyFileSync(join(ROOT, "dist/etl-observability"), join(dir, "etl-observability"));
       copyFileSync(probeBinary, join(dir, "etl-duckdb-probe"));
-      Bun.spawnSync(["chmod", "755", dir, join(dir, "etl"), join(dir, "etl-file-processing"), join(dir, "etl-duckdb-probe")]);
+      Bun.spawnSync(["chmod", "755", dir, join(dir, "etl"), join(dir, "etl-file-processing"), join(dir, "etl-observability"), join(dir, "etl-duckdb-probe")]);
       for (const object of objects) {
         const ldd = Bun.spawnSync(["ldd", object]).stdout.toString();
         for (const lib of ldd.matchAll(/(\/\S+)/g)) {
@@ -268,6 +271,30 @@ describe("compiled binary", () => {
       const profile = JSON.parse(await getObjectText(lake, "silver/partner_payments/dt=2026-11-20/_profile/profile.json"));
       expect(profile.rows).toBe(2);
       expect(await listKeys(lake)).toContain("silver/partner_payments/dt=2026-11-20/_profile/profile.html");
+    });
+
+    test("the observability lane binary measures what get_s3_files just did: bucket, completeness, database, schedule", async () => {
+      const [source, destination] = await Promise.all([createBucket(), createBucket()]);
+      await seedAttachments(db.sql, [40], [{ id: 40, agencyId: 40, key: "watch/a.txt" }, { id: 41, agencyId: 40, key: "watch/b.txt" }]);
+      await Promise.all([putObject(source, "watch/a.txt", "a"), putObject(source, "watch/b.txt", "bb")]);
+      const env = { DATABASE_URL: db.url, TMPDIR: "/tmp" };
+      const copy = await runCommand([], ["get_s3_files", "--agency-id", "40", "--source-bucket", source, "--destination-bucket", destination], env, jailed([]));
+      expect(copy.summary).toMatchObject({ status: "succeeded", counts: { copied: 2 } });
+
+      // Bare root filesystem: the monitors carry no DuckDB, so distroless base would do.
+      const monitor = (argv: string[]) => runCommand([], argv, env, jailed([], { root: bareRootfs, binary: "/etl-observability" }));
+      const bucket = await monitor(["s3_metrics", "--bucket", destination, "--depth", "1"]);
+      expect(bucket.stderr).toBe("");
+      expect(bucket.summary).toMatchObject({ status: "succeeded", counts: { objects: 3, groups: 1 } });
+      const complete = await monitor(["freshness_monitor", "--agency-id", "40", "--destination-bucket", destination]);
+      expect(complete.summary).toMatchObject({ status: "succeeded", counts: { expected: 2, present: 2, missing: 0, unexpected: 0 } });
+      const health = await monitor(["db_metrics"]);
+      expect(health.summary).toMatchObject({ status: "succeeded", exitCode: 0 });
+      // The binary carries every job's schedule: get_s3_files's four nightly shards, none run at their slot.
+      const audit = await monitor(["schedule_audit", "--job", "get_s3_files", "--since", "2d"]);
+      expect(audit.summary).toMatchObject({ status: "partial", exitCode: 3, counts: { jobs: 1 } });
+      expect((audit.summary?.counts as { missed: number }).missed).toBeGreaterThanOrEqual(4);
+      expect((await monitor(["bronze_to_silver", "--help"])).exitCode).toBe(2);
     });
 
     test("without the C++ runtime (an image on distroless base), a DuckDB job exits 2 saying what is missing", async () => {

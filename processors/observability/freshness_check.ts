@@ -1,0 +1,102 @@
+import { errorMessage } from "../../core/errors";
+import { mapBounded } from "../../core/executor";
+import type { Counts } from "../../core/job";
+import type { Logger } from "../../core/log";
+import type { Metrics } from "../../core/metrics";
+import { measureSource, type ProbeDependencies } from "./freshness_probe";
+import { criteriaOf, type FreshnessSource } from "./freshness_sources";
+import { STATUS_GAUGE, freshnessStatus, type FreshnessResult } from "./freshness_status";
+
+// Sources are measured side by side: most are one query, an s3_prefix is a listing that runs its
+// own 8 requests at once (freshness_probe.ts), so 4 keeps a run under 40 requests in flight.
+const SOURCES_AT_ONCE = 4;
+
+export interface FreshnessCheckOptions {
+  sources: readonly FreshnessSource[];
+  probe: ProbeDependencies;
+  log: Logger;
+  metrics: Metrics;
+  signal: AbortSignal;
+  /** The run's clock; tests move it. */
+  now?: () => Date;
+}
+
+/**
+ * Measures every source and judges it against its thresholds, as dbt's `source freshness` does:
+ * one `freshness.source` event per source (info when it passes, warn, error), one
+ * `freshness.result` event holding dbt's sources.json shape, three gauges per source, and the
+ * counts. `failed` is the sources at error plus those that could not be measured: the runner
+ * makes the run partial (exit 3) when it is above zero; warnings alone exit 0.
+ */
+export async function checkFreshness(o: FreshnessCheckOptions): Promise<Counts> {
+  const now = o.now ?? (() => new Date());
+  const started = performance.now();
+  const results = await mapBounded(o.sources, SOURCES_AT_ONCE, (source) => checkSource(source, o.probe, now), o.signal);
+  const counts = { sources: results.length, ok: 0, warn: 0, error: 0, runtimeError: 0, failed: 0 };
+  for (const [i, result] of results.entries()) {
+    if (result.status === "pass") counts.ok++;
+    else if (result.status === "warn") counts.warn++;
+    else if (result.status === "error") counts.error++;
+    else counts.runtimeError++;
+    publishGauges(o.metrics, result);
+    const level = result.status === "pass" ? "info" : result.status === "warn" ? "warn" : "error";
+    o.log[level]("freshness source", { event: "freshness.source", ...result, description: o.sources[i]!.description });
+  }
+  counts.failed = counts.error + counts.runtimeError;
+  o.log.info("freshness", { event: "freshness.result", elapsed_time: round((performance.now() - started) / 1000), results });
+  return counts;
+}
+
+async function checkSource(source: FreshnessSource, probe: ProbeDependencies, now: () => Date): Promise<FreshnessResult> {
+  const started = performance.now();
+  const criteria = criteriaOf(source);
+  const identity = { unique_id: `source.etl.${source.name}`, name: source.name, kind: source.kind };
+  try {
+    const measured = await measureSource(source, probe);
+    const snapshottedAt = now();
+    const lag = measured.maxLoadedAt ? round((snapshottedAt.getTime() - measured.maxLoadedAt.getTime()) / 1000) : null;
+    return {
+      ...identity,
+      max_loaded_at: measured.maxLoadedAt?.toISOString() ?? null,
+      snapshotted_at: snapshottedAt.toISOString(),
+      max_loaded_at_time_ago_in_s: lag,
+      status: freshnessStatus(lag, criteria),
+      criteria,
+      execution_time: round((performance.now() - started) / 1000),
+      detail: measured.detail,
+    };
+  } catch (error) {
+    // SIGTERM stops the run; anything else is this source's runtime error and the others go on.
+    probe.signal.throwIfAborted();
+    return {
+      ...identity,
+      max_loaded_at: null,
+      snapshotted_at: now().toISOString(),
+      max_loaded_at_time_ago_in_s: null,
+      status: "runtime error",
+      criteria,
+      execution_time: round((performance.now() - started) / 1000),
+      error: errorMessage(error),
+    };
+  }
+}
+
+/**
+ * Every source has all three series in every push, so the Pushgateway keeps no stale value for
+ * it: a source never loaded has max_loaded_at 0 and an infinite lag (it is as stale as can be);
+ * one that could not be measured has NaN for both (unknown), and status 2.
+ */
+function publishGauges(metrics: Metrics, result: FreshnessResult): void {
+  const labels = { source: result.name };
+  const measured = result.status !== "runtime error";
+  const loadedAt = result.max_loaded_at ? Date.parse(result.max_loaded_at) / 1000 : measured ? 0 : Number.NaN;
+  const lag = result.max_loaded_at_time_ago_in_s ?? (measured ? Number.POSITIVE_INFINITY : Number.NaN);
+  metrics.gauge("etl_freshness_status", "Freshness of the source: 0 ok, 1 warn, 2 error (stale, never loaded, or could not be measured)", labels, STATUS_GAUGE[result.status]);
+  metrics.gauge("etl_freshness_lag_seconds", "Seconds since the source's data last landed (+Inf: never; NaN: could not be measured)", labels, lag);
+  metrics.gauge("etl_freshness_max_loaded_at_timestamp_seconds", "When the source's data last landed, in Unix seconds (0: never; NaN: could not be measured)", labels, loadedAt);
+}
+
+/** Seconds to the millisecond, as dbt's floats. */
+function round(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
+}

@@ -1,0 +1,66 @@
+/**
+ * A source's freshness as dbt's `source freshness` reports it (sources.json v3, `results[]`):
+ * the same field names and statuses, so tools that read dbt's artifact read ours.
+ */
+
+/** dbt's criteria period: freshness is declared in minutes, hours or days, as in dbt. */
+export type FreshnessPeriod = "minute" | "hour" | "day";
+
+export interface FreshnessThreshold {
+  count: number;
+  period: FreshnessPeriod;
+}
+
+const PERIOD_SECONDS: Record<FreshnessPeriod, number> = { minute: 60, hour: 3600, day: 86_400 };
+const PERIOD_OF_UNIT: Record<string, FreshnessPeriod> = { m: "minute", h: "hour", d: "day" };
+
+/** "26h" as dbt's `{count: 26, period: "hour"}`; throws naming the text when it is not `<n>m`, `<n>h` or `<n>d`. */
+export function parseThreshold(text: string): FreshnessThreshold {
+  const match = /^(\d+)([mhd])$/.exec(text);
+  if (!match || Number(match[1]) === 0) throw new Error(`"${text}" is not a duration such as 90m, 26h or 2d`);
+  return { count: Number(match[1]), period: PERIOD_OF_UNIT[match[2]!]! };
+}
+
+export function thresholdSeconds(threshold: FreshnessThreshold): number {
+  return threshold.count * PERIOD_SECONDS[threshold.period];
+}
+
+export interface FreshnessCriteria {
+  warn_after: FreshnessThreshold;
+  error_after: FreshnessThreshold;
+}
+
+/** dbt's statuses: `runtime error` when the source could not be measured. */
+export type FreshnessStatus = "pass" | "warn" | "error" | "runtime error";
+
+/** One source's result, as an entry of dbt's sources.json `results`, plus what was measured (`kind`, `detail`). */
+export interface FreshnessResult {
+  unique_id: string;
+  name: string;
+  kind: string;
+  /** ISO 8601 UTC; null when the source was never loaded or could not be measured. */
+  max_loaded_at: string | null;
+  snapshotted_at: string;
+  max_loaded_at_time_ago_in_s: number | null;
+  status: FreshnessStatus;
+  criteria: FreshnessCriteria;
+  /** Seconds spent measuring the source. */
+  execution_time: number;
+  /** Why the source could not be measured (status `runtime error`). */
+  error?: string;
+  /** What the measurement found: the partition, the newest key, the run, or why there is nothing. */
+  detail?: Record<string, string | number>;
+}
+
+/**
+ * pass, warn or error, as dbt decides it: stale once the lag is strictly over a threshold. A
+ * source never loaded (no lag) is at error: a monitored source is expected to have data.
+ */
+export function freshnessStatus(lagSeconds: number | null, criteria: FreshnessCriteria): Exclude<FreshnessStatus, "runtime error"> {
+  if (lagSeconds === null || lagSeconds > thresholdSeconds(criteria.error_after)) return "error";
+  if (lagSeconds > thresholdSeconds(criteria.warn_after)) return "warn";
+  return "pass";
+}
+
+/** The value of etl_freshness_status: 0 ok, 1 warn, 2 error (a source that could not be measured included). */
+export const STATUS_GAUGE: Record<FreshnessStatus, number> = { pass: 0, warn: 1, error: 2, "runtime error": 2 };
