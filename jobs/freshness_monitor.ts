@@ -5,11 +5,11 @@ import { UsageError } from "../core/errors";
 import { defineJob, type Counts } from "../core/job";
 import { locationUrl, type Location } from "../core/object_store";
 import { retry } from "../core/retry";
-import { checkCompleteness } from "../processors/observability/completeness_check";
-import { checkFreshness } from "../processors/observability/freshness_check";
-import { declaredBucketOpener } from "../processors/observability/freshness_probe";
-import { FRESHNESS_SOURCES, declarationProblems, parseBucketMap, selectSources } from "../processors/observability/freshness_sources";
-import { parseThreshold, thresholdSeconds } from "../processors/observability/freshness_status";
+import { checkCompleteness } from "../processors/observability/completeness/check";
+import { checkFreshness } from "../processors/observability/freshness/check";
+import { declaredBucketOpener } from "../processors/observability/freshness/probe";
+import { FRESHNESS_SOURCES, declarationProblems, parseBucketMap, selectSources } from "../processors/observability/freshness/sources";
+import { parseThreshold, thresholdSeconds } from "../processors/observability/freshness/status";
 import { AgencyRepository } from "../repositories/agencies";
 import { AttachmentListingRepository } from "../repositories/attachment_listing";
 import { AttachmentRepository } from "../repositories/attachments";
@@ -21,7 +21,7 @@ const bucketLabel = (location: Location) => (location.kind === "s3" ? location.b
 const NAMES = /^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$/;
 
 const ARGS = {
-  source: arg.optionalText("check only these sources of processors/observability/freshness_sources.ts, a comma list (default: all)", { placeholder: "<name,...>", pattern: NAMES, patternHelp: "must be source names separated by commas" }),
+  source: arg.optionalText("check only these sources of processors/observability/freshness/sources.ts, a comma list (default: all)", { placeholder: "<name,...>", pattern: NAMES, patternHelp: "must be source names separated by commas" }),
   bucketMap: arg.optionalText("read a declared bucket from elsewhere, a comma list: etl-lake=file:.etl/demo/lake", { placeholder: "<bucket=location,...>" }),
   agencyId: optional(arg.integer("check get_s3_files's copy of this agency (with --destination-bucket) instead of the sources", { min: 1, placeholder: "<id>" })),
   destinationBucket: optional(arg.location("get_s3_files's destination bucket or directory")),
@@ -55,7 +55,7 @@ async function checkSources(args: ArgValues<typeof ARGS>, ctx: JobContext): Prom
   const misplaced = (["destinationPrefix", "grace", "reportTo"] as const).find((key) => args[key] !== undefined);
   if (misplaced) throw new UsageError(`--${kebabCase(misplaced)} belongs to a completeness check: give --agency-id and --destination-bucket`);
   const problems = declarationProblems(FRESHNESS_SOURCES);
-  if (problems.length) throw new Error(`processors/observability/freshness_sources.ts: ${problems.join("; ")}`);
+  if (problems.length) throw new Error(`processors/observability/freshness/sources.ts: ${problems.join("; ")}`);
   const sources = selectSources(FRESHNESS_SOURCES, args.source);
   const openStore = declaredBucketOpener(parseBucketMap(args.bucketMap, FRESHNESS_SOURCES), ctx.objectStore, ctx.signal);
   // The only identifiers the repository reads: the declared tables and columns.

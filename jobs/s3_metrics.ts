@@ -3,7 +3,7 @@ import { UsageError } from "../core/errors";
 import { defineJob } from "../core/job";
 import { locationUrl, type Location } from "../core/object_store";
 import { retry } from "../core/retry";
-import { measureS3Prefix } from "../processors/observability/s3_metrics";
+import { measureS3Prefix } from "../processors/observability/s3/metrics";
 
 /** The `bucket` label: the bucket's name, or file:///dir for a directory. */
 const bucketLabel = (location: Location) => (location.kind === "s3" ? location.bucket : locationUrl(location));

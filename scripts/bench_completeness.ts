@@ -32,7 +32,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
-import { compareKeys } from "../processors/observability/completeness";
+import { compareKeys } from "../processors/observability/completeness/merge";
 import { createBenchDatabase } from "./bench_database";
 import { startPostgres } from "../tests/harness/postgres_server";
 import { freePort, killTracked, track, waitUntil } from "../tests/harness/processes";

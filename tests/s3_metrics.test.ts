@@ -9,8 +9,8 @@ import { Metrics } from "../core/metrics";
 import type { ObjectStore } from "../core/object_store";
 import { S3RequestError } from "../core/s3_request";
 import { S3Store } from "../core/s3_store";
-import { groupOf } from "../processors/observability/s3_groups";
-import { measureS3Prefix } from "../processors/observability/s3_metrics";
+import { groupOf } from "../processors/observability/s3/groups";
+import { measureS3Prefix } from "../processors/observability/s3/metrics";
 import { createBucket, putObject, runCommand, s3 } from "./harness/fixtures";
 import { find, scrape, startPushgateway, valueOf, type PushgatewayServer } from "./harness/pushgateway_server";
 

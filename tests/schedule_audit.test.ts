@@ -3,8 +3,8 @@ import { createLogger } from "../core/log";
 import { Metrics } from "../core/metrics";
 import { loadMigrations, migrate } from "../core/migrate";
 import { discoverJobs, loadJobs } from "../core/registry";
-import { auditSchedules, type AuditedJob } from "../processors/observability/schedule_audit";
-import { expectedSlots } from "../processors/observability/schedule_slots";
+import { auditSchedules, type AuditedJob } from "../processors/observability/schedule/audit";
+import { expectedSlots } from "../processors/observability/schedule/slots";
 import { SlotRunRepository } from "../repositories/slot_runs";
 import { createTestDatabase, runCommand, type TestDatabase } from "./harness/fixtures";
 

@@ -1,8 +1,8 @@
-import { mapBounded } from "../../core/executor";
-import type { ListedObject, ObjectStore } from "../../core/object_store";
-import { retry } from "../../core/retry";
-import { S3RequestError } from "../../core/s3_request";
-import { GroupTable, groupOf } from "./s3_groups";
+import { mapBounded } from "../../../core/executor";
+import type { ListedObject, ObjectStore } from "../../../core/object_store";
+import { retry } from "../../../core/retry";
+import { S3RequestError } from "../../../core/s3_request";
+import { GroupTable, groupOf } from "./groups";
 
 export interface GroupListingOptions {
   store: ObjectStore;
@@ -24,7 +24,7 @@ export interface GroupListing {
 }
 
 /**
- * Lists every object under `prefix` into per-group figures (s3_groups.ts), with memory for the
+ * Lists every object under `prefix` into per-group figures (groups.ts), with memory for the
  * groups only. Where the store can list one level at a time (S3's Delimiter), it walks down the
  * sub-prefixes, level by level up to `depth`, while a level holds no more than `maxGroups`
  * prefixes in all, then lists the deepest level's prefixes in full, `concurrency` at a time:

@@ -1,14 +1,14 @@
-import { errorMessage } from "../../core/errors";
-import { mapBounded } from "../../core/executor";
-import type { Counts } from "../../core/job";
-import type { Logger } from "../../core/log";
-import type { Metrics } from "../../core/metrics";
-import { measureSource, type ProbeDependencies } from "./freshness_probe";
-import { criteriaOf, type FreshnessSource } from "./freshness_sources";
-import { STATUS_GAUGE, freshnessStatus, type FreshnessResult } from "./freshness_status";
+import { errorMessage } from "../../../core/errors";
+import { mapBounded } from "../../../core/executor";
+import type { Counts } from "../../../core/job";
+import type { Logger } from "../../../core/log";
+import type { Metrics } from "../../../core/metrics";
+import { measureSource, type ProbeDependencies } from "./probe";
+import { criteriaOf, type FreshnessSource } from "./sources";
+import { STATUS_GAUGE, freshnessStatus, type FreshnessResult } from "./status";
 
 // Sources are measured side by side: most are one query, an s3_prefix is a listing that runs its
-// own 8 requests at once (freshness_probe.ts), so 4 keeps a run under 40 requests in flight.
+// own 8 requests at once (probe.ts), so 4 keeps a run under 40 requests in flight.
 const SOURCES_AT_ONCE = 4;
 
 export interface FreshnessCheckOptions {

@@ -5,10 +5,10 @@
  * source is stale once its lag is over them. Buckets are the deployment's (the jobs' schedules);
  * `--bucket-map etl-lake=file:...` reads one from elsewhere (the demo's directories).
  */
-import { UsageError } from "../../core/errors";
-import { unsafePrefixReason } from "../../core/object_key";
-import { parseLocation, type Location } from "../../core/object_store";
-import { parseThreshold, thresholdSeconds, type FreshnessCriteria } from "./freshness_status";
+import { UsageError } from "../../../core/errors";
+import { unsafePrefixReason } from "../../../core/object_key";
+import { parseLocation, type Location } from "../../../core/object_store";
+import { parseThreshold, thresholdSeconds, type FreshnessCriteria } from "./status";
 
 interface Declared {
   /** snake_case, unique: the `source` label of the gauges and dbt's unique_id `source.etl.<name>`. */

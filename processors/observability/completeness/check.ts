@@ -1,13 +1,13 @@
-import type { Counts } from "../../core/job";
-import type { Logger } from "../../core/log";
-import type { Metrics } from "../../core/metrics";
-import type { ObjectStore } from "../../core/object_store";
-import type { Progress } from "../../core/progress";
-import { retry } from "../../core/retry";
-import type { AttachmentListingRepository } from "../../repositories/attachment_listing";
-import { mergeCompleteness, type ExpectedObject } from "./completeness";
-import { listInKeyOrder } from "./completeness_listing";
-import { CompletenessReport } from "./completeness_report";
+import type { Counts } from "../../../core/job";
+import type { Logger } from "../../../core/log";
+import type { Metrics } from "../../../core/metrics";
+import type { ObjectStore } from "../../../core/object_store";
+import type { Progress } from "../../../core/progress";
+import { retry } from "../../../core/retry";
+import type { AttachmentListingRepository } from "../../../repositories/attachment_listing";
+import { mergeCompleteness, type ExpectedObject } from "./merge";
+import { listInKeyOrder } from "./listing";
+import { CompletenessReport } from "./report";
 
 export interface CompletenessCheckOptions {
   attachments: AttachmentListingRepository;
@@ -36,8 +36,8 @@ const OWN_FILE = /^_manifest(\.\d+-of-\d+)?\.csv$/;
 /**
  * Whether get_s3_files's destination holds what the database says it should: the agency's live
  * attachments, read in key order a page at a time, merged with the destination listing under
- * the prefix, also in key order, comparing sizes (completeness.ts). Neither side is ever held in
- * memory (a directory's listing is sorted on disk, completeness_listing.ts). Reports the counts, the ratio present/expected as `etl_completeness_ratio`, a
+ * the prefix, also in key order, comparing sizes (merge.ts). Neither side is ever held in
+ * memory (a directory's listing is sorted on disk, listing.ts). Reports the counts, the ratio present/expected as `etl_completeness_ratio`, a
  * `completeness.result` event naming the first missing, changed and unexpected keys, and with
  * `report` a CSV of all of them. When the ratio is under `minRatio`, `failed` counts the missing
  * and changed objects, so the run is partial (exit 3); unexpected objects never fail it.

@@ -1,8 +1,8 @@
-import { parseLocation, readBytes, type Location, type ObjectStore } from "../../core/object_store";
-import { retry } from "../../core/retry";
-import type { FreshnessRepository } from "../../repositories/freshness";
-import type { FreshnessSource } from "./freshness_sources";
-import { listGroups } from "./s3_listing";
+import { parseLocation, readBytes, type Location, type ObjectStore } from "../../../core/object_store";
+import { retry } from "../../../core/retry";
+import type { FreshnessRepository } from "../../../repositories/freshness";
+import type { FreshnessSource } from "./sources";
+import { listGroups } from "../s3/listing";
 
 export interface ProbeDependencies {
   freshness: FreshnessRepository;
@@ -35,7 +35,7 @@ export function declaredBucketOpener(bucketMap: ReadonlyMap<string, Location>, o
   };
 }
 
-// An s3_prefix is listed as s3_metrics lists (processors/observability/s3_listing.ts): the
+// An s3_prefix is listed as s3_metrics lists (processors/observability/s3/listing.ts): the
 // sub-prefixes two levels down, 8 at a time. One ListObjectsV2 stream is bound by its round
 // trips; 8 listed 1M keys in a third of the time of one (scripts/bench_s3_metrics.ts).
 const LISTING = { depth: 2, concurrency: 8, maxGroups: 10_000 };

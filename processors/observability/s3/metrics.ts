@@ -1,10 +1,10 @@
-import type { Counts } from "../../core/job";
-import type { Logger } from "../../core/log";
-import type { Metrics } from "../../core/metrics";
-import type { ObjectStore } from "../../core/object_store";
-import type { Progress } from "../../core/progress";
-import { OTHER_GROUP, type GroupFigures } from "./s3_groups";
-import { countIncompleteUploads, listGroups } from "./s3_listing";
+import type { Counts } from "../../../core/job";
+import type { Logger } from "../../../core/log";
+import type { Metrics } from "../../../core/metrics";
+import type { ObjectStore } from "../../../core/object_store";
+import type { Progress } from "../../../core/progress";
+import { OTHER_GROUP, type GroupFigures } from "./groups";
+import { countIncompleteUploads, listGroups } from "./listing";
 
 export interface S3MetricsOptions {
   store: ObjectStore;

@@ -1,9 +1,9 @@
-import type { Counts } from "../../core/job";
-import { LOST_AFTER_MS } from "../../core/ledger";
-import type { Logger } from "../../core/log";
-import type { Metrics } from "../../core/metrics";
-import type { SlotRun } from "../../repositories/slot_runs";
-import { expectedSlots, parseCron, Zone } from "./schedule_slots";
+import type { Counts } from "../../../core/job";
+import { LOST_AFTER_MS } from "../../../core/ledger";
+import type { Logger } from "../../../core/log";
+import type { Metrics } from "../../../core/metrics";
+import type { SlotRun } from "../../../repositories/slot_runs";
+import { expectedSlots, parseCron, Zone } from "./slots";
 
 export const SLOT_KINDS = ["on_time", "late", "missed", "doubled", "lost", "failed", "running"] as const;
 export type SlotKind = (typeof SLOT_KINDS)[number];

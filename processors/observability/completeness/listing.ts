@@ -3,8 +3,8 @@ import { open, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { ObjectStore } from "../../core/object_store";
-import { compareKeys, type FoundObject } from "./completeness";
+import type { ObjectStore } from "../../../core/object_store";
+import { compareKeys, type FoundObject } from "./merge";
 
 // Objects sorted in memory at a time when a listing must be sorted: about 20 MB of keys of 60
 // characters; a million objects make ten runs on disk.
