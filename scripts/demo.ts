@@ -7,7 +7,9 @@
  * requests from a local demo API into the lake .etl/demo/lake, and bronze_to_silver builds the
  * day's silver partition from them. Last, a partner's delivery: an encrypted zip of payment CSVs
  * dropped in the lake's inbox is decrypted (decrypt_files), unzipped into bronze (unzip_files),
- * built into silver (bronze_to_silver) and profiled with its checks (profile_dataset).
+ * built into silver (bronze_to_silver) and profiled with its checks (profile_dataset). It ends
+ * with the monitors over what it just did: freshness_monitor checks every declared source (the
+ * demo's directories stand in for the declared buckets), then get_s3_files's completeness.
  */
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
@@ -100,5 +102,14 @@ if (await profile.exists()) {
   console.log(`\nsilver/partner_payments/dt=${day}: ${rows} rows profiled; checks not passing: ${failing.map((c) => `${c.name} (${c.severity})`).join(", ") || "none"}`);
   console.log(`open ${join(lakeDir, `silver/partner_payments/dt=${day}/_profile/profile.html`)} in a browser for the profile`);
 }
+
+console.log("\nthe monitors, over what the demo just did:");
+const destination = `file:${relative(root, destinationDir)}`;
+// The declared sources read the deployment's buckets; the demo's directories stand in for them.
+// A source gone stale (a rerun days later, with no new upload) is the monitor doing its job: its
+// exit code is shown, not the demo's. Without --logical-date a monitor measures on every run.
+const fresh = await runJob("freshness_monitor", ["--bucket-map", `etl-lake=${lake},etl-attachments-archive=${destination}`]);
+const complete = await runJob("freshness_monitor", ["--agency-id", "10", "--destination-bucket", destination]);
+console.log(`\nfreshness_monitor: exit ${fresh} (0: no source at error); completeness of agency 10: exit ${complete} (0: every attachment is at the destination)`);
 console.log("run it again: the day's runs are skipped, they already succeeded (--force reruns them).");
-process.exit([copied, ingested, built, ...partner].find((code) => code !== 0) ?? 0);
+process.exit([copied, ingested, built, ...partner, complete].find((code) => code !== 0) ?? 0);
