@@ -2,7 +2,7 @@
 
 import type { Dataset } from "./dataset";
 import type { Migration } from "./migrate";
-import { loadJobModule, type JobEntry, type ScheduledJob } from "./registry";
+import { loadJobModule, type JobEntry } from "./registry";
 import migration_0001_dead_letters from "../migrations/0001_dead_letters.sql" with { type: "text" };
 import migration_0002_leases from "../migrations/0002_leases.sql" with { type: "text" };
 import migration_0003_object_listings from "../migrations/0003_object_listings.sql" with { type: "text" };
@@ -42,18 +42,4 @@ export const MIGRATIONS: Migration[] = [
 export const DATASETS: Array<{ name: string; load: () => Promise<{ DATASET: Dataset }> }> = [
   { name: "partner_payments", load: () => import("../processors/datasets/partner_payments") },
   { name: "service_requests", load: () => import("../processors/datasets/service_requests") },
-];
-
-/** Every scheduled job's schedule, for schedule_audit in a binary that does not carry the job. */
-export const SCHEDULES: ScheduledJob[] = [
-  { name: "bronze_to_silver", cron: "30 1 * * *", timeZone: "UTC" },
-  { name: "db_metrics", cron: "*/5 * * * *", timeZone: "UTC" },
-  { name: "decrypt_files", cron: "*/15 * * * *", timeZone: "UTC" },
-  { name: "freshness_monitor", cron: "*/15 * * * *", timeZone: "UTC" },
-  { name: "get_s3_files", cron: "0 2 * * *", timeZone: "UTC", shards: 4 },
-  { name: "ingest_api", cron: "15 * * * *", timeZone: "UTC" },
-  { name: "profile_dataset", cron: "0 2 * * *", timeZone: "UTC" },
-  { name: "s3_metrics", cron: "0 * * * *", timeZone: "UTC" },
-  { name: "schedule_audit", cron: "0 6 * * *", timeZone: "UTC" },
-  { name: "unzip_files", cron: "5-59/15 * * * *", timeZone: "UTC" },
 ];

@@ -1,7 +1,7 @@
 import { arg } from "../core/args";
 import { UsageError } from "../core/errors";
 import { defineJob } from "../core/job";
-import { SCHEDULES } from "../core/registry.generated";
+import { SCHEDULES } from "../core/schedules.generated";
 import { auditSchedules, durationMs } from "../processors/observability/schedule/audit";
 import { SlotRunRepository } from "../repositories/slot_runs";
 

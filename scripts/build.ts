@@ -17,7 +17,7 @@ import { dirname, join, relative } from "node:path";
 import { EMBEDDED_LIBRARY } from "../core/duckdb";
 import { LANES } from "../core/job";
 import { discoverJobs, loadJobs } from "../core/registry";
-import { entrySource, registrySource, scheduleTable, type JobFile } from "./registry_source";
+import { entrySource, registrySource, scheduleTable, schedulesSource, type JobFile } from "./registry_source";
 
 const ROOT = join(import.meta.dir, "..");
 const DIST = join(ROOT, "dist");
@@ -27,8 +27,9 @@ const DUCKDB_HOST_BINDINGS = `@duckdb/node-bindings-${process.platform}-${proces
 const transpiler = new Bun.Transpiler({ loader: "ts" });
 
 async function writeRegistry(): Promise<void> {
-  await writeFile(join(ROOT, "core", "registry.generated.ts"), registrySource(await scheduleTable()));
-  console.log("wrote core/registry.generated.ts");
+  await writeFile(join(ROOT, "core", "registry.generated.ts"), registrySource());
+  await writeFile(join(ROOT, "core", "schedules.generated.ts"), schedulesSource(await scheduleTable()));
+  console.log("wrote core/registry.generated.ts and core/schedules.generated.ts");
 }
 
 /**

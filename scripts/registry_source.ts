@@ -37,14 +37,31 @@ function scheduleLiteral(schedule: ScheduledJob): string {
   return `{ ${Object.entries(schedule).map(([key, value]) => `${key}: ${JSON.stringify(value)}`).join(", ")} }`;
 }
 
-/** core/registry.generated.ts: every job and migration, imported so the bundler includes them, and every job's schedule. */
-export function registrySource(schedules: ScheduledJob[], jobs = discoverJobs().map((j) => j.name), migrations = migrationVersions(), datasets = datasetFiles()): string {
+/**
+ * core/schedules.generated.ts: every scheduled job's schedule, in a module of its own that
+ * imports nothing, so schedule_audit's binary carries the schedules and none of the jobs.
+ */
+export function schedulesSource(schedules: ScheduledJob[]): string {
+  return [
+    HEADER,
+    `import type { ScheduledJob } from "./registry";`,
+    "",
+    "/** Every scheduled job's schedule, for schedule_audit in a binary that does not carry the job. */",
+    "export const SCHEDULES: ScheduledJob[] = [",
+    ...schedules.map((schedule) => `  ${scheduleLiteral(schedule)},`),
+    "];",
+    "",
+  ].join("\n");
+}
+
+/** core/registry.generated.ts: every job and migration, imported so the bundler includes them. */
+export function registrySource(jobs = discoverJobs().map((j) => j.name), migrations = migrationVersions(), datasets = datasetFiles()): string {
   const identifiers = migrations.map((v) => `migration_${v.replace(/[^A-Za-z0-9_]/g, "_")}`);
   return [
     HEADER,
     `import type { Dataset } from "./dataset";`,
     `import type { Migration } from "./migrate";`,
-    `import { loadJobModule, type JobEntry, type ScheduledJob } from "./registry";`,
+    `import { loadJobModule, type JobEntry } from "./registry";`,
     ...migrations.map((v, i) => `import ${identifiers[i]} from "../migrations/${v}.sql" with { type: "text" };`),
     "",
     "export const JOBS: JobEntry[] = [",
@@ -58,11 +75,6 @@ export function registrySource(schedules: ScheduledJob[], jobs = discoverJobs().
     "/** The datasets (processors/datasets/*.ts), loaded when a job asks for one. */",
     "export const DATASETS: Array<{ name: string; load: () => Promise<{ DATASET: Dataset }> }> = [",
     ...datasets.map((name) => `  { name: ${JSON.stringify(name)}, load: () => import(${JSON.stringify(`../processors/datasets/${name}`)}) },`),
-    "];",
-    "",
-    "/** Every scheduled job's schedule, for schedule_audit in a binary that does not carry the job. */",
-    "export const SCHEDULES: ScheduledJob[] = [",
-    ...schedules.map((schedule) => `  ${scheduleLiteral(schedule)},`),
     "];",
     "",
   ].join("\n");

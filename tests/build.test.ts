@@ -13,14 +13,15 @@ import { openDuckDB } from "../core/duckdb";
 import { migrationVersions } from "../core/migrate";
 import { discoverJobs, loadJobs } from "../core/registry";
 import { compile, duckdbLibrary, usesDuckDB } from "../scripts/build";
-import { registrySource, scheduleTable } from "../scripts/registry_source";
+import { registrySource, scheduleTable, schedulesSource } from "../scripts/registry_source";
 import { startPostgres } from "./harness/postgres_server";
 import { ROOT, createBucket, createTestDatabase, getObjectText, listKeys, putObject, runCommand, seedAttachments, signalWhenCopying, type TestDatabase } from "./harness/fixtures";
 
 const isRoot = process.getuid?.() === 0;
 
-test("core/registry.generated.ts lists exactly what the jobs/ and migrations/ globs find, and the jobs' schedules (run `bun run build:registry`)", async () => {
-  expect(readFileSync(join(ROOT, "core/registry.generated.ts"), "utf8")).toBe(registrySource(await scheduleTable()));
+test("core/registry.generated.ts lists exactly what the jobs/ and migrations/ globs find, core/schedules.generated.ts the jobs' schedules (run `bun run build:registry`)", async () => {
+  expect(readFileSync(join(ROOT, "core/registry.generated.ts"), "utf8")).toBe(registrySource());
+  expect(readFileSync(join(ROOT, "core/schedules.generated.ts"), "utf8")).toBe(schedulesSource(await scheduleTable()));
 });
 
 test("a binary carries DuckDB when one of its jobs imports @duckdb/node-api, through any file, statically or not", () => {
@@ -149,6 +150,8 @@ describe("compiled binary", () => {
       const carries = names.some((name) => usesDuckDB(join(ROOT, "jobs", `${name}.ts`)));
       expect({ binary, carries: size(join(ROOT, "dist", binary)) - withoutDuckDB > 60e6 }).toEqual({ binary, carries });
     }
+    // The monitors use no DuckDB, schedule_audit included (its schedules module imports no job).
+    expect(size(join(ROOT, "dist/etl-observability")) - withoutDuckDB).toBeLessThan(10e6);
   });
 
   test("a database that freezes mid-run (connections open, nothing answers) ends in exit 75 with the summary, not a hang", async () => {
