@@ -89,3 +89,13 @@ function isValidPostgresUrl(text: string): boolean {
     return false;
   }
 }
+
+/** host:port/database, never the user or password. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || 5432}${u.pathname}`;
+  } catch {
+    return "(DATABASE_URL)";
+  }
+}

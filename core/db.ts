@@ -1,4 +1,5 @@
 import postgres from "postgres";
+import { describeUrl } from "./config";
 import { ConfigError, TransientError, errorMessage } from "./errors";
 import { withQueryDeadline } from "./query_deadline";
 import { retry } from "./retry";
@@ -69,14 +70,4 @@ function classifyConnectError(error: unknown, url: string): Error {
   if (code === "3D000") return new ConfigError(`database ${where} does not exist (DATABASE_URL)`, { cause: error });
   if (error instanceof Error && error.name === "AbortError") return error;
   return new TransientError(`database ${where} unreachable: ${errorMessage(error)}`, { cause: error });
-}
-
-/** host:port/database, never the user or password. */
-function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || 5432}${u.pathname}`;
-  } catch {
-    return "(DATABASE_URL)";
-  }
 }

@@ -123,3 +123,62 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }
+
+/**
+ * The items of `source`, pulled up to `limit` ahead of the consumer: memory holds `limit` items,
+ * the source works while the consumer does. An error of the source reaches the consumer after the
+ * items read before it; a consumer that stops early stops the source.
+ */
+export async function* readAhead<T>(source: AsyncIterable<T>, limit: number): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let buffer: T[] = [];
+  let ended = false;
+  let stopped = false;
+  let failure: { error: unknown } | undefined;
+  let wakeConsumer: (() => void) | undefined;
+  let wakeProducer: (() => void) | undefined;
+  const wake = (which: "consumer" | "producer") => {
+    const resolve = which === "consumer" ? wakeConsumer : wakeProducer;
+    if (which === "consumer") wakeConsumer = undefined;
+    else wakeProducer = undefined;
+    resolve?.();
+  };
+  const producer = (async () => {
+    try {
+      while (!stopped) {
+        if (buffer.length >= limit) {
+          await new Promise<void>((resolve) => (wakeProducer = resolve));
+          continue;
+        }
+        const step = await iterator.next();
+        if (step.done) break;
+        buffer.push(step.value);
+        wake("consumer");
+      }
+    } catch (error) {
+      failure = { error };
+    } finally {
+      ended = true;
+      wake("consumer");
+    }
+  })();
+  try {
+    for (;;) {
+      if (buffer.length) {
+        const items = buffer;
+        buffer = [];
+        wake("producer");
+        yield* items;
+        continue;
+      }
+      if (failure) throw failure.error;
+      if (ended) return;
+      await new Promise<void>((resolve) => (wakeConsumer = resolve));
+    }
+  } finally {
+    stopped = true;
+    wake("producer");
+    await producer;
+    await iterator.return?.();
+  }
+}

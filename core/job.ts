@@ -1,4 +1,5 @@
 import type { ArgSpecs, ArgValues } from "./args";
+import type { PlatformConfig } from "./config";
 import type { JobContext } from "./context";
 import type { RunnerEnvironment } from "./runner";
 
@@ -39,9 +40,9 @@ export interface JobDefinition<S extends ArgSpecs> {
   /**
    * Labels that split the job's Pushgateway group (`job=<job>/dataset=<d>`): a push replaces the
    * series of its group, so a job run once per dataset or bucket names it here, or each run would
-   * erase the gauges of the one before.
+   * erase the gauges of the one before. The platform's configuration tells e.g. which database.
    */
-  metricsGroup?(args: ArgValues<S>): Record<string, string>;
+  metricsGroup?(args: ArgValues<S>, config: PlatformConfig): Record<string, string>;
   /** The work. Counts with a `failed` or `quarantined` above zero make the run partial (exit 3). */
   run(args: ArgValues<S>, context: JobContext): Promise<Counts | SkippedRun>;
   /**

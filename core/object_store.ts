@@ -169,3 +169,8 @@ export function isLocation(value: unknown): value is Location {
 export function locationUrl(location: Location): string {
   return location.kind === "s3" ? `s3://${location.bucket}` : `file://${location.dir}`;
 }
+
+/** A location as a metric's `bucket` label: the bucket's name, or file:///dir for a directory. */
+export function locationLabel(location: Location): string {
+  return location.kind === "s3" ? location.bucket : locationUrl(location);
+}

@@ -8,7 +8,7 @@ export interface JobEntry {
   load(): Promise<Job>;
 }
 
-/** A scheduled job as the build records it (core/registry.generated.ts SCHEDULES). */
+/** A scheduled job as the build records it (core/schedules.generated.ts SCHEDULES). */
 export interface ScheduledJob {
   name: string;
   cron: string;

@@ -91,7 +91,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     });
     const durationMs = Math.round(performance.now() - started);
     if (config?.pushgatewayUrl) {
-      const grouping = parsed && "args" in parsed ? job.metricsGroup?.(parsed.args) : undefined;
+      const grouping = parsed && "args" in parsed ? job.metricsGroup?.(parsed.args, config) : undefined;
       await pushRunMetrics(config.pushgatewayUrl, { job: job.name, shard: shardOf(parsed), grouping, status, exitCode, durationMs, counts, metrics: fields.metrics, gauges: jobMetrics?.gauges() }, log);
     }
     // The summary is the run's last line.

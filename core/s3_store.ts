@@ -129,6 +129,8 @@ export class S3Store implements ObjectStore {
       );
       for (const upload of page.Uploads ?? []) yield { key: upload.Key!, uploadId: upload.UploadId!, initiated: upload.Initiated! };
       if (!page.IsTruncated) return;
+      // A truncated page without its markers would start the listing over, forever.
+      if (!page.NextKeyMarker) throw new Error(`${this.url}: ListMultipartUploads said more uploads follow ${prefix ? `under ${prefix} ` : ""}but gave no NextKeyMarker`);
       keyMarker = page.NextKeyMarker;
       uploadIdMarker = page.NextUploadIdMarker;
     }

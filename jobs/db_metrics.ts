@@ -1,4 +1,5 @@
 import { arg } from "../core/args";
+import { describeUrl } from "../core/config";
 import { UsageError } from "../core/errors";
 import { defineJob } from "../core/job";
 import { measureDatabase } from "../processors/observability/db_metrics";
@@ -18,6 +19,8 @@ export const JOB = defineJob({
   },
   // Every five minutes: sessions, locks and transactions change by the minute.
   schedule: { cron: "*/5 * * * *", timeZone: "UTC", args: { schema: "public" }, maxDurationSeconds: 240 },
+  // One group per database and schema list: measuring one must not erase another's gauges.
+  metricsGroup: (args, config) => ({ database: describeUrl(config.databaseUrl ?? ""), schemas: args.schema }),
   async run(args, ctx) {
     const health = new DbHealthRepository(await ctx.db());
     const schemas = args.schema.split(",");

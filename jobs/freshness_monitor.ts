@@ -3,7 +3,7 @@ import { arg, kebabCase, type ArgSpec, type ArgValues } from "../core/args";
 import type { JobContext } from "../core/context";
 import { UsageError } from "../core/errors";
 import { defineJob, type Counts } from "../core/job";
-import { locationUrl, type Location } from "../core/object_store";
+import { locationLabel } from "../core/object_store";
 import { retry } from "../core/retry";
 import { checkCompleteness } from "../processors/observability/completeness/check";
 import { checkFreshness } from "../processors/observability/freshness/check";
@@ -16,8 +16,6 @@ import { AttachmentRepository } from "../repositories/attachments";
 import { FreshnessRepository } from "../repositories/freshness";
 
 const optional = <T>(spec: ArgSpec<T>): ArgSpec<T | undefined> => ({ ...spec, schema: v.optional(spec.schema as v.GenericSchema<string, T>) });
-/** The `bucket` label: the bucket's name, or file:///dir for a directory (as s3_metrics). */
-const bucketLabel = (location: Location) => (location.kind === "s3" ? location.bucket : locationUrl(location));
 const NAMES = /^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$/;
 
 const ARGS = {
@@ -27,7 +25,7 @@ const ARGS = {
   destinationBucket: optional(arg.location("get_s3_files's destination bucket or directory")),
   destinationPrefix: arg.keyPrefix("get_s3_files's destination prefix, ending in / (default: agency_id=<id>/)"),
   minRatio: arg.number("completeness under this share of the expected objects present fails the run (exit 3)", { min: 0, max: 1, default: 1 }),
-  grace: arg.optionalText("attachments created less than this long ago are not expected yet, e.g. 26h (default: all are)", { placeholder: "<90m|26h|2d>", pattern: /^\d+[mhd]$/, patternHelp: "must be a duration such as 90m, 26h or 2d" }),
+  grace: arg.optionalText("attachments created less than this long ago are not expected yet, e.g. 26h (default: all are)", { placeholder: "<90m|26h|2d>", pattern: /^[1-9]\d{0,5}[mhd]$/, patternHelp: "must be a duration such as 90m, 26h or 2d" }),
   // Without an index on (agency_id, s3_key collate "C", id) each page scans and sorts the agency's
   // rows: on 1M, 352 ms a page of 5000, 621 ms a page of 20,000 (2.3x faster in all); with it,
   // 16 and 55 ms. Two pages of 20,000 in memory are about 8 MB.
@@ -46,8 +44,8 @@ export const JOB = defineJob({
   // replaces its group's series of the same names, and must not erase the full check's.
   metricsGroup: (args): Record<string, string> =>
     args.agencyId !== undefined && args.destinationBucket
-      ? { agency_id: String(args.agencyId), bucket: bucketLabel(args.destinationBucket), prefix: args.destinationPrefix ?? `agency_id=${args.agencyId}/` }
-      : args.source ? { sources: args.source } : {},
+      ? { agency_id: String(args.agencyId), bucket: locationLabel(args.destinationBucket), prefix: args.destinationPrefix ?? `agency_id=${args.agencyId}/` }
+      : { ...(args.source && { sources: args.source }), ...(args.bucketMap && { bucket_map: args.bucketMap }) },
   run: (args, ctx) => (args.agencyId === undefined && args.destinationBucket === undefined ? checkSources(args, ctx) : checkAgency(args, ctx)),
 });
 
@@ -75,14 +73,19 @@ async function checkAgency(args: ArgValues<typeof ARGS>, ctx: JobContext): Promi
   ]);
   if (!agency) throw new UsageError(`--agency-id ${agencyId}: no such agency`);
   if (!(await retry(() => destination.exists(), { signal: ctx.signal }))) throw new UsageError(`--destination-bucket ${destination.url} does not exist`);
+  if (report && !(await retry(() => report.exists(), { signal: ctx.signal }))) throw new UsageError(`--report-to ${report.url} does not exist`);
   ctx.progress.setTotal((await new AttachmentRepository(sql).summarizeAttachments(agencyId)).count);
+  const attachments = new AttachmentListingRepository(sql);
+  if (!(await attachments.hasKeyOrderIndex())) {
+    ctx.log.warn("attachment has no index in key order: each page sorts the agency's rows again", { fix: AttachmentListingRepository.KEY_ORDER_INDEX });
+  }
   return checkCompleteness({
     ...ctx,
     ...args,
     agencyId,
-    attachments: new AttachmentListingRepository(sql),
+    attachments,
     destination,
-    bucketLabel: bucketLabel(destinationBucket),
+    bucketLabel: locationLabel(destinationBucket),
     prefix: args.destinationPrefix ?? `agency_id=${agencyId}/`,
     dueBefore: args.grace ? new Date(Date.now() - thresholdSeconds(parseThreshold(args.grace)) * 1000) : undefined,
     // A dry run writes nothing: the counts and the log event only.

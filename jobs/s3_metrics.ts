@@ -1,12 +1,10 @@
 import { arg } from "../core/args";
 import { UsageError } from "../core/errors";
 import { defineJob } from "../core/job";
-import { locationUrl, type Location } from "../core/object_store";
+import { locationLabel } from "../core/object_store";
 import { retry } from "../core/retry";
 import { measureS3Prefix } from "../processors/observability/s3/metrics";
 
-/** The `bucket` label: the bucket's name, or file:///dir for a directory. */
-const bucketLabel = (location: Location) => (location.kind === "s3" ? location.bucket : locationUrl(location));
 
 export const JOB = defineJob({
   name: "s3_metrics",
@@ -27,11 +25,12 @@ export const JOB = defineJob({
   schedule: { cron: "0 * * * *", timeZone: "UTC", args: { bucket: "etl-lake", depth: 2 }, maxDurationSeconds: 3000 },
   // One Pushgateway group per bucket and prefix: measuring one must not erase another's gauges.
   // Not `prefix`: the gateway overwrites a sample's label with the group's label of the same name.
-  metricsGroup: (args) => ({ bucket: bucketLabel(args.bucket), listed_prefix: args.prefix ?? "" }),
+  // The depth too: two schedules over one prefix at two depths push the same gauges.
+  metricsGroup: (args) => ({ bucket: locationLabel(args.bucket), listed_prefix: args.prefix ?? "", depth: String(args.depth) }),
   async run(args, ctx) {
     const store = await ctx.objectStore(args.bucket);
     if (!(await retry(() => store.exists(), { signal: ctx.signal }))) throw new UsageError(`--bucket ${store.url} does not exist`);
-    return measureS3Prefix({ ...ctx, ...args, store, bucketLabel: bucketLabel(args.bucket), prefix: args.prefix ?? "" });
+    return measureS3Prefix({ ...ctx, ...args, store, bucketLabel: locationLabel(args.bucket), prefix: args.prefix ?? "" });
   },
 });
 

@@ -18,6 +18,24 @@ export interface AttachmentByKey {
 export class AttachmentListingRepository {
   constructor(private readonly sql: Sql) {}
 
+  /** The index that makes each page of listAttachmentsByKey one range scan. */
+  static readonly KEY_ORDER_INDEX = `create index concurrently attachment_agency_key_idx on attachment (agency_id, s3_key collate "C", id)`;
+
+  /** Whether attachment has a full index led by (agency_id, s3_key collate "C"): without one, each page sorts the agency's rows. */
+  async hasKeyOrderIndex(): Promise<boolean> {
+    const [row] = await this.sql<{ found: boolean }[]>`
+      select exists (
+        select 1
+        from pg_index i
+        join pg_attribute agency on agency.attrelid = i.indrelid and agency.attname = 'agency_id'
+        join pg_attribute k on k.attrelid = i.indrelid and k.attname = 's3_key'
+        where i.indrelid = to_regclass('attachment') and i.indpred is null and i.indisvalid
+          and i.indkey[0] = agency.attnum and i.indkey[1] = k.attnum
+          and i.indcollation[1] = (select oid from pg_collation where collname = 'C' and collnamespace = 'pg_catalog'::regnamespace)
+      ) as found`;
+    return row!.found;
+  }
+
   /**
    * The agency's attachments that are not soft-deleted, ordered by (s3_key in byte order, id), a
    * page at a time. Keyset pagination (rows after the last key and id seen) keeps memory flat and

@@ -34,13 +34,22 @@ export class FreshnessRepository {
     return row;
   }
 
-  /** When the job's last succeeded run (a dry run does no work) finished, and its id. */
+  /**
+   * When the job last succeeded whole, and the run that finished it: a sharded job's logical date
+   * counts once every shard of it (`i/n`) has a succeeded run, at the last one's finish, so three
+   * shards of four succeeding every night do not keep the source fresh. Dry runs do no work.
+   */
   async lastSuccess(job: string): Promise<{ finishedAt: Date; runId: string } | undefined> {
     const [row] = await this.sql<{ finishedAt: Date; runId: string }[]>`
-      select finished_at as "finishedAt", run_id::text as "runId"
-      from etl_job_runs
-      where job = ${job} and status = 'succeeded' and not dry_run and finished_at is not null
-      order by finished_at desc
+      select max(finished_at) as "finishedAt", (array_agg(run_id::text order by finished_at desc))[1] as "runId"
+      from (
+        select run_id, finished_at, logical_date, shard, coalesce(nullif(split_part(shard, '/', 2), '')::int, 1) as shards
+        from etl_job_runs
+        where job = ${job} and status = 'succeeded' and not dry_run and finished_at is not null
+      ) succeeded
+      group by logical_date, shards
+      having count(distinct coalesce(shard, '')) >= min(shards)
+      order by max(finished_at) desc
       limit 1`;
     return row;
   }

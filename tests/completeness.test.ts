@@ -9,7 +9,8 @@ import { S3Store } from "../core/s3_store";
 import { createLogger } from "../core/log";
 import { Metrics } from "../core/metrics";
 import { compareKeys, mergeCompleteness, type ExpectedObject, type FoundObject } from "../processors/observability/completeness/merge";
-import { checkCompleteness, readAhead } from "../processors/observability/completeness/check";
+import { readAhead } from "../core/executor";
+import { checkCompleteness } from "../processors/observability/completeness/check";
 import { listInKeyOrder } from "../processors/observability/completeness/listing";
 import { AttachmentListingRepository } from "../repositories/attachment_listing";
 import { startFaultProxy } from "./harness/fault_proxy";
@@ -76,15 +77,24 @@ describe("key order", () => {
     await db.sql`update attachment set created_at = now() - interval '2 days' where id <> 3`;
     const expected = [...keys.map((key, i) => ({ key, id: String(i + 1) })), { key: "docs/shared.pdf", id: "500" }].sort((a, b) => compareKeys(a.key, b.key) || Number(a.id) - Number(b.id));
     const repository = new AttachmentListingRepository(db.sql);
-    for (const batchSize of [1, 2, 7, 1000]) {
-      const rows = [];
-      for await (const page of repository.listAttachmentsByKey(10, { batchSize, dueBefore: new Date(Date.now() - 3600_000) })) {
-        expect(page.length).toBeLessThanOrEqual(batchSize);
-        rows.push(...page);
+    const readAll = async () => {
+      for (const batchSize of [1, 2, 7, 1000]) {
+        const rows = [];
+        for await (const page of repository.listAttachmentsByKey(10, { batchSize, dueBefore: new Date(Date.now() - 3600_000) })) {
+          expect(page.length).toBeLessThanOrEqual(batchSize);
+          rows.push(...page);
+        }
+        expect(rows.map((r) => ({ key: r.s3Key, id: r.id }))).toEqual(expected);
+        expect(rows.filter((r) => !r.due).map((r) => r.id)).toEqual(["3"]);
       }
-      expect(rows.map((r) => ({ key: r.s3Key, id: r.id }))).toEqual(expected);
-      expect(rows.filter((r) => !r.due).map((r) => r.id)).toEqual(["3"]);
-    }
+    };
+    await readAll();
+    // An index in the column's own (linguistic) order does not serve; the one the job names does, with the same rows.
+    await db.sql`create index attachment_linguistic_idx on attachment (agency_id, s3_key, id)`;
+    expect(await repository.hasKeyOrderIndex()).toBe(false);
+    await db.sql.unsafe(AttachmentListingRepository.KEY_ORDER_INDEX);
+    expect(await repository.hasKeyOrderIndex()).toBe(true);
+    await readAll();
   });
 
   test("a directory's walk order is sorted externally, through runs spilled to disk; S3's order passes through", async () => {
@@ -239,6 +249,8 @@ describe.each(["s3", "file"] as const)("completeness of get_s3_files to %s", (ki
     const complete = await check([]);
     expect(complete.exitCode).toBe(0);
     expect(complete.summary).toMatchObject({ status: "succeeded", counts: { expected: 13, present: 13, sizeMismatch: 0, missing: 0, unexpected: 0, pending: 0, failed: 0 } });
+    // Without the key-order index the check works, and says which index to create.
+    expect(complete.events.find((e) => e.level === "warn" && String(e.msg).includes("no index"))?.fix).toBe(AttachmentListingRepository.KEY_ORDER_INDEX);
     const group = { job: "freshness_monitor", agency_id: "10", bucket: bucketLabelOf(destination), prefix: "agency_id=10/" };
     expect(valueOf(await scrape(gateway), "etl_completeness_ratio", group)).toBe(1);
 
@@ -254,6 +266,11 @@ describe.each(["s3", "file"] as const)("completeness of get_s3_files to %s", (ki
     ]);
     await db.sql`update attachment set created_at = now() - interval '3 days' where id = 81`;
     const reports = join(dir, "reports");
+    // The report's location must exist, as every bucket given to a job must.
+    const nowhere = await check(["--report-to", `file://${reports}`]);
+    expect(nowhere.exitCode).toBe(2);
+    expect(String(nowhere.summary?.error)).toBe(`--report-to file://${reports} does not exist`);
+    mkdirSync(reports);
     const broken = await check(["--report-to", `file://${reports}`]);
     expect(broken.exitCode).toBe(3);
     expect(broken.summary).toMatchObject({ status: "partial", counts: { expected: 15, present: 11, sizeMismatch: 1, missing: 3, unexpected: 2, pending: 0, failed: 4 } });

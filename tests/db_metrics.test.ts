@@ -74,6 +74,9 @@ test("queryShape masks literals, so a statement's values never reach the logs", 
   expect(queryShape("update app.users set password = 'hunter2', n = 42 where id = $1 and t1.x = 3.5e2")).toBe("update app.users set password = ?, n = ? where id = $1 and t1.x = ?");
   expect(queryShape("select $$it's a secret$$, $tag$x$tag$, 'a''b'")).toBe("select ?, ?, ?");
   expect(queryShape("select\n  1")).toBe("select ?");
+  // An escape string's backslash-quoted quote, and a statement cut off inside a literal (pg_stat_activity keeps 1 kB).
+  expect(queryShape("select E'it\\'s secret', e'x' where p = 'ok'")).toBe("select ?, ? where p = ?");
+  expect(queryShape("insert into t values ('a', 'token-abc123")).toBe("insert into t values (?, ?");
   expect(queryShape(`select '${"x".repeat(400)}', ${"a, ".repeat(200)}b`)).toHaveLength(301);
 });
 

@@ -55,12 +55,12 @@ async function seedPartition(dataset: string, date: string, committedHoursAgo: n
     values (${dataset}, ${date}, 'f', '[]', 1, 1, 0, ${crypto.randomUUID()}, ${`silver/${dataset}/dt=${date}/_manifest.json`}, ${hoursAgo(committedHoursAgo)})`;
 }
 
-async function seedRun(job: string, status: string, finishedHoursAgo: number, dryRun = false): Promise<string> {
+async function seedRun(job: string, status: string, finishedHoursAgo: number, dryRun = false, slot: { logicalDate?: string; shard?: string } = {}): Promise<string> {
   const runId = crypto.randomUUID();
   const finished = hoursAgo(finishedHoursAgo);
   await db.sql`
-    insert into etl_job_runs (run_id, job, lane, status, exit_code, args_hash, dry_run, host, version, started_at, heartbeat_at, finished_at)
-    values (${runId}, ${job}, 'data_pipeline', ${status}, 0, 'h', ${dryRun}, 'test', 'test', ${finished}, ${finished}, ${finished})`;
+    insert into etl_job_runs (run_id, job, lane, status, exit_code, args_hash, dry_run, host, version, started_at, heartbeat_at, finished_at, logical_date, shard)
+    values (${runId}, ${job}, 'data_pipeline', ${status}, 0, 'h', ${dryRun}, 'test', 'test', ${finished}, ${finished}, ${finished}, ${slot.logicalDate ?? null}, ${slot.shard ?? null})`;
   return runId;
 }
 
@@ -125,22 +125,31 @@ test("the declared sources are well formed and name datasets and jobs that exist
 });
 
 describe("each kind at each level, by backdating its data", () => {
-  test("job_success: the last succeeded run's finished_at; failed and dry runs do not count", async () => {
+  test("job_success: the last succeeded run's finished_at, every shard of a logical date; failed and dry runs do not count", async () => {
     await seedRun("fresh_job", "succeeded", 1);
     await seedRun("late_job", "succeeded", 3);
     await seedRun("late_job", "failed", 0.1);
     await seedRun("late_job", "succeeded", 0.1, true);
     const stale = await seedRun("stale_job", "succeeded", 7);
     await seedRun("never_job", "partial", 0.5);
+    // A sharded job is fresh when every shard of a logical date succeeded, as of the last of them:
+    // tonight's two shards of three do not count, last night's three (the last 7 h ago) do.
+    for (const shard of ["0/3", "2/3"]) await seedRun("half_job", "succeeded", 1, false, { logicalDate: "2026-11-23T02:00:00Z", shard });
+    const lastNight = [];
+    for (const [i, hours] of [[0, 9], [1, 7], [2, 8]] as const) lastNight.push(await seedRun("half_job", "succeeded", hours, false, { logicalDate: "2026-11-22T02:00:00Z", shard: `${i}/3` }));
+    const lastShard = lastNight[1];
     const source = (name: string): FreshnessSource => ({ name, description: "", kind: "job_success", job: name, ...thresholds });
-    const { byName, counts } = await check([source("fresh_job"), source("late_job"), source("stale_job"), source("never_job")]);
+    const { byName, counts } = await check([source("fresh_job"), source("late_job"), source("stale_job"), source("never_job"), source("half_job")]);
+    expect(byName.half_job).toMatchObject({ status: "error", detail: { runId: lastShard } });
+    expect(byName.half_job.max_loaded_at_time_ago_in_s).toBeGreaterThan(7 * HOUR - 60);
+    expect(byName.half_job.max_loaded_at_time_ago_in_s).toBeLessThan(7 * HOUR + 60);
     expect(byName.fresh_job.status).toBe("pass");
     expect(byName.late_job.status).toBe("warn");
     expect(byName.late_job.max_loaded_at_time_ago_in_s).toBeGreaterThan(3 * HOUR - 60);
     expect(byName.late_job.max_loaded_at_time_ago_in_s).toBeLessThan(3 * HOUR + 60);
     expect(byName.stale_job).toMatchObject({ status: "error", detail: { runId: stale } });
     expect(byName.never_job).toMatchObject({ status: "error", max_loaded_at: null, max_loaded_at_time_ago_in_s: null, detail: { reason: "never_job never succeeded (etl_job_runs)" } });
-    expect(counts).toEqual({ sources: 4, ok: 1, warn: 1, error: 2, runtimeError: 0, failed: 2 });
+    expect(counts).toEqual({ sources: 5, ok: 1, warn: 1, error: 3, runtimeError: 0, failed: 3 });
   });
 
   test("table: max(column) of a timestamptz column; a column of another type or a missing one is a runtime error", async () => {
@@ -204,9 +213,12 @@ describe("each kind at each level, by backdating its data", () => {
     writeFile(dir, "in/b/c/newer.csv", "x", 3);
     writeFile(dir, "out/newest.csv", "x", 0);
     writeFile(dir, "fresh/x.csv", "x", 0.2);
+    writeFile(dir, "in/_manifest.csv", "x", 8);
     const source = (name: string, prefix: string, bucket = `file://${dir}`): FreshnessSource => ({ name, description: "", kind: "s3_prefix", bucket, prefix, ...thresholds });
-    const { byName } = await check([source("inbound", "in/"), source("fresh", "fresh/"), source("empty", "none/"), source("gone", "", `file://${dir}/missing`)]);
-    expect(byName.inbound).toMatchObject({ status: "warn", detail: { objects: 2 } });
+    const { byName } = await check([source("inbound", "in/"), source("manifests", "in/_manifest"), source("fresh", "fresh/"), source("empty", "none/"), source("gone", "", `file://${dir}/missing`)]);
+    // A key-name prefix lists only the keys that start with it.
+    expect(byName.manifests).toMatchObject({ status: "error", detail: { objects: 1 } });
+    expect(byName.inbound).toMatchObject({ status: "warn", detail: { objects: 3 } });
     expect(Math.abs(byName.inbound.max_loaded_at_time_ago_in_s - 3 * HOUR)).toBeLessThan(60);
     expect(byName.fresh.status).toBe("pass");
     expect(byName.empty).toMatchObject({ status: "error", max_loaded_at: null, detail: { objects: 0 } });
@@ -260,8 +272,9 @@ test("the result mirrors dbt's sources.json, and each source has its three gauge
 describe("the job, with the declared sources", () => {
   const lake = () => join(dir, "lake");
   const archive = () => join(dir, "archive");
+  const bucketMap = () => `etl-lake=file://${lake()},etl-attachments-archive=file://${archive()}`;
   const job = (argv: string[]) =>
-    runCommand(["jobs/freshness_monitor.ts"], [`--bucket-map=etl-lake=file://${lake()},etl-attachments-archive=file://${archive()}`, ...argv], {
+    runCommand(["jobs/freshness_monitor.ts"], [`--bucket-map=${bucketMap()}`, ...argv], {
       DATABASE_URL: db.url,
       PUSHGATEWAY_URL: gateway.url,
     });
@@ -285,7 +298,7 @@ describe("the job, with the declared sources", () => {
     const result = ok.events.find((e) => e.event === "freshness.result") as { results: Array<{ name: string }> };
     expect(result.results.map((r) => r.name)).toEqual(FRESHNESS_SOURCES.map((s) => s.name));
     let samples = await scrape(gateway);
-    for (const source of FRESHNESS_SOURCES) expect(valueOf(samples, "etl_freshness_status", { job: "freshness_monitor", source: source.name })).toBe(0);
+    for (const source of FRESHNESS_SOURCES) expect(valueOf(samples, "etl_freshness_status", { job: "freshness_monitor", bucket_map: bucketMap(), source: source.name })).toBe(0);
 
     // ingest_api stops: its success is 3 hours old (warn), bronze's newest file 7 hours (error).
     await db.sql`update etl_job_runs set finished_at = now() - interval '3 hours' where job = 'ingest_api'`;
@@ -296,7 +309,8 @@ describe("the job, with the declared sources", () => {
     const line = stale.events.find((e) => e.event === "freshness.source" && e.name === "bronze_service_requests")!;
     expect(line).toMatchObject({ level: "error", status: "error", unique_id: "source.etl.bronze_service_requests", description: "ingest_api pulls service_requests hourly at :15", criteria: { warn_after: { count: 2, period: "hour" }, error_after: { count: 6, period: "hour" } } });
     samples = await scrape(gateway);
-    const group = { job: "freshness_monitor" };
+    // A run reading the buckets from elsewhere (--bucket-map) pushes to a group of its own.
+    const group = { job: "freshness_monitor", bucket_map: bucketMap() };
     expect(valueOf(samples, "etl_freshness_status", { ...group, source: "bronze_service_requests" })).toBe(2);
     expect(valueOf(samples, "etl_freshness_status", { ...group, source: "ingest_api_success" })).toBe(1);
     expect(Math.abs(valueOf(samples, "etl_freshness_lag_seconds", { ...group, source: "ingest_api_success" })! - 3 * HOUR)).toBeLessThan(60);
@@ -316,10 +330,10 @@ describe("the job, with the declared sources", () => {
     expect(subset.exitCode).toBe(0);
     expect(subset.summary!.counts).toMatchObject({ sources: 2, ok: 1, warn: 1 });
     const samples = await scrape(gateway);
-    const subsetGroup = { job: "freshness_monitor", sources: "get_s3_files_success,ingest_api_success" };
+    const subsetGroup = { job: "freshness_monitor", bucket_map: bucketMap(), sources: "get_s3_files_success,ingest_api_success" };
     expect(valueOf(samples, "etl_freshness_status", { ...subsetGroup, source: "ingest_api_success" })).toBe(1);
     expect(valueOf(samples, "etl_freshness_status", { ...subsetGroup, source: "silver_service_requests" })).toBeUndefined();
-    const fullGroup = (source: string) => samples.find((s) => s.name === "etl_freshness_status" && s.labels.source === source && s.labels.sources === undefined)?.value;
+    const fullGroup = (source: string) => samples.find((s) => s.name === "etl_freshness_status" && s.labels.source === source && s.labels.bucket_map === bucketMap() && s.labels.sources === undefined)?.value;
     expect(fullGroup("ingest_api_success")).toBe(0);
     expect(fullGroup("silver_service_requests")).toBe(0);
   });
@@ -338,6 +352,8 @@ describe("the job, with the declared sources", () => {
       [["--agency-id", "0"], "--agency-id must be at least 1"],
       [["--min-ratio", "1.5"], "--min-ratio must be at most 1"],
       [["--grace", "1 day"], "--grace must be a duration such as 90m, 26h or 2d"],
+      [["--grace", "0h"], "--grace must be a duration such as 90m, 26h or 2d"],
+      [["--grace", "99999999999999999999d"], "--grace must be a duration such as 90m, 26h or 2d"],
     ];
     for (const [argv, message] of cases) {
       const run = await runCommand(["jobs/freshness_monitor.ts"], argv, { DATABASE_URL: db.url });

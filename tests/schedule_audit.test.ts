@@ -83,7 +83,7 @@ describe("schedule_audit", () => {
     await seedRun({ job, status: "skipped", slot: "2026-04-02T00:30Z", startedAfter: 2 });
 
     const { counts, slots, gauges } = await audit(
-      [{ name: job, schedule: { cron: "30 2 * * *", timeZone: "Europe/Berlin" } }, { name: "manual_only" }],
+      [{ name: job, schedule: { cron: "30 2 * * *", timeZone: "Europe/Berlin" } }],
       "2026-04-02T00:45Z",
       "8d",
     );

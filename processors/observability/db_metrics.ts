@@ -103,7 +103,10 @@ function describeSession(session: SessionFigures | undefined): Record<string, un
 export function queryShape(query: string): string {
   const masked = query
     .replace(/\$([A-Za-z_]\w*)?\$[^]*?\$\1\$/g, "?")
-    .replace(/'(?:[^']|'')*'/g, "?")
+    // E'...' may escape a quote with a backslash; a literal cut off by track_activity_query_size
+    // has no closing quote, and is masked to the end.
+    .replace(/\b[eE]'(?:[^'\\]|''|\\[^])*(?:'|$)/g, "?")
+    .replace(/'(?:[^']|'')*(?:'|$)/g, "?")
     .replace(/(?<![\w$.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b/g, "?")
     .replace(/\s+/g, " ")
     .trim();

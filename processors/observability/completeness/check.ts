@@ -3,6 +3,7 @@ import type { Logger } from "../../../core/log";
 import type { Metrics } from "../../../core/metrics";
 import type { ObjectStore } from "../../../core/object_store";
 import type { Progress } from "../../../core/progress";
+import { readAhead } from "../../../core/executor";
 import { retry } from "../../../core/retry";
 import type { AttachmentListingRepository } from "../../../repositories/attachment_listing";
 import { mergeCompleteness, type ExpectedObject } from "./merge";
@@ -37,9 +38,9 @@ const OWN_FILE = /^_manifest(\.\d+-of-\d+)?\.csv$/;
  * Whether get_s3_files's destination holds what the database says it should: the agency's live
  * attachments, read in key order a page at a time, merged with the destination listing under
  * the prefix, also in key order, comparing sizes (merge.ts). Neither side is ever held in
- * memory (a directory's listing is sorted on disk, listing.ts). Reports the counts, the ratio present/expected as `etl_completeness_ratio`, a
- * `completeness.result` event naming the first missing, changed and unexpected keys, and with
- * `report` a CSV of all of them. When the ratio is under `minRatio`, `failed` counts the missing
+ * memory (a directory's listing is sorted on disk, listing.ts). Reports the counts, the ratio
+ * present/expected as `etl_completeness_ratio`, a `completeness.result` event naming the first
+ * missing, changed and unexpected keys, and with `report` a CSV of all of them. When the ratio is under `minRatio`, `failed` counts the missing
  * and changed objects, so the run is partial (exit 3); unexpected objects never fail it.
  */
 export async function checkCompleteness(o: CompletenessCheckOptions): Promise<Counts> {
@@ -99,63 +100,4 @@ async function merge(o: CompletenessCheckOptions, report: CompletenessReport) {
     ignore: (key) => OWN_FILE.test(key.slice(o.prefix.length)),
     report: (discrepancy) => report.add(discrepancy),
   });
-}
-
-/**
- * The items of `source`, pulled up to `limit` ahead of the consumer: memory holds `limit` items,
- * the source works while the consumer does. An error of the source reaches the consumer after the
- * items read before it; a consumer that stops early stops the source.
- */
-export async function* readAhead<T>(source: AsyncIterable<T>, limit: number): AsyncGenerator<T> {
-  const iterator = source[Symbol.asyncIterator]();
-  let buffer: T[] = [];
-  let ended = false;
-  let stopped = false;
-  let failure: { error: unknown } | undefined;
-  let wakeConsumer: (() => void) | undefined;
-  let wakeProducer: (() => void) | undefined;
-  const wake = (which: "consumer" | "producer") => {
-    const resolve = which === "consumer" ? wakeConsumer : wakeProducer;
-    if (which === "consumer") wakeConsumer = undefined;
-    else wakeProducer = undefined;
-    resolve?.();
-  };
-  const producer = (async () => {
-    try {
-      while (!stopped) {
-        if (buffer.length >= limit) {
-          await new Promise<void>((resolve) => (wakeProducer = resolve));
-          continue;
-        }
-        const step = await iterator.next();
-        if (step.done) break;
-        buffer.push(step.value);
-        wake("consumer");
-      }
-    } catch (error) {
-      failure = { error };
-    } finally {
-      ended = true;
-      wake("consumer");
-    }
-  })();
-  try {
-    for (;;) {
-      if (buffer.length) {
-        const items = buffer;
-        buffer = [];
-        wake("producer");
-        yield* items;
-        continue;
-      }
-      if (failure) throw failure.error;
-      if (ended) return;
-      await new Promise<void>((resolve) => (wakeConsumer = resolve));
-    }
-  } finally {
-    stopped = true;
-    wake("producer");
-    await producer;
-    await iterator.return?.();
-  }
 }

@@ -32,7 +32,7 @@ export interface CompletenessCounts {
   missing: number;
   /** Objects at the destination no live attachment accounts for (deleted since, or foreign). */
   unexpected: number;
-  /** Attachments within the grace and not copied yet: neither expected nor missing. */
+  /** Attachments within the grace not at the destination at their size yet: neither expected nor missing. */
   pending: number;
 }
 
@@ -71,41 +71,48 @@ export async function mergeCompleteness(
   const counts: CompletenessCounts = { expected: 0, present: 0, sizeMismatch: 0, missing: 0, unexpected: 0, pending: 0 };
   const expectedSide = ordered(expected, "the database's attachments", false);
   const foundSide = ordered(found, "the destination's listing", true);
-  let want = await expectedSide.next();
-  let have = await foundSide.next();
-  // Whether an attachment accounted for the destination object `have`.
-  let claimed = false;
-  while (!want.done || !have.done) {
-    const order = want.done ? 1 : have.done ? -1 : compareKeys(want.value.key, have.value.key);
-    if (order < 0) {
-      const object = want.value as ExpectedObject;
-      if (object.due) {
-        counts.expected++;
-        counts.missing++;
-        await options.report({ kind: "missing", key: object.key, attachmentId: object.attachmentId, expectedSize: object.size });
-      } else counts.pending++;
-      want = await expectedSide.next();
-    } else if (order > 0) {
-      const object = have.value as FoundObject;
-      if (!claimed && !options.ignore(object.key)) {
-        counts.unexpected++;
-        await options.report({ kind: "unexpected", key: object.key, actualSize: object.size });
+  try {
+    let want = await expectedSide.next();
+    let have = await foundSide.next();
+    // Whether an attachment accounted for the destination object `have`.
+    let claimed = false;
+    while (!want.done || !have.done) {
+      const order = want.done ? 1 : have.done ? -1 : compareKeys(want.value.key, have.value.key);
+      if (order < 0) {
+        const object = want.value as ExpectedObject;
+        if (object.due) {
+          counts.expected++;
+          counts.missing++;
+          await options.report({ kind: "missing", key: object.key, attachmentId: object.attachmentId, expectedSize: object.size });
+        } else counts.pending++;
+        want = await expectedSide.next();
+      } else if (order > 0) {
+        const object = have.value as FoundObject;
+        if (!claimed && !options.ignore(object.key)) {
+          counts.unexpected++;
+          await options.report({ kind: "unexpected", key: object.key, actualSize: object.size });
+        }
+        have = await foundSide.next();
+        claimed = false;
+      } else {
+        const [object, at] = [want.value as ExpectedObject, have.value as FoundObject];
+        if (object.size === null || object.size === at.size) {
+          counts.expected++;
+          counts.present++;
+        } else if (object.due) {
+          counts.expected++;
+          counts.sizeMismatch++;
+          await options.report({ kind: "size_mismatch", key: object.key, attachmentId: object.attachmentId, expectedSize: object.size, actualSize: at.size });
+        } else counts.pending++; // Not due yet: a copy that is not there yet, whatever is at its key.
+        claimed = true;
+        want = await expectedSide.next();
       }
-      have = await foundSide.next();
-      claimed = false;
-    } else {
-      const [object, at] = [want.value as ExpectedObject, have.value as FoundObject];
-      counts.expected++;
-      if (object.size === null || object.size === at.size) counts.present++;
-      else {
-        counts.sizeMismatch++;
-        await options.report({ kind: "size_mismatch", key: object.key, attachmentId: object.attachmentId, expectedSize: object.size, actualSize: at.size });
-      }
-      claimed = true;
-      want = await expectedSide.next();
     }
+    return counts;
+  } finally {
+    // On an error, stop both sides: their read-ahead and a directory's spilled runs are let go.
+    await Promise.allSettled([expectedSide.return?.(), foundSide.return?.()]);
   }
-  return counts;
 }
 
 /** The side's iterator, checking that keys ascend (strictly for a listing, where a key is unique). */
@@ -113,6 +120,7 @@ function ordered<T extends { key: string }>(side: AsyncIterable<T>, name: string
   const iterator = side[Symbol.asyncIterator]();
   let previous: string | undefined;
   return {
+    return: async () => (await iterator.return?.()) ?? { done: true, value: undefined },
     async next() {
       const step = await iterator.next();
       if (!step.done) {

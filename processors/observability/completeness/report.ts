@@ -6,7 +6,7 @@ import type { ObjectStore } from "../../../core/object_store";
 import { csvField } from "../../copy_manifest";
 import type { Discrepancy } from "./merge";
 
-export const REPORT_HEADER = ["status", "destination_key", "attachment_id", "expected_size", "actual_size"] as const;
+const REPORT_HEADER = ["status", "destination_key", "attachment_id", "expected_size", "actual_size"] as const;
 
 // Keys of each kind named in the log event: enough to start looking, bounded for a log line.
 const SAMPLE_KEYS = 20;

@@ -1,6 +1,7 @@
 import { mapBounded } from "../../../core/executor";
 import type { ListedObject, ObjectStore } from "../../../core/object_store";
 import { retry } from "../../../core/retry";
+import { isTransientError } from "../../../core/transient";
 import { S3RequestError } from "../../../core/s3_request";
 import { GroupTable, groupOf } from "./groups";
 
@@ -44,8 +45,9 @@ export async function listGroups(options: GroupListingOptions): Promise<GroupLis
 
 /**
  * Adds the open multipart uploads under the prefix to their groups. Says "unsupported" for a store
- * without them (a directory) and "denied" when S3 refuses the listing (a role without
- * s3:ListBucketMultipartUploads): the objects' figures stand without them.
+ * without them (a directory, or an S3-compatible server that answers 501 Not Implemented) and
+ * "denied" when S3 refuses the listing (a role without s3:ListBucketMultipartUploads): the
+ * objects' figures stand without them.
  */
 export async function countIncompleteUploads(table: GroupTable, options: GroupListingOptions): Promise<"counted" | "unsupported" | "denied"> {
   const { store, prefix, depth, signal } = options;
@@ -58,10 +60,11 @@ export async function countIncompleteUploads(table: GroupTable, options: GroupLi
         uploads.addUpload(groupOf(upload.key, prefix, depth), upload);
       }
       table.merge(uploads);
-    }, { signal });
+    }, { signal, isRetryable: (error) => !notImplemented(error) && isTransientError(error) });
     return "counted";
   } catch (error) {
     if (error instanceof S3RequestError && error.status === 403) return "denied";
+    if (notImplemented(error)) return "unsupported";
     throw error;
   }
 }
@@ -77,7 +80,9 @@ async function descend(options: GroupListingOptions, table: GroupTable): Promise
   let frontier = [prefix];
   let prefixesSeen = 1;
   for (let level = 0; level < depth; level++) {
-    const found = await mapBounded(frontier, options.concurrency, (parent) => listLevel(store, parent, maxGroups, signal), signal);
+    // One budget for the whole level, so it never holds more than --max-groups prefixes in all.
+    const budget = { left: maxGroups - prefixesSeen };
+    const found = await mapBounded(frontier, options.concurrency, (parent) => listLevel(store, parent, budget, signal), signal);
     const next = found.flatMap((level) => level?.prefixes ?? []);
     if (found.some((level) => level === undefined) || prefixesSeen + next.length > maxGroups) return frontier;
     for (const level of found) table.merge(level!.objects);
@@ -88,8 +93,12 @@ async function descend(options: GroupListingOptions, table: GroupTable): Promise
   return frontier;
 }
 
-/** One delimiter listing of `parent`: its direct objects counted in its group, and its sub-prefixes; undefined past `maxPrefixes` of them. */
-async function listLevel(store: ObjectStore, parent: string, maxPrefixes: number, signal: AbortSignal): Promise<{ objects: GroupTable; prefixes: string[] } | undefined> {
+/**
+ * One delimiter listing of `parent`: its direct objects counted in its group, and its
+ * sub-prefixes; undefined once the level's shared budget of prefixes is spent (a retried listing
+ * spends it again: the walk stops early rather than late).
+ */
+async function listLevel(store: ObjectStore, parent: string, budget: { left: number }, signal: AbortSignal): Promise<{ objects: GroupTable; prefixes: string[] } | undefined> {
   return retry(async () => {
     const objects = new GroupTable(1);
     const prefixes: string[] = [];
@@ -97,7 +106,7 @@ async function listLevel(store: ObjectStore, parent: string, maxPrefixes: number
       signal.throwIfAborted();
       if ("prefix" in entry) {
         prefixes.push(entry.prefix);
-        if (prefixes.length > maxPrefixes) return undefined;
+        if (--budget.left < 0) return undefined;
       } else objects.addObject(parent, entry);
     }
     return { objects, prefixes };
@@ -121,3 +130,5 @@ async function countInto(table: GroupTable, options: GroupListingOptions, list: 
     table.merge(counted);
   }, { signal });
 }
+
+const notImplemented = (error: unknown) => error instanceof S3RequestError && error.status === 501;

@@ -13,10 +13,10 @@ const BREACHES: ReadonlySet<SlotKind> = new Set(["missed", "doubled", "lost"]);
 /** Kinds worth a line: a late start or a failed run is a warning (the run's own exit code told it). */
 const PROBLEMS: ReadonlySet<SlotKind> = new Set(["late", "failed", ...BREACHES]);
 
-/** What the audit needs of a job: its name and, when it is scheduled, its schedule. */
+/** What the audit needs of a scheduled job: its name and its schedule. */
 export interface AuditedJob {
   name: string;
-  schedule?: { cron: string; timeZone?: string; shards?: number };
+  schedule: { cron: string; timeZone?: string; shards?: number };
 }
 
 export interface SlotRunSource {
@@ -24,7 +24,7 @@ export interface SlotRunSource {
 }
 
 export interface ScheduleAuditOptions {
-  /** Every job of the registry; the unscheduled ones are passed over. */
+  /** The scheduled jobs (core/schedules.generated.ts). */
   jobs: readonly AuditedJob[];
   runs: SlotRunSource;
   sinceMs: number;
@@ -61,7 +61,6 @@ export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
   const total: Record<SlotKind, number> = zeroCounts();
   let jobs = 0;
   for (const job of o.jobs) {
-    if (!job.schedule) continue;
     if (o.signal?.aborted) break;
     jobs++;
     const { cron, timeZone = "UTC", shards = 1 } = job.schedule;
