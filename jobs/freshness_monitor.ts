@@ -1,5 +1,4 @@
-import * as v from "valibot";
-import { arg, kebabCase, type ArgSpec, type ArgValues } from "../core/args";
+import { arg, kebabCase, type ArgValues } from "../core/args";
 import type { JobContext } from "../core/context";
 import { UsageError } from "../core/errors";
 import { defineJob, type Counts } from "../core/job";
@@ -15,14 +14,13 @@ import { AttachmentListingRepository } from "../repositories/attachment_listing"
 import { AttachmentRepository } from "../repositories/attachments";
 import { FreshnessRepository } from "../repositories/freshness";
 
-const optional = <T>(spec: ArgSpec<T>): ArgSpec<T | undefined> => ({ ...spec, schema: v.optional(spec.schema as v.GenericSchema<string, T>) });
 const NAMES = /^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$/;
 
 const ARGS = {
   source: arg.optionalText("check only these sources of processors/observability/freshness/sources.ts, a comma list (default: all)", { placeholder: "<name,...>", pattern: NAMES, patternHelp: "must be source names separated by commas" }),
   bucketMap: arg.optionalText("read a declared bucket from elsewhere, a comma list: etl-lake=file:.etl/demo/lake", { placeholder: "<bucket=location,...>" }),
-  agencyId: optional(arg.integer("check get_s3_files's copy of this agency (with --destination-bucket) instead of the sources", { min: 1, placeholder: "<id>" })),
-  destinationBucket: optional(arg.location("get_s3_files's destination bucket or directory")),
+  agencyId: arg.optional(arg.integer("check get_s3_files's copy of this agency (with --destination-bucket) instead of the sources", { min: 1, placeholder: "<id>" })),
+  destinationBucket: arg.optional(arg.location("get_s3_files's destination bucket or directory")),
   destinationPrefix: arg.keyPrefix("get_s3_files's destination prefix, ending in / (default: agency_id=<id>/)"),
   minRatio: arg.number("completeness under this share of the expected objects present fails the run (exit 3)", { min: 0, max: 1, default: 1 }),
   grace: arg.optionalText("attachments created less than this long ago are not expected yet, e.g. 26h (default: all are)", { placeholder: "<90m|26h|2d>", pattern: /^[1-9]\d{0,5}[mhd]$/, patternHelp: "must be a duration such as 90m, 26h or 2d" }),
@@ -30,7 +28,7 @@ const ARGS = {
   // rows: on 1M, 352 ms a page of 5000, 621 ms a page of 20,000 (2.3x faster in all); with it,
   // 16 and 55 ms. Two pages of 20,000 in memory are about 8 MB.
   batchSize: arg.integer("attachments read from the database per page", { min: 1, max: 100_000, default: 20_000 }),
-  reportTo: optional(arg.location("write every missing, changed and unexpected key as CSV to completeness/agency_id=<id>/<run id>.csv there")),
+  reportTo: arg.optional(arg.location("write every missing, changed and unexpected key as CSV to completeness/agency_id=<id>/<run id>.csv there")),
 };
 
 export const JOB = defineJob({

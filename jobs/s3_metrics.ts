@@ -5,7 +5,6 @@ import { locationLabel } from "../core/object_store";
 import { retry } from "../core/retry";
 import { measureS3Prefix } from "../processors/observability/s3/metrics";
 
-
 export const JOB = defineJob({
   name: "s3_metrics",
   description: "Object count, bytes, newest/oldest object and open multipart uploads per prefix group of a bucket, as gauges",
