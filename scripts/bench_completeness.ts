@@ -29,16 +29,15 @@ import { once } from "node:events";
 import { createWriteStream, mkdirSync, closeSync, ftruncateSync, openSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { compareKeys } from "../processors/observability/completeness/merge";
 import { createBenchDatabase } from "./bench_database";
+import { measureChild, median } from "./bench_measure";
 import { startPostgres } from "../tests/harness/postgres_server";
 import { freePort, killTracked, track, waitUntil } from "../tests/harness/processes";
 
-const ROOT = resolve(import.meta.dir, "..");
-const TIME = "/usr/bin/time";
 const PYTHON = "/usr/bin/python3";
 const BUCKET = "bench-destination";
 const MISSING_EVERY = 1000;
@@ -77,6 +76,7 @@ async function main(): Promise<void> {
     const job = (agency: number, destination: string) => ({
       argv: ["bun", "jobs/freshness_monitor.ts", "--agency-id", String(agency), "--destination-bucket", destination],
       env: { ...s3Env, DATABASE_URL: db.url, LOG_FORMAT: "json" },
+      isJob: true,
       counts: (out: string) => summaryCounts(out),
     });
     const shell = (destination: "s3" | "file") => ({
@@ -203,6 +203,8 @@ async function* readLines(path: string): AsyncGenerator<string> {
 interface Tool {
   argv: string[];
   env: Record<string, string>;
+  /** The job: exits 3 where the destination is broken (under its --min-ratio), else 0. */
+  isJob?: boolean;
   counts(stdout: string): Counts | undefined;
 }
 
@@ -212,21 +214,16 @@ interface Measured {
   rssMiB: number;
 }
 
-/** Runs a child to completion under /usr/bin/time; wrong counts stop the benchmark. */
+/** Runs a tool under /usr/bin/time; a failed run or wrong counts stop the benchmark. */
 async function measure(tool: Tool, expected: Counts, label: string): Promise<Measured> {
-  const timeFile = join(tmpdir(), `etl-bench-time-${crypto.randomUUID()}`);
-  const started = performance.now();
-  const child = Bun.spawn([TIME, "-f", "%U %S %M", "-o", timeFile, ...tool.argv], { cwd: ROOT, env: { ...process.env, ...tool.env }, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  const ms = performance.now() - started;
-  const [user = 0, sys = 0, maxRssKiB = 0] = (await Bun.file(timeFile).text()).trim().split("\n").pop()!.split(" ").map(Number);
-  await rm(timeFile, { force: true });
+  const okCodes = [tool.isJob && expected.missing + expected.sizeMismatch > 0 ? 3 : 0];
+  const { ms, cpuMs, rssMiB, stdout, stderr } = await measureChild(tool.argv, { env: tool.env, okCodes });
   const counts = tool.counts(stdout);
   const wanted = (c: Counts | undefined) => c && { expected: c.expected, present: c.present, missing: c.missing, sizeMismatch: c.sizeMismatch, unexpected: c.unexpected };
   if (JSON.stringify(wanted(counts)) !== JSON.stringify(wanted(expected))) {
     throw new Error(`${label}: counts ${JSON.stringify(wanted(counts))}, expected ${JSON.stringify(expected)}\n${stderr.slice(-2000)}${stdout.slice(-2000)}`);
   }
-  return { ms, cpuMs: (user + sys) * 1000, rssMiB: maxRssKiB / 1024 };
+  return { ms, cpuMs, rssMiB };
 }
 
 function summaryCounts(stdout: string): Counts | undefined {
@@ -273,12 +270,6 @@ same = int((both["size_bytes"] == both["size"]).sum())
 print(json.dumps({"expected": int(len(db)), "present": same, "missing": int((merged["_merge"] == "left_only").sum()),
                   "sizeMismatch": int(len(both)) - same, "unexpected": int((merged["_merge"] == "right_only").sum())}))
 `;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 function report(results: Map<string, Measured[]>, count: number): void {
   console.log(`\n${count.toLocaleString()} attachments (medians of ${[...results.values()][0]!.length} rounds; peak RSS of the largest process)`);

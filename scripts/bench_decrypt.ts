@@ -29,17 +29,15 @@ import { parseArgs } from "node:util";
 import { decryptMessage } from "../processors/decrypt/decrypt_stream";
 import { loadKeyring, type Keyring } from "../processors/decrypt/keys";
 import { PlaintextSpool } from "../processors/decrypt/spool";
-import { ROOT } from "../tests/harness/fixtures";
 import { GPG, GnuPG } from "../tests/harness/gpg";
 import { startPostgres } from "../tests/harness/postgres_server";
 import { killTracked } from "../tests/harness/processes";
 import { createBenchDatabase } from "./bench_database";
+import { measureChild, median, type ChildMeasure } from "./bench_measure";
 
 const MiB = 1024 * 1024;
-const TIME = "/usr/bin/time";
 
-interface Run { ms: number; cpuMs: number; rssMiB: number; stdout: string }
-interface Measured { run: Run; phases: Record<string, number> }
+interface Measured { run: ChildMeasure; phases: Record<string, number> }
 
 const { values: options } = parseArgs({
   options: { size: { type: "string", default: "500MiB" }, rounds: { type: "string", default: "3" }, payload: { type: "string", default: "zip" }, profile: { type: "boolean", default: false } },
@@ -52,21 +50,6 @@ function parseSize(text: string): number {
   const [, n, unit] = /^(\d+)(MiB|GiB)?$/.exec(text) ?? [];
   if (!n) throw new Error(`--size ${text}: give e.g. 500MiB or 2GiB`);
   return Number(n) * (unit === "GiB" ? 1024 * MiB : MiB);
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-
-/** Runs a child under /usr/bin/time; a failed run stops the benchmark. */
-async function measure(argv: string[], env: Record<string, string> = {}): Promise<Run> {
-  const timeFile = join(tmpdir(), `etl-bench-decrypt-${process.pid}-${crypto.randomUUID()}`);
-  const started = performance.now();
-  const child = Bun.spawn([TIME, "-f", "%U %S %M", "-o", timeFile, ...argv], { cwd: ROOT, env: { ...process.env, LOG_FORMAT: "json", ...env } as Record<string, string>, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  const ms = performance.now() - started;
-  const [user = 0, sys = 0, rssKiB = 0] = (await Bun.file(timeFile).text()).trim().split("\n").pop()!.split(" ").map(Number);
-  await rm(timeFile, { force: true });
-  if (exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${exitCode}\n${stderr.slice(-3000)}\n${stdout.slice(-3000)}`);
-  return { ms, cpuMs: (user + sys) * 1000, rssMiB: rssKiB / 1024, stdout };
 }
 
 async function md5(path: string): Promise<string> {
@@ -127,7 +110,7 @@ async function decryptionParts(cipherPath: string, keyring: Keyring): Promise<Re
 /** The top functions by self time from a `bun --cpu-prof-md` profile of one job run. */
 async function profileJob(work: string, lakeFor: (name: string) => string, env: Record<string, string>): Promise<string> {
   const dir = join(work, "profile");
-  await measure(["bun", "--cpu-prof-md", `--cpu-prof-dir=${dir}`, "jobs/decrypt_files.ts", "--bucket", `file:${lakeFor("profile")}`], env);
+  await measureChild(["bun", "--cpu-prof-md", `--cpu-prof-dir=${dir}`, "jobs/decrypt_files.ts", "--bucket", `file:${lakeFor("profile")}`], { env });
   const markdown = readFileSync(join(dir, readdirSync(dir).find((f) => f.endsWith(".md"))!), "utf8");
   const table = markdown.slice(markdown.indexOf("## Hot Functions"));
   return table.split("\n").slice(0, 16).join("\n");
@@ -165,13 +148,13 @@ async function main(): Promise<void> {
     const tools: Record<"gpg" | "job", (round: number) => Promise<Measured>> = {
       gpg: async (round: number) => {
         const out = join(work, `gpg-${round}.out`);
-        const run = await measure([GPG, "--homedir", gpg.home, "--batch", "--yes", "--output", out, "--decrypt", cipherPath]);
+        const run = await measureChild([GPG, "--homedir", gpg.home, "--batch", "--yes", "--output", out, "--decrypt", cipherPath]);
         await check(out, "gpg");
         return { run, phases: {} };
       },
       job: async (round: number) => {
         const lake = lakeFor(String(round));
-        const run = await measure(["bun", "jobs/decrypt_files.ts", "--bucket", `file:${lake}`], env);
+        const run = await measureChild(["bun", "jobs/decrypt_files.ts", "--bucket", `file:${lake}`], { env });
         const events = run.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
         const decrypted = events.find((e) => e.msg === "decrypted");
         const summary = events.find((e) => e.event === "job.finished");

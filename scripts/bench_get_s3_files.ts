@@ -27,6 +27,7 @@ import { ROOT, listKeys, s3 } from "../tests/harness/fixtures";
 import { createBenchDatabase } from "./bench_database";
 import { startPostgres } from "../tests/harness/postgres_server";
 import { freePort, killTracked, track, waitUntil } from "../tests/harness/processes";
+import { median } from "./bench_measure";
 
 const MiB = 1024 * 1024;
 const AGENCY = 10;
@@ -181,7 +182,6 @@ function parseSize(text: string): number {
   return Math.round(Number(match[1]) * 1024 ** ["b", "kib", "mib", "gib"].indexOf((match[2] ?? "B").toLowerCase()));
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const methods = (r?: RequestCounts) => (r ? Object.entries(r.byMethod).map(([m, n]) => `${m} ${n}`).join(", ") : "n/a");
 
 function printTable(runs: Run[], objects: number): void {

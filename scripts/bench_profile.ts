@@ -24,12 +24,11 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { TIME, measureChild, median } from "./bench_measure";
 
-const ROOT = resolve(import.meta.dir, "..");
 const PYTHON = "/usr/bin/python3";
-const TIME = "/usr/bin/time";
 const PARTITION = "2026-11-01";
 const BIG_PARTITION = "2026-11-02";
 // As the job's defaults and the images' settings.
@@ -71,24 +70,10 @@ interface Run {
   note: string;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
 
-let timings = 0;
-
-/** Runs a child to completion under /usr/bin/time; a failed run (other than the job's exit 3 for a failing check) stops the benchmark. */
-async function measure(argv: string[], env: Record<string, string> = {}, okCodes = [0]): Promise<{ ms: number; cpuMs: number; rssMiB: number; stdout: string }> {
-  const timeFile = join(tmpdir(), `etl-bench-profile-time-${process.pid}-${++timings}`);
-  const childEnv = { ...process.env, LOG_FORMAT: "json", DATABASE_URL: "", PUSHGATEWAY_URL: "", ...env } as Record<string, string>;
-  const t0 = performance.now();
-  const child = Bun.spawn([TIME, "-f", "%U %S %M", "-o", timeFile, ...argv], { cwd: ROOT, env: childEnv, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  const ms = performance.now() - t0;
-  const [user = 0, sys = 0, maxRssKiB = 0] = (await Bun.file(timeFile).text()).trim().split("\n").pop()!.split(" ").map(Number);
-  await rm(timeFile, { force: true });
-  if (!okCodes.includes(exitCode)) throw new Error(`${argv.join(" ")} exited ${exitCode}\n${stderr.slice(-3000)}\n${stdout.slice(-3000)}`);
-  return { ms, cpuMs: (user + sys) * 1000, rssMiB: maxRssKiB / 1024, stdout };
-}
+/** A run of a tool with no database and no Pushgateway: the profile reads files only. */
+const measure = (argv: string[], env: Record<string, string> = {}, okCodes = [0]) => measureChild(argv, { env: { DATABASE_URL: "", PUSHGATEWAY_URL: "", ...env }, okCodes });
 
 function mismatch(tool: string, what: string, got: unknown, want: unknown): never {
   throw new Error(`${tool}: ${what} is ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);

@@ -25,15 +25,11 @@
  * picks some of the four (comma-separated names as above).
  */
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT } from "../tests/harness/fixtures";
+import { TIME, measureChild, median } from "./bench_measure";
 
 const BUCKET = "bench-listing";
 const AWS_CLI = "/root/.pyenv/shims/aws";
-const TIME = "/usr/bin/time";
 const BASE_TIME_MS = Date.UTC(2026, 0, 1);
 
 /** The synthetic bucket: key, size and LastModified of index i, in key order. */
@@ -152,28 +148,6 @@ interface Run {
   requests: number;
 }
 
-let timings = 0;
-
-/** Runs a child to completion under /usr/bin/time; returns its wall time, CPU, peak RSS and stdout's last 64 KiB. */
-async function measure(argv: string[], env: Record<string, string | undefined>): Promise<{ ms: number; cpuMs: number; rssMiB: number; tail: string }> {
-  const timeFile = join(tmpdir(), `etl-bench-s3-metrics-${process.pid}-${++timings}`);
-  const childEnv = Object.fromEntries(Object.entries({ ...process.env, LOG_FORMAT: "json", ...env }).filter(([, v]) => v !== undefined)) as Record<string, string>;
-  const started = performance.now();
-  const child = Bun.spawn([TIME, "-f", "%U %S %M", "-o", timeFile, ...argv], { cwd: ROOT, env: childEnv, stdout: "pipe", stderr: "pipe" });
-  // aws s3 ls prints a line per key: keep the end only.
-  let tail = "";
-  const decoder = new TextDecoder();
-  const reading = (async () => {
-    for await (const chunk of child.stdout) tail = (tail + decoder.decode(chunk, { stream: true })).slice(-65_536);
-  })();
-  const [stderr, exitCode] = await Promise.all([new Response(child.stderr).text(), child.exited, reading]);
-  const ms = performance.now() - started;
-  const [user = 0, sys = 0, maxRssKiB = 0] = (await Bun.file(timeFile).text()).trim().split("\n").pop()!.split(" ").map(Number);
-  await rm(timeFile, { force: true });
-  if (exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${exitCode}\n${stderr.slice(-3000)}\n${tail.slice(-3000)}`);
-  return { ms, cpuMs: (user + sys) * 1000, rssMiB: maxRssKiB / 1024, tail };
-}
-
 /** Each tool's totals, read from its output, must be the bucket's. */
 function checkTotals(tool: string, tail: string, expected: { objects: number; bytes: number }): void {
   let found: { objects?: number; bytes?: number } = {};
@@ -188,8 +162,6 @@ function checkTotals(tool: string, tail: string, expected: { objects: number; by
   }
   if (found.objects !== expected.objects || found.bytes !== expected.bytes) throw new Error(`${tool} found ${JSON.stringify(found)}, the bucket holds ${JSON.stringify(expected)}`);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -224,8 +196,9 @@ async function main(): Promise<void> {
         for (const tool of [...tools.slice(round % tools.length), ...tools.slice(0, round % tools.length)]) {
           const before = server.requests();
           const [argv, toolEnv] = commands[tool]!;
-          const result = await measure(argv, toolEnv);
-          checkTotals(tool, result.tail, expected);
+          // aws s3 ls prints a line per key: keep the end only.
+          const result = await measureChild(argv, { env: toolEnv, stdoutTail: 65_536 });
+          checkTotals(tool, result.stdout, expected);
           runs.push({ tool, keys: size, ms: result.ms, cpuMs: result.cpuMs, rssMiB: result.rssMiB, requests: server.requests() - before });
           console.log(`${size} keys, round ${round + 1}, ${tool}: ${(result.ms / 1000).toFixed(2)} s, CPU ${(result.cpuMs / 1000).toFixed(2)} s, peak RSS ${result.rssMiB.toFixed(0)} MiB, ${server.requests() - before} requests`);
         }

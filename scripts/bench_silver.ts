@@ -30,7 +30,7 @@ import { once } from "node:events";
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { PassThrough, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
@@ -38,13 +38,12 @@ import { createGzip } from "node:zlib";
 import type { Dataset } from "../core/dataset";
 import { loadDataset } from "../processors/dataset_catalog";
 import { createBenchDatabase } from "./bench_database";
+import { TIME, measureChild, median } from "./bench_measure";
 import { startPostgres } from "../tests/harness/postgres_server";
 import { killTracked } from "../tests/harness/processes";
 
-const ROOT = resolve(import.meta.dir, "..");
 const MiB = 1024 * 1024;
 const PYTHON = "/usr/bin/python3";
-const TIME = "/usr/bin/time";
 const PARTITION = "2026-11-01";
 const BIG_PARTITION = "2026-11-02";
 const TARGET_ROWS_PER_SECOND = 250_000;
@@ -249,23 +248,6 @@ interface Run {
   timeline?: string;
 }
 
-let timings = 0;
-
-/** Runs a child to completion under /usr/bin/time; a failed run stops the benchmark. */
-async function measure(argv: string[], env: Record<string, string | undefined> = {}): Promise<{ ms: number; cpuMs: number; rssMiB: number; stdout: string; started: number }> {
-  const timeFile = join(tmpdir(), `etl-bench-silver-time-${process.pid}-${++timings}`);
-  const childEnv = Object.fromEntries(Object.entries({ ...process.env, LOG_FORMAT: "json", ...env }).filter(([, v]) => v !== undefined)) as Record<string, string>;
-  const started = Date.now();
-  const t0 = performance.now();
-  const child = Bun.spawn([TIME, "-f", "%U %S %M", "-o", timeFile, ...argv], { cwd: ROOT, env: childEnv, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  const ms = performance.now() - t0;
-  const [user = 0, sys = 0, maxRssKiB = 0] = (await Bun.file(timeFile).text()).trim().split("\n").pop()!.split(" ").map(Number);
-  await rm(timeFile, { force: true });
-  if (exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${exitCode}\n${stderr.slice(-3000)}\n${stdout.slice(-3000)}`);
-  return { ms, cpuMs: (user + sys) * 1000, rssMiB: maxRssKiB / 1024, stdout, started };
-}
-
 function expectCounts(tool: string, counts: Record<string, unknown> | undefined, expected: Expected): void {
   for (const name of ["rowsIn", "rejected", "duplicates", "rowsOut"] as const) {
     if (counts?.[name] !== expected[name]) throw new Error(`${tool}: expected ${name}=${expected[name]}, reported ${JSON.stringify(counts)}`);
@@ -321,14 +303,15 @@ interface Partition {
 async function runJob(p: Partition, o: { lake: string; databaseUrl: string; duck: DuckDBConnection }): Promise<Run> {
   const argv = ["bun", "jobs/bronze_to_silver.ts", "--dataset", p.dataset.name, "--bucket", `file:${o.lake}`, "--date", p.partition, "--rebuild", "--max-reject-ratio", "0.05"];
   // As the images run it (Dockerfile): two malloc arenas, not one per thread.
-  const m = await measure(argv, { DATABASE_URL: o.databaseUrl, MALLOC_ARENA_MAX: "2" });
+  const started = Date.now();
+  const m = await measureChild(argv, { env: { DATABASE_URL: o.databaseUrl, MALLOC_ARENA_MAX: "2" } });
   const summary = m.stdout.split("\n").filter((l) => l.includes('"job.finished"')).map((l) => JSON.parse(l))[0];
   expectCounts("job", summary?.counts, p.expected);
   const silver = join(o.lake, `silver/${p.dataset.name}/dt=${p.partition}`);
   const manifest = await Bun.file(join(silver, "_manifest.json")).json();
   if (manifest.run_id !== summary.runId) throw new Error(`job: the manifest names run ${manifest.run_id}, not ${summary.runId}`);
   const columns = await expectOutput(o.duck, "job", p.dataset, manifest.files.map((f: { key: string }) => join(o.lake, f.key)), manifest.rejects && join(o.lake, manifest.rejects.key), p.expected, p.partition);
-  return { tool: "job", label: p.label, rows: p.expected.rowsIn, ...m, note: `durationMs ${summary.durationMs}`, columns, timeline: timeline(m.stdout, m.started) };
+  return { tool: "job", label: p.label, rows: p.expected.rowsIn, ...m, note: `durationMs ${summary.durationMs}`, columns, timeline: timeline(m.stdout, started) };
 }
 
 async function runPandas(p: Partition, o: { work: string; databaseUrl: string; duck: DuckDBConnection }): Promise<Run> {
@@ -337,7 +320,7 @@ async function runPandas(p: Partition, o: { work: string; databaseUrl: string; d
   const out = join(o.work, `pandas-${p.label}`);
   await rm(out, { recursive: true, force: true });
   const files = (await readdir(p.bronze)).sort().map((f) => join(p.bronze, f));
-  const m = await measure([PYTHON, "scripts/bench_silver_pandas.py", "--dataset-json", definition, "--out", out, "--database-url", o.databaseUrl, ...files]);
+  const m = await measureChild([PYTHON, "scripts/bench_silver_pandas.py", "--dataset-json", definition, "--out", out, "--database-url", o.databaseUrl, ...files]);
   const result = JSON.parse(m.stdout.trim().split("\n").pop()!);
   expectCounts("pandas", result, p.expected);
   const parts = (await readdir(out)).filter((f) => f.endsWith(".parquet")).map((f) => join(out, f));
@@ -354,7 +337,6 @@ function seedDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
 
 function report(runs: Run[], partitions: Partition[], rounds: number): void {

@@ -20,17 +20,16 @@
 import { existsSync } from "node:fs";
 import { link, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { startPostgres } from "../tests/harness/postgres_server";
 import { killTracked } from "../tests/harness/processes";
 import { buildZip, writeStreamedZip } from "../tests/harness/zip_builder";
 import { createBenchDatabase } from "./bench_database";
+import { TIME, measureChild, median } from "./bench_measure";
 
-const ROOT = resolve(import.meta.dir, "..");
 const MiB = 1024 * 1024;
-const TIME = "/usr/bin/time";
 const UNZIP = "/usr/bin/unzip";
 
 interface Archive {
@@ -43,8 +42,8 @@ interface Archive {
 interface Run {
   tool: "job" | "unzip";
   label: string;
-  seconds: number;
-  cpuSeconds: number;
+  ms: number;
+  cpuMs: number;
   rssMiB: number;
 }
 
@@ -72,17 +71,6 @@ function csvText(bytes: number, seed = 1): Readable {
   });
 }
 
-/** Runs a child under /usr/bin/time; a failed run stops the benchmark. */
-async function measure(argv: string[], env: Record<string, string>): Promise<Omit<Run, "tool" | "label"> & { stdout: string }> {
-  const timeFile = join(tmpdir(), `etl-bench-unzip-time-${process.pid}`);
-  const child = Bun.spawn([TIME, "-f", "%e %U %S %M", "-o", timeFile, ...argv], { cwd: ROOT, env: { ...process.env, LOG_FORMAT: "json", ...env } as Record<string, string>, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  if (exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${exitCode}\n${stderr.slice(-3000)}\n${stdout.slice(-3000)}`);
-  const [seconds = 0, user = 0, sys = 0, rssKiB = 0] = (await Bun.file(timeFile).text()).trim().split("\n").pop()!.split(" ").map(Number);
-  await rm(timeFile, { force: true });
-  return { seconds, cpuSeconds: user + sys, rssMiB: rssKiB / 1024, stdout };
-}
-
 /** Files under `dir` and their total size. */
 async function tally(dir: string): Promise<{ files: number; bytes: number }> {
   let files = 0;
@@ -99,27 +87,26 @@ async function runJob(archive: Archive, work: string, databaseUrl: string): Prom
   const lake = await mkdtemp(join(work, "lake-"));
   await mkdir(join(lake, "inbox"));
   await link(archive.path, join(lake, "inbox", "archive.zip"));
-  const run = await measure(["bun", "jobs/unzip_files.ts", "--bucket", `file:${lake}`, "--destination", "out/", "--max-ratio", "1000"], { DATABASE_URL: databaseUrl });
+  const run = await measureChild(["bun", "jobs/unzip_files.ts", "--bucket", `file:${lake}`, "--destination", "out/", "--max-ratio", "1000"], { env: { DATABASE_URL: databaseUrl } });
   const summary = JSON.parse(run.stdout.split("\n").find((l) => l.includes('"job.finished"'))!);
   if (summary.counts.extracted !== archive.files) throw new Error(`job: ${JSON.stringify(summary.counts)}, expected ${archive.files} entries`);
   check("job", archive, await tally(join(lake, "out")));
   await rm(lake, { recursive: true, force: true });
-  return { tool: "job", label: archive.label, ...run };
+  return { tool: "job", label: archive.label, ms: run.ms, cpuMs: run.cpuMs, rssMiB: run.rssMiB };
 }
 
 async function runUnzip(archive: Archive, work: string): Promise<Run> {
   const out = await mkdtemp(join(work, "unzip-"));
-  const run = await measure([UNZIP, "-q", archive.path, "-d", out], {});
+  const run = await measureChild([UNZIP, "-q", archive.path, "-d", out]);
   check("unzip", archive, await tally(out));
   await rm(out, { recursive: true, force: true });
-  return { tool: "unzip", label: archive.label, ...run };
+  return { tool: "unzip", label: archive.label, ms: run.ms, cpuMs: run.cpuMs, rssMiB: run.rssMiB };
 }
 
 function check(tool: string, archive: Archive, got: { files: number; bytes: number }): void {
   if (got.files !== archive.files || got.bytes !== archive.bytes) throw new Error(`${tool} on ${archive.label}: ${got.files} files, ${got.bytes} bytes; expected ${archive.files}, ${archive.bytes}`);
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const { values } = parseArgs({ options: { gib: { type: "string", default: "1" }, entries: { type: "string", default: "70000" }, rounds: { type: "string", default: "3" } } });
 const [gib, entries, rounds] = [values.gib, values.entries, values.rounds].map(Number) as [number, number, number];
@@ -154,7 +141,7 @@ try {
       for (const tool of round % 2 ? tools.reverse() : tools) {
         const r = await tool();
         runs.push(r);
-        console.log(`round ${round + 1} ${r.tool.padEnd(6)} ${r.label}: ${r.seconds.toFixed(2)} s, CPU ${r.cpuSeconds.toFixed(2)} s, ${r.rssMiB.toFixed(0)} MiB (checked)`);
+        console.log(`round ${round + 1} ${r.tool.padEnd(6)} ${r.label}: ${(r.ms / 1000).toFixed(2)} s, CPU ${(r.cpuMs / 1000).toFixed(2)} s, ${r.rssMiB.toFixed(0)} MiB (checked)`);
       }
     }
   }
@@ -162,12 +149,12 @@ try {
   console.log(`\n${"archive".padEnd(26)}${"tool".padEnd(7)}${"wall s".padStart(8)}${"MiB/s".padStart(8)}${"files/s".padStart(9)}${"CPU s".padStart(8)}${"peak RSS MiB".padStart(14)}${"wall vs unzip".padStart(15)}`);
   for (const archive of archives) {
     const of = (tool: Run["tool"]) => runs.filter((r) => r.tool === tool && r.label === archive.label);
-    const unzipWall = median(of("unzip").map((r) => r.seconds));
+    const unzipWall = median(of("unzip").map((r) => r.ms)) / 1000;
     for (const tool of ["job", "unzip"] as const) {
       const group = of(tool);
-      const wall = median(group.map((r) => r.seconds));
+      const wall = median(group.map((r) => r.ms)) / 1000;
       console.log(
-        `${archive.label.padEnd(26)}${tool.padEnd(7)}${wall.toFixed(2).padStart(8)}${(archive.bytes / MiB / wall).toFixed(0).padStart(8)}${(archive.files / wall).toFixed(0).padStart(9)}${median(group.map((r) => r.cpuSeconds)).toFixed(2).padStart(8)}${Math.max(...group.map((r) => r.rssMiB)).toFixed(0).padStart(14)}${`${(wall / unzipWall).toFixed(2)}x`.padStart(15)}`,
+        `${archive.label.padEnd(26)}${tool.padEnd(7)}${wall.toFixed(2).padStart(8)}${(archive.bytes / MiB / wall).toFixed(0).padStart(8)}${(archive.files / wall).toFixed(0).padStart(9)}${(median(group.map((r) => r.cpuMs)) / 1000).toFixed(2).padStart(8)}${Math.max(...group.map((r) => r.rssMiB)).toFixed(0).padStart(14)}${`${(wall / unzipWall).toFixed(2)}x`.padStart(15)}`,
       );
     }
   }
