@@ -1,5 +1,6 @@
 import { arg, kebabCase, type ArgValues } from "../core/args";
 import type { JobContext } from "../core/context";
+import { durationMs } from "../core/duration";
 import { UsageError } from "../core/errors";
 import { defineJob, type Counts } from "../core/job";
 import { locationLabel } from "../core/object_store";
@@ -8,7 +9,6 @@ import { checkCompleteness } from "../processors/observability/completeness/chec
 import { checkFreshness } from "../processors/observability/freshness/check";
 import { declaredBucketOpener } from "../processors/observability/freshness/probe";
 import { FRESHNESS_SOURCES, declarationProblems, parseBucketMap, selectSources } from "../processors/observability/freshness/sources";
-import { parseThreshold, thresholdSeconds } from "../processors/observability/freshness/status";
 import { AgencyRepository } from "../repositories/agencies";
 import { AttachmentListingRepository } from "../repositories/attachment_listing";
 import { AttachmentRepository } from "../repositories/attachments";
@@ -85,7 +85,7 @@ async function checkAgency(args: ArgValues<typeof ARGS>, ctx: JobContext): Promi
     destination,
     bucketLabel: locationLabel(destinationBucket),
     prefix: args.destinationPrefix ?? `agency_id=${agencyId}/`,
-    dueBefore: args.grace ? new Date(Date.now() - thresholdSeconds(parseThreshold(args.grace)) * 1000) : undefined,
+    dueBefore: args.grace ? new Date(Date.now() - durationMs(args.grace)!) : undefined,
     // A dry run writes nothing: the counts and the log event only.
     report: report && !ctx.dryRun ? { store: report, key: `completeness/agency_id=${agencyId}/${ctx.runId}.csv` } : undefined,
   });

@@ -2,7 +2,8 @@ import { arg } from "../core/args";
 import { UsageError } from "../core/errors";
 import { defineJob } from "../core/job";
 import { SCHEDULES } from "../core/schedules.generated";
-import { auditSchedules, durationMs } from "../processors/observability/schedule/audit";
+import { durationMs } from "../core/duration";
+import { auditSchedules } from "../processors/observability/schedule/audit";
 import { SlotRunRepository } from "../repositories/slot_runs";
 
 const DURATION = { pattern: /^\s*\d+[mhd]\s*$/, patternHelp: "must be a duration such as 90m, 24h or 7d", placeholder: "<90m|24h|7d>" };

@@ -2,6 +2,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { CliIo } from "../cli";
 import { loadConfig, type PlatformConfig } from "../config";
 import type { Sql } from "../db";
+import { durationMs } from "../duration";
 import { EtlError, errorMessage } from "../errors";
 import { isMissingTable } from "../missing_table";
 import { redactText, secretsFromEnv } from "../redact";
@@ -70,11 +71,8 @@ function exitCodeOf(error: unknown): number {
 
 /** "24h", "7d", "30m", "90s" ago, or an ISO date / timestamp. */
 export function parseSince(text: string, now = Date.now()): Date {
-  const relative = /^(\d+)\s*([smhdw])$/.exec(text.trim());
-  if (relative) {
-    const unit = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[relative[2] as "s" | "m" | "h" | "d" | "w"];
-    return new Date(now - Number(relative[1]) * unit * 1000);
-  }
+  const relative = durationMs(text);
+  if (relative !== undefined) return new Date(now - relative);
   const date = new Date(text);
   if (/^\d{4}-\d{2}-\d{2}/.test(text) && !Number.isNaN(date.getTime())) return date;
   throw new CommandUsageError(`--since must be a duration such as 30m, 24h or 7d, or a date such as 2026-11-01 (got "${text}")`);

@@ -161,11 +161,3 @@ const slotKey = (slot: number, shard: string | null) => `${slot} ${shard ?? ""}`
 function zeroCounts(): Record<SlotKind, number> {
   return { on_time: 0, late: 0, missed: 0, doubled: 0, lost: 0, failed: 0, running: 0 };
 }
-
-const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "90m", "24h", "7d" in ms; undefined for anything else (the caller names the flag). */
-export function durationMs(text: string): number | undefined {
-  const match = /^(\d+)([mhd])$/.exec(text.trim());
-  return match ? Number(match[1]) * UNIT_MS[match[2]!]! : undefined;
-}
