@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { Readable } from "node:stream";
-import { EtlError } from "./errors";
+import { EtlError, UsageError } from "./errors";
+import { retry } from "./retry";
 
 /** What a store knows about one object without reading it. */
 export interface ObjectInfo {
@@ -173,4 +174,12 @@ export function locationUrl(location: Location): string {
 /** A location as a metric's `bucket` label: the bucket's name, or file:///dir for a directory. */
 export function locationLabel(location: Location): string {
   return location.kind === "s3" ? location.bucket : locationUrl(location);
+}
+
+/**
+ * Checks that the bucket or directory a flag named exists, retrying what is transient (a burst of
+ * 503s at start): a usage error naming `flag` when it does not.
+ */
+export async function requireExists(store: ObjectStore, flag: string, signal?: AbortSignal): Promise<void> {
+  if (!(await retry(() => store.exists(), { signal }))) throw new UsageError(`${flag} ${store.url} does not exist`);
 }

@@ -1,8 +1,7 @@
 import { arg } from "../core/args";
 import { UsageError } from "../core/errors";
 import { SkippedRun, defineJob } from "../core/job";
-import { locationUrl } from "../core/object_store";
-import { retry } from "../core/retry";
+import { locationUrl, requireExists } from "../core/object_store";
 import { decryptInbox } from "../processors/decrypt/inbox";
 import { loadKeyring } from "../processors/decrypt/keys";
 import { Quarantine } from "../processors/quarantine";
@@ -49,7 +48,7 @@ export const JOB = defineJob({
     }
     const keyring = await loadKeyring(ctx.env, args.signerFingerprint?.split(","));
     const [sql, store] = await Promise.all([ctx.db(), ctx.objectStore(args.bucket)]);
-    if (!(await retry(() => store.exists(), { signal: ctx.signal }))) throw new UsageError(`--bucket ${store.url} does not exist`);
+    await requireExists(store, "--bucket", ctx.signal);
     const lease = ctx.dryRun ? undefined : await ctx.lease(`decrypt_files:${locationUrl(args.bucket)}/${prefix}`);
     if (lease && "heldBy" in lease) return new SkippedRun(`run ${lease.heldBy.runId} on ${lease.heldBy.host} is decrypting this prefix`);
     try {

@@ -3,8 +3,7 @@ import type { JobContext } from "../core/context";
 import { durationMs } from "../core/duration";
 import { UsageError } from "../core/errors";
 import { defineJob, type Counts } from "../core/job";
-import { locationLabel } from "../core/object_store";
-import { retry } from "../core/retry";
+import { locationLabel, requireExists } from "../core/object_store";
 import { checkCompleteness } from "../processors/observability/completeness/check";
 import { checkFreshness } from "../processors/observability/freshness/check";
 import { declaredBucketOpener } from "../processors/observability/freshness/probe";
@@ -70,8 +69,8 @@ async function checkAgency(args: ArgValues<typeof ARGS>, ctx: JobContext): Promi
     args.reportTo && ctx.objectStore(args.reportTo),
   ]);
   if (!agency) throw new UsageError(`--agency-id ${agencyId}: no such agency`);
-  if (!(await retry(() => destination.exists(), { signal: ctx.signal }))) throw new UsageError(`--destination-bucket ${destination.url} does not exist`);
-  if (report && !(await retry(() => report.exists(), { signal: ctx.signal }))) throw new UsageError(`--report-to ${report.url} does not exist`);
+  await requireExists(destination, "--destination-bucket", ctx.signal);
+  if (report) await requireExists(report, "--report-to", ctx.signal);
   ctx.progress.setTotal((await new AttachmentRepository(sql).summarizeAttachments(agencyId)).count);
   const attachments = new AttachmentListingRepository(sql);
   if (!(await attachments.hasKeyOrderIndex())) {

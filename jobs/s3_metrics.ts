@@ -1,8 +1,6 @@
 import { arg } from "../core/args";
-import { UsageError } from "../core/errors";
 import { defineJob } from "../core/job";
-import { locationLabel } from "../core/object_store";
-import { retry } from "../core/retry";
+import { locationLabel, requireExists } from "../core/object_store";
 import { measureS3Prefix } from "../processors/observability/s3/metrics";
 
 export const JOB = defineJob({
@@ -28,7 +26,7 @@ export const JOB = defineJob({
   metricsGroup: (args) => ({ bucket: locationLabel(args.bucket), listed_prefix: args.prefix ?? "", depth: String(args.depth) }),
   async run(args, ctx) {
     const store = await ctx.objectStore(args.bucket);
-    if (!(await retry(() => store.exists(), { signal: ctx.signal }))) throw new UsageError(`--bucket ${store.url} does not exist`);
+    await requireExists(store, "--bucket", ctx.signal);
     return measureS3Prefix({ ...ctx, ...args, store, bucketLabel: locationLabel(args.bucket), prefix: args.prefix ?? "" });
   },
 });

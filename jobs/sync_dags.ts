@@ -1,6 +1,6 @@
 import { arg } from "../core/args";
-import { UsageError } from "../core/errors";
 import { defineJob } from "../core/job";
+import { requireExists } from "../core/object_store";
 import { PACKAGE_ARGS, packagePrefix } from "../processors/dag_package";
 import { mirrorPackage } from "../processors/dag_mirror";
 
@@ -14,7 +14,7 @@ export const JOB = defineJob({
   },
   async run(args, ctx) {
     const store = await ctx.objectStore(args.dagBucket);
-    if (!(await store.exists())) throw new UsageError(`--dag-bucket ${store.url} does not exist`);
+    await requireExists(store, "--dag-bucket", ctx.signal);
     return mirrorPackage({
       store,
       prefix: packagePrefix(args.env, args.package),

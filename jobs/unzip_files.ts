@@ -3,7 +3,7 @@ import { UsageError } from "../core/errors";
 import { SkippedRun, defineJob } from "../core/job";
 import { holdsLiveLease } from "../core/lease";
 import { unsafePrefixReason } from "../core/object_key";
-import { locationUrl } from "../core/object_store";
+import { locationUrl, requireExists } from "../core/object_store";
 import { QUARANTINE_PREFIX, Quarantine } from "../processors/quarantine";
 import { byteSizeArg } from "../processors/unzip/limits";
 import { STAGING_ROOT } from "../processors/unzip/staging";
@@ -43,7 +43,7 @@ export const JOB = defineJob({
     const destination = args.destination.replaceAll("{date}", day);
     checkPrefixes(prefix, destination);
     const [sql, store] = await Promise.all([ctx.db(), ctx.objectStore(args.bucket)]);
-    if (!(await store.exists())) throw new UsageError(`--bucket ${store.url} does not exist`);
+    await requireExists(store, "--bucket", ctx.signal);
 
     // One run per inbox (an archive is extracted once) and per destination (a key is written once).
     const leases = [];
