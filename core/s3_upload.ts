@@ -80,7 +80,9 @@ export async function uploadStream(send: SendS3, target: { bucket: string; key: 
   };
 
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    for await (const item of body as AsyncIterable<Uint8Array | string>) {
+      // A stream may carry any Uint8Array (Bun.gzipSync's output is not a Buffer) or a string.
+      const chunk = typeof item === "string" ? Buffer.from(item) : item;
       received += chunk.length;
       if (received > size) throw new Error(`s3://${bucket}/${key}: the body is longer than the ${size} bytes announced`);
       streamed(chunk.length);
@@ -92,7 +94,8 @@ export async function uploadStream(send: SendS3, target: { bucket: string; key: 
           filled = 0;
         }
         part ??= await takeBuffer();
-        const copied = chunk.copy(part, filled, offset);
+        const copied = Math.min(part.length - filled, chunk.length - offset);
+        part.set(chunk.subarray(offset, offset + copied), filled);
         filled += copied;
         offset += copied;
       }
