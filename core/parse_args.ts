@@ -20,9 +20,10 @@ interface ParseTarget<S extends ArgSpecs> {
  */
 export function parseJobArgv<S extends ArgSpecs>(job: ParseTarget<S>, argv: readonly string[], env: Record<string, string | undefined>): ParsedArgv<S> {
   const command = buildCommand(job);
+  // Commander writes help in pieces (the help, then each addHelpText block): keep them all.
   let help: string | undefined;
   command.exitOverride().configureOutput({
-    writeOut: (text) => (help = text),
+    writeOut: (text) => (help = (help ?? "") + text),
     writeErr: () => {},
     outputError: () => {},
   });
@@ -57,10 +58,6 @@ export function parseJobArgv<S extends ArgSpecs>(job: ParseTarget<S>, argv: read
   const logicalDate = resolveLogicalDate({ flag: raw.logicalDate as string | undefined, env });
   if (raw.force === true && !logicalDate) throw new UsageError(`${job.name}: --force reruns a logical date that already succeeded; give --logical-date (or ETL_LOGICAL_DATE)`);
   return { args: args as ArgValues<S>, dryRun: raw.dryRun === true, force: raw.force === true, logicalDate };
-}
-
-export function jobHelp(job: ParseTarget<ArgSpecs>): string {
-  return buildCommand(job).helpInformation();
 }
 
 function buildCommand(job: ParseTarget<ArgSpecs>): Command {
