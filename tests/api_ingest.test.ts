@@ -1,13 +1,16 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { ApiSource } from "../core/dataset";
+import type { ApiSource, Dataset } from "../core/dataset";
 import { ConfigError } from "../core/errors";
 import { HttpClient, HttpStatusError, parseRetryAfter } from "../core/http_client";
+import { createLogger } from "../core/log";
+import { loadMigrations, migrate } from "../core/migrate";
+import { ingestResource } from "../processors/api_ingest/ingest";
 import { PaginationError, nextLink, walkPages } from "../processors/api_ingest/pages";
+import { loadDataset } from "../processors/dataset_catalog";
+import { WatermarkRepository } from "../repositories/watermarks";
 import { makeRecords, startApiServer, type ApiServer } from "./harness/api_server";
 import { ROOT, createTestDatabase, runCommand, type TestDatabase } from "./harness/fixtures";
+import { LAKE_KINDS, createLake, type Lake } from "./harness/lakes";
 import { track } from "./harness/processes";
 
 let api: ApiServer;
@@ -145,39 +148,38 @@ describe("the API client", () => {
   });
 });
 
-describe("ingest_api", () => {
+describe.each(LAKE_KINDS)("ingest_api into a %s lake", (kind) => {
   let db: TestDatabase;
-  let lake: string;
+  let lake: Lake;
   beforeEach(async () => {
     db = await createTestDatabase();
-    lake = mkdtempSync(join(tmpdir(), "etl-lake-"));
+    lake = await createLake(kind);
   });
   afterEach(async () => {
     await db.drop();
-    rmSync(lake, { recursive: true, force: true });
+    await lake.dispose();
   });
 
   // A short lease: a run retried after a SIGKILL waits out the dead run's slot within seconds.
   const env = () => ({ DATABASE_URL: db.url, SERVICE_API_URL: api.url, SERVICE_API_TOKEN: api.token, ETL_LEASE_TTL_SECONDS: "2" });
   const ingest = (argv: string[] = [], extra: Record<string, string> = {}) =>
-    runCommand(["jobs/ingest_api.ts"], ["--dataset", "service_requests", "--bucket", `file:${lake}`, ...(argv.includes("--logical-date") ? [] : ["--logical-date", "2026-11-02"]), ...argv], { ...env(), ...extra });
-  const partition = () => join(lake, "bronze/service_requests/dt=2026-11-02");
-  const landed = () =>
-    existsSync(partition())
-      ? readdirSync(partition())
-          .sort()
-          .flatMap((f) => new TextDecoder().decode(Bun.gunzipSync(readFileSync(join(partition(), f)))).split("\n").filter(Boolean).map((l) => JSON.parse(l)))
-      : [];
-  const watermark = async () => (await db.sql`select value from etl_watermarks where name = 'ingest_api:service_requests'`)[0]?.value;
+    runCommand(["jobs/ingest_api.ts"], ["--dataset", "service_requests", "--bucket", lake.arg, ...(argv.includes("--logical-date") ? [] : ["--logical-date", "2026-11-02"]), ...argv], { ...env(), ...extra });
+  const files = async (dataset = "service_requests") => (await lake.keys(`bronze/${dataset}/dt=2026-11-02/`)).filter((k) => k.endsWith(".ndjson.gz"));
+  const landed = async (dataset?: string) => {
+    const records = [];
+    for (const key of await files(dataset)) records.push(...new TextDecoder().decode(Bun.gunzipSync(await lake.read(key))).split("\n").filter(Boolean).map((l) => JSON.parse(l)));
+    return records;
+  };
+  const watermark = async (name = "ingest_api:service_requests") => (await db.sql`select value from etl_watermarks where name = ${name}`)[0]?.value;
 
   test("lands every record as gzipped NDJSON in the logical date's partition, then moves the watermark; the next run reads from it minus the lag", async () => {
     api.records = makeRecords(1200);
     const first = await ingest();
-    expect(first.exitCode).toBe(0);
+    expect(first.summary).toMatchObject({ status: "succeeded", exitCode: 0 });
     expect(first.summary!.counts).toEqual({ pages: 3, records: 1200, files: 1 });
-    expect(readdirSync(partition())).toEqual([`${first.summary!.runId}-00001.ndjson.gz`]);
-    expect(landed().map((r) => r.id)).toEqual(Array.from({ length: 1200 }, (_, i) => i + 1));
-    expect(landed()[1]).toEqual(api.records[1]); // as received
+    expect(await files()).toEqual([`bronze/service_requests/dt=2026-11-02/${first.summary!.runId}-00001.ndjson.gz`]);
+    expect((await landed()).map((r) => r.id)).toEqual(Array.from({ length: 1200 }, (_, i) => i + 1));
+    expect((await landed())[1]).toEqual(api.records[1]); // as received
     expect(await watermark()).toBe(api.records.at(-1)!.updated_at);
     expect(first.stdout).not.toContain(api.token);
 
@@ -193,10 +195,58 @@ describe("ingest_api", () => {
     expect(await watermark()).toBe(api.records.at(-1)!.updated_at);
   });
 
+  test("every pagination style lands every record once, in files of --records-per-file, and moves the watermark; the next pull starts at it", async () => {
+    await migrate(db.sql, await loadMigrations());
+    const store = await lake.store();
+    const base = (await loadDataset("service_requests")) as Dataset & { api: ApiSource };
+    const styles: Array<[string, string, string, ApiSource["pagination"], string?]> = [
+      ["cursor", "/v1/service-requests", "data", { style: "cursor", cursorPath: "next_cursor", cursorParam: "cursor" }, "limit"],
+      ["next_url", "/styles/next_url", "results", { style: "next_url", nextPath: "links.next" }, "size"],
+      ["link_header", "/styles/link_header", "", { style: "link_header" }, "size"],
+      ["page", "/styles/page", "items", { style: "page", pageParam: "page", sizeParam: "per_page", totalPath: "total" }],
+      ["offset", "/styles/offset", "items", { style: "offset", offsetParam: "offset", limitParam: "limit", totalPath: "meta.total" }],
+    ];
+    const pull = (dataset: Dataset & { api: ApiSource }) =>
+      ingestResource({
+        dataset,
+        client: client(),
+        baseUrl: api.url,
+        store,
+        partitionDate: "2026-11-02",
+        runId: crypto.randomUUID(),
+        watermarks: new WatermarkRepository(db.sql),
+        dryRun: false,
+        fullRefresh: false,
+        maxPages: 1000,
+        prefetch: 2,
+        recordsPerFile: 100,
+        log: createLogger({ format: "json", level: "error", write: () => {} }),
+        progress: { setTotal: () => {}, advance: () => {} },
+        counts: {},
+        signal: new AbortController().signal,
+      });
+    for (const [name, path, itemsPath, pagination, pageSizeParam] of styles) {
+      api.records = makeRecords(250);
+      // lagSeconds 0: the next pull asks for records at or after the newest landed, the boundary included.
+      const dataset = { ...base, name: `style_${name}`, api: { ...base.api, path, itemsPath, pagination, pageSize: 100, pageSizeParam, incremental: { ...base.api.incremental!, lagSeconds: 0 } } };
+      expect({ name, counts: await pull(dataset) }).toEqual({ name, counts: { pages: 3, records: 250, files: 3 } });
+      expect({ name, ids: (await landed(dataset.name)).map((r) => r.id) }).toEqual({ name, ids: ALL });
+      expect(await watermark(`ingest_api:${dataset.name}`)).toBe(api.records.at(-1)!.updated_at);
+
+      api.records.push(...makeRecords(5, Date.parse(api.records.at(-1)!.updated_at) + 60_000, 251));
+      expect({ name, counts: await pull(dataset) }).toEqual({ name, counts: { pages: 1, records: 6, files: 1 } });
+      expect(await watermark(`ingest_api:${dataset.name}`)).toBe(api.records.at(-1)!.updated_at);
+    }
+  });
+
   test("the watermark moves only after its records landed: a failed write leaves it where it was", async () => {
     api.records = makeRecords(100);
-    const run = await runCommand(["jobs/ingest_api.ts"], ["--dataset", "service_requests", "--bucket", "s3://no-such-lake-bucket", "--logical-date", "2026-11-02"], env());
-    expect(run.exitCode).not.toBe(0);
+    // A bucket that does not exist; a directory that cannot be made (its parent is a file).
+    if (kind === "file") await lake.write("not-a-directory", "x");
+    const unwritable = kind === "s3" ? `s3://no-such-lake-${crypto.randomUUID().slice(0, 8)}` : `${lake.arg}/not-a-directory/lake`;
+    const run = await runCommand(["jobs/ingest_api.ts"], ["--dataset", "service_requests", "--bucket", unwritable, "--logical-date", "2026-11-02"], env());
+    expect(run.exitCode).toBe(1);
+    expect(String(run.summary!.error)).toContain(kind === "s3" ? "NoSuchBucket" : "ENOTDIR");
     expect(await watermark()).toBeUndefined();
   });
 
@@ -204,28 +254,35 @@ describe("ingest_api", () => {
     api.records = makeRecords(3000);
     api.latencyMs = 150;
     const child = track(
-      Bun.spawn(["bun", "jobs/ingest_api.ts", "--dataset", "service_requests", "--bucket", `file:${lake}`, "--logical-date", "2026-11-02", "--records-per-file", "500"], {
+      Bun.spawn(["bun", "jobs/ingest_api.ts", "--dataset", "service_requests", "--bucket", lake.arg, "--logical-date", "2026-11-02", "--records-per-file", "500"], {
         cwd: ROOT,
         env: { ...process.env, ...env(), LOG_FORMAT: "json" },
         stdout: "ignore",
       }),
     );
-    while (!existsSync(partition()) || readdirSync(partition()).filter((f) => f.endsWith(".gz")).length < 2) await Bun.sleep(20);
+    while ((await files()).length < 2) {
+      if (child.exitCode !== null) throw new Error(`ingest_api exited ${child.exitCode} before landing two files`);
+      await Bun.sleep(20);
+    }
     child.kill("SIGKILL");
     await child.exited;
     const committed = await watermark();
-    const before = landed();
-    // Committed after each landed file (the API returns records in updated_at order): the newest landed record.
-    expect(committed).toBe(before.at(-1).updated_at);
+    const landedFiles = await files();
+    const before = await landed();
     expect(before.length).toBeLessThan(3000);
+    // Committed after each landed file (the API returns records in updated_at order): the newest
+    // record of the last file, or of the one before when the kill fell between a landing and its commit.
+    const newestOf = (n: number) => before[n * 500 - 1].updated_at;
+    expect([newestOf(landedFiles.length), newestOf(landedFiles.length - 1)]).toContain(committed);
 
     api.latencyMs = 0;
     const resumed = await ingest(["--records-per-file", "500"]);
     expect(resumed.exitCode).toBe(0);
-    const ids = new Set(landed().map((r) => r.id));
+    const ids = new Set((await landed()).map((r) => r.id));
     expect(ids.size).toBe(3000);
-    // It started from the watermark minus the lag, not from the beginning.
-    expect((resumed.summary!.counts as { records: number }).records).toBeLessThan(3000 - before.length + 20);
+    // It started from the watermark minus the lag (10 records a minute apart), not from the beginning.
+    const committedId = api.records.find((r) => r.updated_at === committed)!.id;
+    expect((resumed.summary!.counts as { records: number }).records).toBe(3000 - committedId + 11);
   });
 
   test("an expired token is exit 2 naming the variable; a dry run lands and commits nothing", async () => {
@@ -237,10 +294,10 @@ describe("ingest_api", () => {
     const dry = await ingest(["--dry-run"]);
     expect(dry.exitCode).toBe(0);
     expect(dry.summary!.counts).toMatchObject({ records: 250 });
-    expect(existsSync(partition())).toBe(false);
+    expect(await lake.keys()).toEqual([]);
     expect(await watermark()).toBeUndefined();
 
-    const unknown = await runCommand(["jobs/ingest_api.ts"], ["--dataset", "partner_payments", "--bucket", `file:${lake}`], env());
+    const unknown = await runCommand(["jobs/ingest_api.ts"], ["--dataset", "partner_payments", "--bucket", lake.arg], env());
     expect(unknown.exitCode).toBe(2);
     expect(unknown.summary!.error).toContain("not fed by an API");
   });

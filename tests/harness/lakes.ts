@@ -1,0 +1,82 @@
+/**
+ * A lake of either kind a job accepts, an S3 bucket on the test server or a local directory, for
+ * tests that run the same job on both (DESIGN: every job that reads or writes objects takes S3
+ * and `file:` locations alike). Each lake is new: a bucket or a directory of its own.
+ */
+import { DeleteObjectCommand } from "@aws-sdk/client-s3";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
+import type { ObjectStore } from "../../core/object_store";
+import { ObjectStores } from "../../core/object_stores";
+import { parseLocation } from "../../core/object_store";
+import { createBucket, getObjectBytes, listKeys, putObject, s3 } from "./fixtures";
+
+export const LAKE_KINDS = ["s3", "file"] as const;
+export type LakeKind = (typeof LAKE_KINDS)[number];
+
+export interface Lake {
+  kind: LakeKind;
+  /** The job's argument: the bucket's name, or file:<dir>. */
+  arg: string;
+  /** s3://bucket or file://dir, as the stores name it in logs and errors. */
+  url: string;
+  /** The directory of a file: lake. */
+  dir?: string;
+  /** Keys under `prefix`, sorted (temp files of writes in progress included on disk). */
+  keys(prefix?: string): Promise<string[]>;
+  read(key: string): Promise<Uint8Array<ArrayBuffer>>;
+  readText(key: string): Promise<string>;
+  write(key: string, body: string | Uint8Array): Promise<void>;
+  remove(key: string): Promise<void>;
+  /** The store the jobs would open for it, for tests that run a processor in-process. */
+  store(): Promise<ObjectStore>;
+  /** Deletes the directory and closes the store's client (a bucket is left: the server goes at the end of the run). */
+  dispose(): Promise<void>;
+}
+
+export async function createLake(kind: LakeKind): Promise<Lake> {
+  const stores = new ObjectStores({ s3Endpoint: process.env.S3_ENDPOINT, awsRegion: process.env.AWS_REGION ?? "us-east-1" });
+  const common = (arg: string) => ({ arg, store: () => stores.open(parseLocation(arg)), readText: async (key: string) => new TextDecoder().decode(await lake.read(key)) });
+  let lake: Lake;
+  if (kind === "s3") {
+    const bucket = await createBucket();
+    lake = {
+      kind,
+      url: `s3://${bucket}`,
+      ...common(bucket),
+      keys: async (prefix = "") => (await listKeys(bucket)).filter((k) => k.startsWith(prefix)),
+      read: async (key) => (await getObjectBytes(bucket, key)) as Uint8Array<ArrayBuffer>,
+      write: (key, body) => putObject(bucket, key, body),
+      remove: async (key) => void (await s3().send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))),
+      dispose: () => stores.close(),
+    };
+    return lake;
+  }
+  const dir = mkdtempSync(join(tmpdir(), "etl-lake-"));
+  lake = {
+    kind,
+    url: `file://${dir}`,
+    dir,
+    ...common(`file:${dir}`),
+    keys: async (prefix = "") => filesUnder(dir).filter((k) => k.startsWith(prefix)),
+    read: async (key) => readFileSync(join(dir, key)),
+    write: async (key, body) => {
+      mkdirSync(dirname(join(dir, key)), { recursive: true });
+      writeFileSync(join(dir, key), body);
+    },
+    remove: async (key) => rmSync(join(dir, key), { force: true }),
+    dispose: async () => {
+      rmSync(dir, { recursive: true, force: true });
+      await stores.close();
+    },
+  };
+  return lake;
+}
+
+function filesUnder(root: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(root, join(entry.parentPath, entry.name)))
+    .sort();
+}
