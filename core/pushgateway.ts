@@ -46,6 +46,9 @@ export interface PushOptions {
 const PUSH_TIMEOUT_MS = 5_000;
 const CONTENT_TYPE = "text/plain; version=0.0.4";
 const ERROR_BODY_CHARS = 200;
+// Series suffixes of counters (_total), summaries and histograms (_count, _sum, _bucket):
+// `promtool check metrics` refuses them on a gauge.
+const RESERVED_SUFFIX = /_(total|count|sum|bucket)$/;
 
 interface Family {
   name: string;
@@ -57,16 +60,21 @@ interface Family {
  * The run as Prometheus text. Families, in order: etl_job_last_run_timestamp_seconds,
  * etl_job_last_success_timestamp_seconds (only when the status is "succeeded"),
  * etl_job_duration_seconds, etl_job_exit_code, etl_job_items{kind}, then the job's own metrics
- * sorted by name: a counter `bytesCopied` as `etl_bytes_copied`; a timing `copyMs` as
- * `etl_copy_count`, `etl_copy_seconds_total` and `etl_copy_max_seconds` (see jobMetricBase).
+ * sorted by name: a counter `copiedBytes` as `etl_copied_bytes`; a timing `copyMs` as
+ * `etl_copy_operations`, `etl_copy_duration_seconds` (all of them) and
+ * `etl_copy_max_duration_seconds` (see jobMetricBase). Every name passes `promtool check metrics`:
+ * gauges, so none ends in `_total` (a counter's), `_count`, `_sum` or `_bucket` (a summary's or a
+ * histogram's series). A timing is not a summary: a summary's `_sum` and `_count` are running
+ * totals that rate() reads across pushes, and each push carries one run's.
  *
  * A "skipped" run (another run held the lock) is not a success although it exits 0: it did none of
  * the job's work, and a job skipped run after run behind a stuck lock must still trip the
  * "no success for N hours" alert. "partial" is not a success either (exit 3).
  *
- * Throws if two of the job's metric names map to the same family (`bytesCopied` and
- * `bytes_copied`): the gateway rejects a push that repeats a series, and which one to keep is
- * not this module's guess to make.
+ * Throws if two of the job's metric names map to the same family (`copiedBytes` and
+ * `copied_bytes`): the gateway rejects a push that repeats a series, and which one to keep is
+ * not this module's guess to make; and if a counter's name ends in one of those reserved suffixes
+ * (`retriesTotal`), which no gauge may carry.
  */
 export function renderRunMetrics(run: RunMetrics): string {
   const finishedSeconds = run.finishedAt.getTime() / 1000;
@@ -97,12 +105,14 @@ export function renderRunMetrics(run: RunMetrics): string {
   };
   for (const [source, value] of Object.entries(run.metrics).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (typeof value === "number") {
-      addJobFamily(source, `etl_${jobMetricBase(source, "counter")}`, "A counter of the job's own, as its last run left it.", value);
+      const name = `etl_${jobMetricBase(source, "counter")}`;
+      if (RESERVED_SUFFIX.test(name)) throw new EtlError("failed", `job metric "${source}" maps to ${name}: a gauge's name may not end in _total, _count, _sum or _bucket (Prometheus keeps them for counters, summaries and histograms); rename it`);
+      addJobFamily(source, name, "A counter of the job's own, as its last run left it.", value);
     } else {
       const base = `etl_${jobMetricBase(source, "timing")}`;
-      addJobFamily(source, `${base}_count`, "Operations the job's last run timed under this name.", value.count);
-      addJobFamily(source, `${base}_seconds_total`, "Time the job's last run spent in the operations timed under this name, in seconds.", value.totalMs / 1000);
-      addJobFamily(source, `${base}_max_seconds`, "The longest operation the job's last run timed under this name, in seconds.", value.maxMs / 1000);
+      addJobFamily(source, `${base}_operations`, "Operations the job's last run timed under this name.", value.count);
+      addJobFamily(source, `${base}_duration_seconds`, "Time the job's last run spent in all the operations timed under this name, in seconds.", value.totalMs / 1000);
+      addJobFamily(source, `${base}_max_duration_seconds`, "The longest operation the job's last run timed under this name, in seconds.", value.maxMs / 1000);
     }
   }
 

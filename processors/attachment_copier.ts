@@ -130,7 +130,7 @@ export class AttachmentCopier {
         contentType: attachment.contentType ?? undefined,
       }),
     );
-    metrics.increment("bytesCopied", copied.size);
+    metrics.increment("copiedBytes", copied.size);
     return outcome("copied", copied);
   }
 

@@ -7,6 +7,7 @@ import { EtlError } from "../../core/errors";
 import { Metrics } from "../../core/metrics";
 import { pushMetrics, renderRunMetrics, type PushOptions, type RunMetrics } from "../../core/pushgateway";
 import { startFaultProxy } from "../harness/fault_proxy";
+import { checkMetrics } from "../harness/promtool";
 import { freePort } from "../harness/processes";
 import { find, parseExposition, scrape, startPushgateway, valueOf, type PushgatewayServer } from "../harness/pushgateway_server";
 
@@ -31,7 +32,7 @@ function run(overrides: Partial<RunMetrics> = {}): RunMetrics {
     durationMs: 12_345,
     finishedAt: new Date("2026-05-01T02:03:04.500Z"),
     counts: { copied: 10, skipped: 2, failed: 0 },
-    metrics: { bytesCopied: 1_048_576, copyMs: { count: 10, totalMs: 2_345, maxMs: 801 } },
+    metrics: { copiedBytes: 1_048_576, copyMs: { count: 10, totalMs: 2_345, maxMs: 801 } },
     ...overrides,
   };
 }
@@ -57,18 +58,18 @@ describe("renderRunMetrics", () => {
         'etl_job_items{kind="copied"} 10',
         'etl_job_items{kind="skipped"} 2',
         'etl_job_items{kind="failed"} 0',
-        "# HELP etl_bytes_copied A counter of the job's own, as its last run left it.",
-        "# TYPE etl_bytes_copied gauge",
-        "etl_bytes_copied 1048576",
-        "# HELP etl_copy_count Operations the job's last run timed under this name.",
-        "# TYPE etl_copy_count gauge",
-        "etl_copy_count 10",
-        "# HELP etl_copy_seconds_total Time the job's last run spent in the operations timed under this name, in seconds.",
-        "# TYPE etl_copy_seconds_total gauge",
-        "etl_copy_seconds_total 2.345",
-        "# HELP etl_copy_max_seconds The longest operation the job's last run timed under this name, in seconds.",
-        "# TYPE etl_copy_max_seconds gauge",
-        "etl_copy_max_seconds 0.801",
+        "# HELP etl_copied_bytes A counter of the job's own, as its last run left it.",
+        "# TYPE etl_copied_bytes gauge",
+        "etl_copied_bytes 1048576",
+        "# HELP etl_copy_operations Operations the job's last run timed under this name.",
+        "# TYPE etl_copy_operations gauge",
+        "etl_copy_operations 10",
+        "# HELP etl_copy_duration_seconds Time the job's last run spent in all the operations timed under this name, in seconds.",
+        "# TYPE etl_copy_duration_seconds gauge",
+        "etl_copy_duration_seconds 2.345",
+        "# HELP etl_copy_max_duration_seconds The longest operation the job's last run timed under this name, in seconds.",
+        "# TYPE etl_copy_max_duration_seconds gauge",
+        "etl_copy_max_duration_seconds 0.801",
         "",
       ].join("\n"),
     );
@@ -93,9 +94,9 @@ describe("renderRunMetrics", () => {
       "etl_9lives",
       "etl_http_requests",
       "etl_s3_requests_retried",
-      "etl_wait_count",
-      "etl_wait_seconds_total",
-      "etl_wait_max_seconds",
+      "etl_wait_operations",
+      "etl_wait_duration_seconds",
+      "etl_wait_max_duration_seconds",
       "etl_weird_name_2",
     ]);
     for (const sample of parseExposition(text)) expect(sample.name).toMatch(/^[a-zA-Z_][a-zA-Z0-9_]*$/);
@@ -115,9 +116,24 @@ describe("renderRunMetrics", () => {
   });
 
   test("refuses two job metrics, or a job metric and a job gauge, that land on one family", () => {
-    expect(() => renderRunMetrics(run({ metrics: { bytesCopied: 1, bytes_copied: 2 } }))).toThrow(/"bytes_copied" maps to etl_bytes_copied, which "bytesCopied" already produces/);
+    expect(() => renderRunMetrics(run({ metrics: { copiedBytes: 1, copied_bytes: 2 } }))).toThrow(/"copied_bytes" maps to etl_copied_bytes, which "copiedBytes" already produces/);
     expect(() => renderRunMetrics(run({ metrics: { jobExitCode: 1 } }))).toThrow(/maps to etl_job_exit_code/);
     expect(() => renderRunMetrics(run({ metrics: { "...": 1 } }))).toThrow(EtlError);
+  });
+
+  test("refuses a counter named like a counter's, a summary's or a histogram's series, which no gauge may be", () => {
+    for (const [source, family] of [["retriesTotal", "etl_retries_total"], ["rowCount", "etl_row_count"], ["bytes_sum", "etl_bytes_sum"], ["le_bucket", "etl_le_bucket"]]) {
+      expect(() => renderRunMetrics(run({ metrics: { [source!]: 1 } }))).toThrow(`job metric "${source}" maps to ${family}: a gauge's name may not end in _total, _count, _sum or _bucket`);
+    }
+  });
+
+  test("promtool check metrics accepts every kind of family the renderer makes", async () => {
+    const metrics = new Metrics();
+    metrics.gauge("etl_profile_null_ratio", "Share of nulls.", { dataset: "d", column: "a" }, Number.NaN);
+    metrics.gauge("etl_freshness_lag_seconds", "Lag.", { source: "s" }, Infinity);
+    const text = renderRunMetrics(run({ metrics: { copiedBytes: 1, "s3.requests:retried": 2, copyMs: { count: 1, totalMs: 3, maxMs: 3 } }, gauges: metrics.gauges() }));
+    const verdict = await checkMetrics(text);
+    expect({ problems: verdict.problems, exitCode: verdict.exitCode }).toEqual({ problems: [], exitCode: 0 });
   });
 });
 
@@ -155,8 +171,8 @@ describe("pushMetrics to a real Pushgateway", () => {
     // POST replaces a family whole: the second run's kinds only, "skipped" gone with the first run.
     expect(find(samples, "etl_job_items", group).map((s) => [s.labels.kind, s.value])).toEqual([["copied", 3], ["failed", 1]]);
     // A family the second run did not send keeps the first run's value.
-    expect(valueOf(samples, "etl_bytes_copied", group)).toBe(1_048_576);
-    expect(valueOf(samples, "etl_copy_max_seconds", group)).toBe(0.801);
+    expect(valueOf(samples, "etl_copied_bytes", group)).toBe(1_048_576);
+    expect(valueOf(samples, "etl_copy_max_duration_seconds", group)).toBe(0.801);
   });
 
   test("label values with quotes, backslashes and newlines arrive intact", async () => {
