@@ -134,7 +134,7 @@ export class FileStore implements ObjectStore {
 }
 
 /** Passes chunks through, counting them for the GC pacer (core/gc_pacer.ts). */
-async function* countStreamed(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+async function* countStreamed(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<Uint8Array | string> {
   for await (const chunk of source) {
     streamed(chunk.length);
     yield chunk;

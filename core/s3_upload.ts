@@ -80,8 +80,11 @@ export async function uploadStream(send: SendS3, target: { bucket: string; key: 
   };
 
   try {
-    for await (const item of body as AsyncIterable<Uint8Array | string>) {
+    for await (const item of body as AsyncIterable<unknown>) {
       // A stream may carry any Uint8Array (Bun.gzipSync's output is not a Buffer) or a string.
+      // Anything else (the numbers of a Uint8Array handed over as the body itself) has no length,
+      // which made `received` NaN: both size checks passed and an empty object was written.
+      if (!(item instanceof Uint8Array) && typeof item !== "string") throw new TypeError(`s3://${bucket}/${key}: the body yielded a ${typeof item}, not bytes`);
       const chunk = typeof item === "string" ? Buffer.from(item) : item;
       received += chunk.length;
       if (received > size) throw new Error(`s3://${bucket}/${key}: the body is longer than the ${size} bytes announced`);

@@ -114,7 +114,7 @@ class Ciphertext {
   failure: Error | undefined;
   armored = false;
   private received = 0;
-  private readonly chunks: AsyncIterator<Buffer>;
+  private readonly chunks: AsyncIterator<Uint8Array>;
 
   constructor(
     private readonly source: Readable,
@@ -129,10 +129,12 @@ class Ciphertext {
     const first = await this.nextChunk();
     if (!first) throw new DecryptRefusal("malformed_message", "the object is empty");
     this.armored = (first[0]! & 0x80) === 0;
-    if (this.armored && !/^\s*-----BEGIN PGP /.test(first.subarray(0, 64).toString("latin1"))) {
+    // A view of the chunk's bytes: a source may yield plain Uint8Arrays, which have no toString("latin1").
+    const head = Buffer.from(first.buffer, first.byteOffset, Math.min(64, first.length)).toString("latin1");
+    if (this.armored && !/^\s*-----BEGIN PGP /.test(head)) {
       throw new DecryptRefusal("malformed_message", "neither binary OpenPGP packets nor ASCII armor");
     }
-    let pending: Buffer | undefined = first;
+    let pending: Uint8Array | undefined = first;
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
@@ -152,11 +154,11 @@ class Ciphertext {
   }
 
   /** Up to CHUNK_BYTES from the source, or undefined at its end; throws (and remembers) a source failure. */
-  private async nextChunk(): Promise<Buffer | undefined> {
-    const parts: Buffer[] = [];
+  private async nextChunk(): Promise<Uint8Array | undefined> {
+    const parts: Uint8Array[] = [];
     let length = 0;
     while (length < CHUNK_BYTES) {
-      let next: IteratorResult<Buffer>;
+      let next: IteratorResult<Uint8Array>;
       try {
         next = await this.watch.waitingForSource(this.chunks.next());
       } catch (error) {

@@ -37,7 +37,7 @@ export interface ExtractedFile {
 }
 
 /** Writes one entry's bytes (exactly `size`) to `key`; fails when a streamed body fails. */
-export type EntryWriter = (key: string, body: Readable | Buffer, size: number) => Promise<void>;
+export type EntryWriter = (key: string, body: Readable | Uint8Array, size: number) => Promise<void>;
 
 export interface ExtractOptions {
   /** Entries are written to `<stagingPrefix><name>`. */
@@ -124,7 +124,7 @@ async function extractLevel(extraction: Extraction, path: string, prefix: string
       const nestedPath = join(options.tempDir, `nested-${++extraction.nestedArchives}.zip`);
       try {
         await extractEntry(extraction, archive, record, prefix + record.name, (body) =>
-          Buffer.isBuffer(body) ? writeFile(nestedPath, body) : pipelineAsync(body, createWriteStream(nestedPath)),
+          body instanceof Uint8Array ? writeFile(nestedPath, body) : pipelineAsync(body, createWriteStream(nestedPath)),
         );
         await extractLevel(extraction, nestedPath, `${prefix}${nestedFolder(record.name)}/`, depth + 1);
       } finally {
@@ -227,7 +227,7 @@ class EntryMeter {
  * Hands one entry's bytes to `sink`, metered: in memory when small, else streamed. A rule broken
  * on the way fails the sink with that RuleViolation, so nothing partial is kept.
  */
-async function extractEntry(extraction: Extraction, archive: ZipArchive, record: EntryData, name: string, sink: (body: Readable | Buffer) => Promise<void>): Promise<void> {
+async function extractEntry(extraction: Extraction, archive: ZipArchive, record: EntryData, name: string, sink: (body: Readable | Uint8Array) => Promise<void>): Promise<void> {
   const { signal } = extraction.options;
   const meter = new EntryMeter(extraction, record, name);
   if (record.compressedSize <= SMALL_STORED_BYTES && record.uncompressedSize <= SMALL_INFLATED_BYTES) {

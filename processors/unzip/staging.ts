@@ -36,7 +36,7 @@ export function stagingRoot(destination: string): string {
 export function stagingWriter(store: ObjectStore): EntryWriter {
   const directories = new DirectoryMaker();
   return async (key, body, size) => {
-    if (!Buffer.isBuffer(body)) return store.write(key, body, { size });
+    if (!(body instanceof Uint8Array)) return store.write(key, body, { size });
     if (!store.localPath) return store.write(key, Readable.from([body]), { size });
     const path = store.localPath(key);
     await directories.make(dirname(path));

@@ -196,6 +196,6 @@ async function afterCommit(o: UnzipInboxOptions, archive: InboxArchive, log: Log
 }
 
 /** A dry run's sink: the entry is inflated and checked, and its bytes dropped. */
-async function discard(_key: string, body: Readable | Buffer): Promise<void> {
-  if (!Buffer.isBuffer(body)) await pipeline(body, new Writable({ write: (_chunk, _encoding, done) => done() }));
+async function discard(_key: string, body: Readable | Uint8Array): Promise<void> {
+  if (!(body instanceof Uint8Array)) await pipeline(body, new Writable({ write: (_chunk, _encoding, done) => done() }));
 }
