@@ -1,5 +1,5 @@
-import { afterEach, beforeEach, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Job as K8sJob } from "kubernetes-models/batch/v1";
@@ -7,6 +7,7 @@ import { parse } from "yaml";
 import { discoverJobs, loadJobs } from "../core/registry";
 import { parseJobArgv } from "../core/parse_args";
 import { ROOT, createTestDatabase, runCommand, type TestDatabase } from "./harness/fixtures";
+import { LAKE_KINDS, createLake, type Lake } from "./harness/lakes";
 import { track } from "./harness/processes";
 
 let db: TestDatabase;
@@ -25,66 +26,69 @@ afterEach(async () => {
 const DAYS = ["2026-10-01", "2026-10-02", "2026-10-03"];
 const record = (id: number) => JSON.stringify({ id, agency_id: 10, title: "t", status: "open", created_at: "2026-10-01T00:00:00Z", updated_at: "2026-10-01T00:00:00Z" });
 
-function bronze(day: string, body: string): void {
-  const dir = join(lake, `bronze/service_requests/dt=${day}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "a.ndjson"), body);
-}
-
 const env = () => ({ DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "2" });
-/** Runs the backfill; its children's logs share its stdout, so `summary` is the backfill's own. */
-async function backfill(argv: string[]) {
-  const result = await runCommand(["core/cli.ts"], ["backfill", "--job", "bronze_to_silver", "--from", DAYS[0]!, "--to", DAYS.at(-1)!, ...argv, "--", "--dataset", "service_requests", "--bucket", `file:${lake}`], env());
+/** Runs the backfill over `bucket`; its children's logs share its stdout, so `summary` is the backfill's own. */
+async function backfill(argv: string[], bucket = `file:${lake}`) {
+  const result = await runCommand(["core/cli.ts"], ["backfill", "--job", "bronze_to_silver", "--from", DAYS[0]!, "--to", DAYS.at(-1)!, ...argv, "--", "--dataset", "service_requests", "--bucket", bucket], env());
   return { ...result, summary: result.events.find((e) => e.event === "job.finished" && e.job === "backfill") };
 }
 const slotRuns = async () =>
   db.sql`select to_char(logical_date at time zone 'UTC', 'YYYY-MM-DD') as day, status from etl_job_runs where job = 'bronze_to_silver' order by started_at`;
 
-test("runs every day's slot once; a rerun plans nothing; a failed day is retried alone with --reprocess failed; --reprocess all forces", async () => {
-  for (const day of DAYS) bronze(day, record(1) + "\n");
-  // Day 2 lacks a required column in every record: its run fails.
-  bronze(DAYS[1]!, JSON.stringify({ id: 1, agency_id: 10 }) + "\n");
+describe.each(LAKE_KINDS)("backfill of bronze_to_silver on a %s lake", (kind) => {
+  let target: Lake;
+  beforeEach(async () => {
+    target = await createLake(kind);
+  });
+  afterEach(() => target.dispose());
+  const bronze = (day: string, body: string) => target.write(`bronze/service_requests/dt=${day}/a.ndjson`, body);
 
-  const first = await backfill(["--parallel", "2"]);
-  expect(first.exitCode).toBe(3);
-  expect(first.summary).toMatchObject({ job: "backfill", counts: { planned: 3, succeeded: 2, failed: 1 } });
-  expect(first.events.find((e) => e.msg === "backfill plan")!.slots).toEqual(DAYS.map((d) => `${d} missing`));
-  expect((await slotRuns()).map((r) => `${r.day} ${r.status}`).sort()).toEqual([`${DAYS[0]} succeeded`, `${DAYS[1]} failed`, `${DAYS[2]} succeeded`]);
-  for (const day of [DAYS[0]!, DAYS[2]!]) expect(existsSync(join(lake, `silver/service_requests/dt=${day}/_manifest.json`))).toBe(true);
+  test("runs every day's slot once; a rerun plans nothing; a failed day is retried alone with --reprocess failed; --reprocess all forces", async () => {
+    for (const day of DAYS) await bronze(day, record(1) + "\n");
+    // Day 2 lacks a required column in every record: its run fails.
+    await bronze(DAYS[1]!, JSON.stringify({ id: 1, agency_id: 10 }) + "\n");
 
-  bronze(DAYS[1]!, record(1) + "\n");
-  const failedOnly = await backfill(["--reprocess", "failed"]);
-  expect(failedOnly.exitCode).toBe(0);
-  expect(failedOnly.events.find((e) => e.msg === "backfill plan")!.slots).toEqual([`${DAYS[1]} failed`]);
-  expect(failedOnly.summary!.counts).toMatchObject({ planned: 1, succeeded: 1 });
+    const first = await backfill(["--parallel", "2"], target.arg);
+    expect(first.exitCode).toBe(3);
+    expect(first.summary).toMatchObject({ job: "backfill", counts: { planned: 3, succeeded: 2, failed: 1 } });
+    expect(first.events.find((e) => e.msg === "backfill plan")!.slots).toEqual(DAYS.map((d) => `${d} missing`));
+    expect((await slotRuns()).map((r) => `${r.day} ${r.status}`).sort()).toEqual([`${DAYS[0]} succeeded`, `${DAYS[1]} failed`, `${DAYS[2]} succeeded`]);
+    for (const day of [DAYS[0]!, DAYS[2]!]) expect(await target.keys(`silver/service_requests/dt=${day}/_manifest.json`)).toHaveLength(1);
 
-  const again = await backfill([]);
-  expect(again.summary!.counts).toMatchObject({ planned: 0, succeeded: 0, failed: 0 });
+    await bronze(DAYS[1]!, record(1) + "\n");
+    const failedOnly = await backfill(["--reprocess", "failed"], target.arg);
+    expect(failedOnly.exitCode).toBe(0);
+    expect(failedOnly.events.find((e) => e.msg === "backfill plan")!.slots).toEqual([`${DAYS[1]} failed`]);
+    expect(failedOnly.summary!.counts).toMatchObject({ planned: 1, succeeded: 1 });
 
-  const all = await backfill(["--reprocess", "all", "--parallel", "3"]);
-  expect(all.summary!.counts).toMatchObject({ planned: 3, succeeded: 3 });
-  const forced = await db.sql`select count(*)::int as n from etl_job_runs where job = 'bronze_to_silver' and forced and status = 'succeeded'`;
-  expect(forced[0]!.n).toBe(3);
-});
+    const again = await backfill([], target.arg);
+    expect(again.summary!.counts).toMatchObject({ planned: 0, succeeded: 0, failed: 0 });
 
-test("a backfill killed mid-range, run again, continues where it stopped", async () => {
-  const days = ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"];
-  for (const day of days) bronze(day, record(1) + "\n");
-  const argv = ["core/cli.ts", "backfill", "--job", "bronze_to_silver", "--from", days[0]!, "--to", days.at(-1)!, "--parallel", "1", "--", "--dataset", "service_requests", "--bucket", `file:${lake}`];
-  const killed = track(Bun.spawn(["bun", ...argv], { cwd: ROOT, env: { ...process.env, ...env(), LOG_FORMAT: "json" }, stdout: "ignore" }));
-  // Until two days are done (the ledger table appears with the first run).
-  while (!((await slotRuns().catch(() => [])).filter((r) => r.status === "succeeded").length >= 2)) await Bun.sleep(50);
-  killed.kill("SIGKILL");
-  await killed.exited;
-  const done = (await slotRuns()).filter((r) => r.status === "succeeded").map((r) => r.day);
+    const all = await backfill(["--reprocess", "all", "--parallel", "3"], target.arg);
+    expect(all.summary!.counts).toMatchObject({ planned: 3, succeeded: 3 });
+    const forced = await db.sql`select count(*)::int as n from etl_job_runs where job = 'bronze_to_silver' and forced and status = 'succeeded'`;
+    expect(forced[0]!.n).toBe(3);
+  });
 
-  const resumed = await runCommand(argv, [], env());
-  expect(resumed.exitCode).toBe(0);
-  const planned = resumed.events.find((e) => e.msg === "backfill plan")!.slots as string[];
-  expect(planned.length).toBeLessThan(days.length);
-  expect(planned.map((s) => s.split(" ")[0])).toEqual(days.filter((d) => !done.includes(d)));
-  const succeeded = new Set((await slotRuns()).filter((r) => r.status === "succeeded").map((r) => r.day));
-  expect([...succeeded].sort()).toEqual(days);
+  test("a backfill killed mid-range, run again, continues where it stopped", async () => {
+    const days = ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"];
+    for (const day of days) await bronze(day, record(1) + "\n");
+    const argv = ["core/cli.ts", "backfill", "--job", "bronze_to_silver", "--from", days[0]!, "--to", days.at(-1)!, "--parallel", "1", "--", "--dataset", "service_requests", "--bucket", target.arg];
+    const killed = track(Bun.spawn(["bun", ...argv], { cwd: ROOT, env: { ...process.env, ...env(), LOG_FORMAT: "json" }, stdout: "ignore" }));
+    // Until two days are done (the ledger table appears with the first run).
+    while (!((await slotRuns().catch(() => [])).filter((r) => r.status === "succeeded").length >= 2)) await Bun.sleep(50);
+    killed.kill("SIGKILL");
+    await killed.exited;
+    const done = (await slotRuns()).filter((r) => r.status === "succeeded").map((r) => r.day);
+
+    const resumed = await runCommand(argv, [], env());
+    expect(resumed.exitCode).toBe(0);
+    const planned = resumed.events.find((e) => e.msg === "backfill plan")!.slots as string[];
+    expect(planned.length).toBeLessThan(days.length);
+    expect(planned.map((s) => s.split(" ")[0])).toEqual(days.filter((d) => !done.includes(d)));
+    const succeeded = new Set((await slotRuns()).filter((r) => r.status === "succeeded").map((r) => r.day));
+    expect([...succeeded].sort()).toEqual(days);
+  });
 });
 
 test("--dry-run prints the plan and runs nothing; --emit-k8s writes an Indexed Job whose pods split the days", async () => {

@@ -12,6 +12,7 @@ import { prefixInputs } from "../processors/profile/inputs";
 import type { ProfileDocument } from "../processors/profile/profile_document";
 import { runProfile } from "../processors/profile/run_profile";
 import { createBucket, createTestDatabase, getObjectText, listKeys, putObject, runCommand } from "./harness/fixtures";
+import { LAKE_KINDS, createLake, type Lake } from "./harness/lakes";
 import { scrape, startPushgateway, valueOf, type PushgatewayServer } from "./harness/pushgateway_server";
 
 let duck: Awaited<ReturnType<typeof DuckDBInstance.create>>;
@@ -165,35 +166,6 @@ describe("profile_dataset on a silver partition", () => {
     expect(valueOf(samples, "etl_profile_check_failed", { job: "profile_dataset", dataset: "service_requests", check: "schema", severity: "error" })).toBe(0);
   });
 
-  test("diffs against the newest earlier partition's profile; a check that passes again loses its failures file", async () => {
-    const day = (date: string, nullEvery: number, rows = 1000) =>
-      writePartition(lake, "service_requests", date, serviceRequests(rows, (i, r) => ({ ...r, status: "open", priority: i % nullEvery === 0 ? null : 2 })).slice(0, rows), SILVER_TYPES);
-    await day("2026-10-30", 2);
-    await day("2026-11-01", 500);
-    await day("2026-11-05", 2);
-    for (const date of ["2026-10-30", "2026-11-01", "2026-11-05"]) await profile(["--dataset", "service_requests", "--bucket", `file:${lake}`, "--date", date]);
-    // Priority is null on 0.2% of the rows of the 1st, then on 31% on the 3rd (the 5th is later, the 30th older).
-    const cut = (i: number, r: Row) => ({ ...r, status: "open", priority: i % 100 < 31 ? null : 2 });
-    await writePartition(lake, "service_requests", "2026-11-03", serviceRequests(1300, cut).slice(0, 1300), SILVER_TYPES);
-    const run = await profile(["--dataset", "service_requests", "--bucket", `file:${lake}`, "--date", "2026-11-03"]);
-    const p = profileAt(lake, "silver/service_requests/dt=2026-11-03/_profile/profile.json");
-    expect(p.diff.against).toMatchObject({ partition: "2026-11-01", key: "silver/service_requests/dt=2026-11-01/_profile/profile.json" });
-    // The 3rd's newest update is 49 h before its day's end.
-    expect(p.diff.changes.map((c) => c.message)).toEqual(["rows 1000 -> 1300", "null % of priority 0.20% -> 31.0%", "check freshness_updated_at passed -> warned"]);
-    expect(run.summary!.counts).toMatchObject({ diffChanges: 3 });
-    expect(run.events.find((e) => e.event === "profile.diff")).toMatchObject({ changes: p.diff.changes.map((c) => c.message) });
-
-    // Rebuilt with priorities out of range, then back: the between_priority failures file comes, then goes.
-    expect(existsSync(join(lake, "silver/service_requests/dt=2026-11-03/_profile/failures/between_priority.parquet"))).toBe(false);
-    const bad = serviceRequests(1300, (i, r) => ({ ...r, status: "open", priority: i % 2 ? 0 : 2 })).slice(0, 1300);
-    await writePartition(lake, "service_requests", "2026-11-03", bad, SILVER_TYPES);
-    await profile(["--dataset", "service_requests", "--bucket", `file:${lake}`, "--date", "2026-11-03"]);
-    expect(existsSync(join(lake, "silver/service_requests/dt=2026-11-03/_profile/failures/between_priority.parquet"))).toBe(true);
-    await writePartition(lake, "service_requests", "2026-11-03", serviceRequests(1300, cut).slice(0, 1300), SILVER_TYPES);
-    await profile(["--dataset", "service_requests", "--bucket", `file:${lake}`, "--date", "2026-11-03"]);
-    expect(readdirSync(join(lake, "silver/service_requests/dt=2026-11-03/_profile/failures"))).toEqual(["not_null_agency_name.parquet"]);
-  });
-
   test("on S3: the parts are downloaded, the profile and failures land beside the partition", async () => {
     const bucket = await createBucket();
     const rows = serviceRequests(50);
@@ -238,21 +210,62 @@ describe("profile_dataset on a silver partition", () => {
   });
 });
 
-describe("profile_dataset on files under a prefix", () => {
-  test("raw partner CSV against its dataset: text read as the declared types, misfits counted, silver-only checks skipped", async () => {
-    const inbox = join(lake, "inbox/acme");
-    mkdirSync(inbox, { recursive: true });
-    writeFileSync(join(inbox, "p.csv"), [
+describe.each(LAKE_KINDS)("profile_dataset on a %s lake", (kind) => {
+  let target: Lake;
+  beforeEach(async () => {
+    target = await createLake(kind);
+  });
+  afterEach(() => target.dispose());
+
+  const run = (argv: string[]) => profile(["--bucket", target.arg, ...argv]);
+  const profileIn = async (key: string): Promise<ProfileDocument> => JSON.parse(await target.readText(key));
+  /** A committed partition, written beside the test (writePartition) and put into the lake. */
+  const partition = async (date: string, rows: readonly Row[]) => {
+    await writePartition(lake, "service_requests", date, rows, SILVER_TYPES);
+    const prefix = `silver/service_requests/dt=${date}/`;
+    for (const key of [`${prefix}run-a/part-00000.parquet`, `${prefix}_manifest.json`]) await target.write(key, readFileSync(join(lake, key)));
+  };
+
+  test("diffs against the newest earlier partition's profile; a check that passes again loses its failures file", async () => {
+    const day = (date: string, nullEvery: number, rows = 1000) => partition(date, serviceRequests(rows, (i, r) => ({ ...r, status: "open", priority: i % nullEvery === 0 ? null : 2 })).slice(0, rows));
+    await day("2026-10-30", 2);
+    await day("2026-11-01", 500);
+    await day("2026-11-05", 2);
+    for (const date of ["2026-10-30", "2026-11-01", "2026-11-05"]) await run(["--dataset", "service_requests", "--date", date]);
+    // Priority is null on 0.2% of the rows of the 1st, then on 31% on the 3rd (the 5th is later, the 30th older).
+    const cut = (i: number, r: Row) => ({ ...r, status: "open", priority: i % 100 < 31 ? null : 2 });
+    await partition("2026-11-03", serviceRequests(1300, cut).slice(0, 1300));
+    const third = await run(["--dataset", "service_requests", "--date", "2026-11-03"]);
+    const p = await profileIn("silver/service_requests/dt=2026-11-03/_profile/profile.json");
+    expect(p.diff.against).toMatchObject({ partition: "2026-11-01", key: "silver/service_requests/dt=2026-11-01/_profile/profile.json" });
+    // The 3rd's newest update is 49 h before its day's end.
+    expect(p.diff.changes.map((c) => c.message)).toEqual(["rows 1000 -> 1300", "null % of priority 0.20% -> 31.0%", "check freshness_updated_at passed -> warned"]);
+    expect(third.summary!.counts).toMatchObject({ diffChanges: 3 });
+    expect(third.events.find((e) => e.event === "profile.diff")).toMatchObject({ changes: p.diff.changes.map((c) => c.message) });
+
+    // Rebuilt with priorities out of range, then back: the between_priority failures file comes, then goes.
+    const failures = "silver/service_requests/dt=2026-11-03/_profile/failures/";
+    expect(await target.keys(`${failures}between_priority`)).toEqual([]);
+    await partition("2026-11-03", serviceRequests(1300, (i, r) => ({ ...r, status: "open", priority: i % 2 ? 0 : 2 })).slice(0, 1300));
+    await run(["--dataset", "service_requests", "--date", "2026-11-03"]);
+    expect(await target.keys(`${failures}between_priority`)).toEqual([`${failures}between_priority.parquet`]);
+    await partition("2026-11-03", serviceRequests(1300, cut).slice(0, 1300));
+    await run(["--dataset", "service_requests", "--date", "2026-11-03"]);
+    expect(await target.keys(failures)).toEqual([`${failures}not_null_agency_name.parquet`]);
+  });
+
+  test("raw partner CSV under a prefix against its dataset: text read as the declared types, misfits counted, silver-only checks skipped", async () => {
+    await target.write("inbox/acme/p.csv", [
       "payment_id,partner,agency_id,amount,currency,paid_on,payer_email,reported_at",
       "P-1,ACME,10,12.50,EUR,2026-11-02,,2026-11-03T01:00:00Z",
       "P-2,acme,10,abc,EUR,2026-11-02, ,2026-11-03T01:00:00Z",
       "P-1,acme,ten,-3,JPY,2026-11-31,x@y.org,2026-11-03T02:00:00Z",
     ].join("\n") + "\n");
-    writeFileSync(join(inbox, "_notes.csv"), "not,data\n");
-    const run = await profile(["--bucket", `file:${lake}`, "--prefix", "inbox/acme/", "--dataset", "partner_payments", "--logical-date", "2026-11-03T12:00:00Z"]);
-    expect(run.exitCode).toBe(3);
-    const p = profileAt(lake, "inbox/acme/_profile/profile.json");
-    expect(p).toMatchObject({ dataset: "partner_payments", partition: null, rows: 3, source: { format: "csv", files: ["inbox/acme/p.csv"] } });
+    await target.write("inbox/acme/_notes.csv", "not,data\n");
+    const raw = await run(["--prefix", "inbox/acme/", "--dataset", "partner_payments", "--logical-date", "2026-11-03T12:00:00Z"]);
+    expect(raw.exitCode).toBe(3);
+    const p = await profileIn("inbox/acme/_profile/profile.json");
+    expect(p).toMatchObject({ dataset: "partner_payments", partition: null, rows: 3, source: { store: target.url, format: "csv", files: ["inbox/acme/p.csv"] } });
     expect(p.columns.agency_id).toMatchObject({ type: "VARCHAR read as integer", notFit: 1, min: 10, max: 10 });
     expect(p.columns.amount).toMatchObject({ notFit: 1, min: -3, max: 12.5, negatives: 1 });
     expect(p.columns.paid_on).toMatchObject({ notFit: 1 });
@@ -261,9 +274,11 @@ describe("profile_dataset on files under a prefix", () => {
       schema: "passed", in_set_currency: "failed", between_amount: "warned", not_null_agency_name: "skipped", freshness_reported_at: "passed", unique_partner_payment_id: "passed",
     });
     expect(p.duplicates.keys).toMatchObject({ columns: ["partner", "payment_id"], duplicatedKeys: 0 });
-    expect(run.summary!.counts).toMatchObject({ rows: 3, checks: 7, failed: 1 });
+    expect(raw.summary!.counts).toMatchObject({ rows: 3, checks: 7, failed: 1 });
   });
+});
 
+describe("profile_dataset on files under a prefix", () => {
   test("NDJSON without a dataset: DuckDB's detected types; a later value that breaks them profiles every column as text", async () => {
     mkdirSync(join(lake, "feed"), { recursive: true });
     // DuckDB detects types from the first 20,480 rows.
