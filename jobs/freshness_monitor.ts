@@ -8,7 +8,6 @@ import { checkCompleteness } from "../processors/observability/completeness/chec
 import { checkFreshness } from "../processors/observability/freshness/check";
 import { declaredBucketOpener } from "../processors/observability/freshness/probe";
 import { FRESHNESS_SOURCES, declarationProblems, parseBucketMap, selectSources } from "../processors/observability/freshness/sources";
-import { SOURCES_JSON_KEY } from "../processors/observability/freshness/sources_json";
 import { AgencyRepository } from "../repositories/agencies";
 import { AttachmentListingRepository } from "../repositories/attachment_listing";
 import { AttachmentRepository } from "../repositories/attachments";
@@ -19,7 +18,6 @@ const NAMES = /^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$/;
 const ARGS = {
   source: arg.optionalText("check only these sources of processors/observability/freshness/sources.ts, a comma list (default: all)", { placeholder: "<name,...>", pattern: NAMES, patternHelp: "must be source names separated by commas" }),
   bucketMap: arg.optionalText("read a declared bucket from elsewhere, a comma list: etl-lake=file:.etl/demo/lake", { placeholder: "<bucket=location,...>" }),
-  sourcesJson: arg.optional(arg.location(`also write dbt's sources.json artefact (schema sources/v3) to ${SOURCES_JSON_KEY} there, as dbt does in its project`)),
   agencyId: arg.optional(arg.integer("check get_s3_files's copy of this agency (with --destination-bucket) instead of the sources", { min: 1, placeholder: "<id>" })),
   destinationBucket: arg.optional(arg.location("get_s3_files's destination bucket or directory")),
   destinationPrefix: arg.keyPrefix("get_s3_files's destination prefix, ending in / (default: agency_id=<id>/)"),
@@ -55,20 +53,15 @@ async function checkSources(args: ArgValues<typeof ARGS>, ctx: JobContext): Prom
   if (problems.length) throw new Error(`processors/observability/freshness/sources.ts: ${problems.join("; ")}`);
   const sources = selectSources(FRESHNESS_SOURCES, args.source);
   const openStore = declaredBucketOpener(parseBucketMap(args.bucketMap, FRESHNESS_SOURCES), ctx.objectStore, ctx.signal);
-  const artefact = args.sourcesJson && (await ctx.objectStore(args.sourcesJson));
-  if (artefact) await requireExists(artefact, "--sources-json");
   // The only identifiers the repository reads: the declared tables and columns.
   const freshness = new FreshnessRepository(await ctx.db(), sources.flatMap((s) => (s.kind === "table" ? [{ table: s.table, column: s.column }] : [])));
-  // A dry run writes nothing: the events, the gauges and the counts only.
-  const sourcesJson = artefact && !ctx.dryRun ? { store: artefact, key: SOURCES_JSON_KEY, invocationId: ctx.runId } : undefined;
-  return checkFreshness({ ...ctx, sources, probe: { freshness, openStore, signal: ctx.signal }, sourcesJson });
+  return checkFreshness({ ...ctx, sources, probe: { freshness, openStore, signal: ctx.signal } });
 }
 
 async function checkAgency(args: ArgValues<typeof ARGS>, ctx: JobContext): Promise<Counts> {
   const { agencyId, destinationBucket } = args;
   if (agencyId === undefined || !destinationBucket) throw new UsageError("--agency-id and --destination-bucket go together: a completeness check needs both");
-  const sourcesFlag = (["source", "bucketMap", "sourcesJson"] as const).find((key) => args[key] !== undefined);
-  if (sourcesFlag) throw new UsageError(`--${kebabCase(sourcesFlag)} belongs to a freshness check of the sources; a completeness check (--agency-id) runs on its own`);
+  if (args.source || args.bucketMap) throw new UsageError(`--${args.source ? "source" : "bucket-map"} selects freshness sources; a completeness check (--agency-id) runs on its own`);
   const sql = await ctx.db();
   const [agency, destination, report] = await Promise.all([
     new AgencyRepository(sql).findAgency(agencyId),
