@@ -15,6 +15,7 @@ import { FRESHNESS_SOURCES, declarationProblems, type FreshnessSource } from "..
 import { freshnessStatus, parseThreshold } from "../processors/observability/freshness/status";
 import { FreshnessRepository } from "../repositories/freshness";
 import { createBucket, createTestDatabase, putObject, runCommand, type TestDatabase } from "./harness/fixtures";
+import { createLake } from "./harness/lakes";
 import { scrape, startPushgateway, valueOf, type PushgatewayServer } from "./harness/pushgateway_server";
 
 const HOUR = 3600;
@@ -251,7 +252,7 @@ test("the result mirrors dbt's sources.json, and each source has its three gauge
   const [fresh, never, broken] = result.results;
   expect(Object.keys(fresh).sort()).toEqual(["criteria", "detail", "execution_time", "kind", "max_loaded_at", "max_loaded_at_time_ago_in_s", "name", "snapshotted_at", "status", "unique_id"]);
   expect(fresh).toMatchObject({
-    unique_id: "source.etl.fresh_job",
+    unique_id: "source.etl.job_success.fresh_job",
     status: "pass",
     criteria: { warn_after: { count: 90, period: "minute" }, error_after: { count: 1, period: "day" } },
   });
@@ -307,7 +308,7 @@ describe("the job, with the declared sources", () => {
     expect(stale.exitCode).toBe(3);
     expect(stale.summary).toMatchObject({ status: "partial", counts: { ok: FRESHNESS_SOURCES.length - 2, warn: 1, error: 1, failed: 1 } });
     const line = stale.events.find((e) => e.event === "freshness.source" && e.name === "bronze_service_requests")!;
-    expect(line).toMatchObject({ level: "error", status: "error", unique_id: "source.etl.bronze_service_requests", description: "ingest_api pulls service_requests hourly at :15", criteria: { warn_after: { count: 2, period: "hour" }, error_after: { count: 6, period: "hour" } } });
+    expect(line).toMatchObject({ level: "error", status: "error", unique_id: "source.etl.s3_prefix.bronze_service_requests", description: "ingest_api pulls service_requests hourly at :15", criteria: { warn_after: { count: 2, period: "hour" }, error_after: { count: 6, period: "hour" } } });
     samples = await scrape(gateway);
     // A run reading the buckets from elsewhere (--bucket-map) pushes to a group of its own.
     const group = { job: "freshness_monitor", bucket_map: bucketMap() };
@@ -320,6 +321,32 @@ describe("the job, with the declared sources", () => {
     // Warnings alone: exit 0.
     utimesSync(join(lake(), "bronze/service_requests/dt=2026-11-02/run-1.ndjson.gz"), new Date(), new Date());
     expect((await job([])).exitCode).toBe(0);
+  });
+
+  test("the declared buckets on S3 (moto): objects and manifests there are read; a prefix emptied out is an error, exit 3", async () => {
+    const [lakeBucket, archiveBucket] = await Promise.all([createLake("s3"), createLake("s3")]);
+    try {
+      // partner_payments has no etl_partitions row: its freshness is the S3 lake's newest manifest.
+      await seedPartition("service_requests", "2026-11-02", 1);
+      await lakeBucket.write("silver/partner_payments/dt=2026-11-02/_manifest.json", JSON.stringify({ committed_at: hoursAgo(1).toISOString() }));
+      await lakeBucket.write("bronze/service_requests/dt=2026-11-02/run-1.ndjson.gz", "x");
+      await archiveBucket.write("agency_id=10/_manifest.csv", "x");
+      await seedUpload(1, 2);
+      await seedRun("ingest_api", "succeeded", 0.5);
+      await seedRun("get_s3_files", "succeeded", 1);
+      const onS3 = () => runCommand(["jobs/freshness_monitor.ts"], [`--bucket-map=etl-lake=${lakeBucket.arg},etl-attachments-archive=s3://${archiveBucket.arg}`], { DATABASE_URL: db.url, PUSHGATEWAY_URL: "" });
+      const ok = await onS3();
+      expect(ok.summary).toMatchObject({ status: "succeeded", exitCode: 0, counts: { ok: FRESHNESS_SOURCES.length, failed: 0 } });
+      const source = (run: typeof ok, name: string) => run.events.find((e) => e.event === "freshness.source" && e.name === name);
+      expect(source(ok, "silver_partner_payments")).toMatchObject({ status: "pass", detail: { from: "_manifest.json", manifest: `${lakeBucket.url}/silver/partner_payments/dt=2026-11-02/_manifest.json` } });
+
+      await lakeBucket.remove("bronze/service_requests/dt=2026-11-02/run-1.ndjson.gz");
+      const empty = await onS3();
+      expect(empty.summary).toMatchObject({ status: "partial", exitCode: 3, counts: { error: 1, failed: 1 } });
+      expect(source(empty, "bronze_service_requests")).toMatchObject({ status: "error", max_loaded_at: null, detail: { objects: 0 } });
+    } finally {
+      await Promise.all([lakeBucket.dispose(), archiveBucket.dispose()]);
+    }
   });
 
   test("--source checks a subset, pushed to a group of its own that leaves the full check's gauges alone", async () => {
@@ -348,7 +375,7 @@ describe("the job, with the declared sources", () => {
       [["--grace", "26h"], "--grace belongs to a completeness check"],
       [["--report-to", "file:/tmp"], "--report-to belongs to a completeness check"],
       [["--agency-id", "10"], "--agency-id and --destination-bucket go together"],
-      [["--agency-id", "10", "--destination-bucket", `file://${dir}`, "--source", "ingest_api_success"], "--source selects freshness sources"],
+      [["--agency-id", "10", "--destination-bucket", `file://${dir}`, "--source", "ingest_api_success"], "--source belongs to a freshness check of the sources"],
       [["--agency-id", "0"], "--agency-id must be at least 1"],
       [["--min-ratio", "1.5"], "--min-ratio must be at most 1"],
       [["--grace", "1 day"], "--grace must be a duration such as 90m, 26h or 2d"],

@@ -3,8 +3,11 @@ import { mapBounded } from "../../../core/executor";
 import type { Counts } from "../../../core/job";
 import type { Logger } from "../../../core/log";
 import type { Metrics } from "../../../core/metrics";
+import { writeBytes, type ObjectStore } from "../../../core/object_store";
+import { retry } from "../../../core/retry";
 import { measureSource, type ProbeDependencies } from "./probe";
 import { criteriaOf, type FreshnessSource } from "./sources";
+import { sourcesArtefact, type MeasuredSource } from "./sources_json";
 import { STATUS_GAUGE, freshnessStatus, type FreshnessResult } from "./status";
 
 // Sources are measured side by side: most are one query, an s3_prefix is a listing that runs its
@@ -19,19 +22,34 @@ export interface FreshnessCheckOptions {
   signal: AbortSignal;
   /** The run's clock; tests move it. */
   now?: () => Date;
+  /** Where to write dbt's sources.json artefact (sources_json.ts), and the run id it names. */
+  sourcesJson?: { store: ObjectStore; key: string; invocationId: string };
 }
 
 /**
  * Measures every source and judges it against its thresholds, as dbt's `source freshness` does:
  * one `freshness.source` event per source (info when it passes, warn, error), one
- * `freshness.result` event holding dbt's sources.json shape, three gauges per source, and the
- * counts. `failed` is the sources at error plus those that could not be measured: the runner
- * makes the run partial (exit 3) when it is above zero; warnings alone exit 0.
+ * `freshness.result` event with dbt's result fields and ours (`name`, `kind`, `detail`), three
+ * gauges per source, the counts, and with `sourcesJson` dbt's artefact itself. `failed` is the
+ * sources at error plus those that could not be measured: the runner makes the run partial
+ * (exit 3) when it is above zero; warnings alone exit 0.
  */
 export async function checkFreshness(o: FreshnessCheckOptions): Promise<Counts> {
   const now = o.now ?? (() => new Date());
   const started = performance.now();
-  const results = await mapBounded(o.sources, SOURCES_AT_ONCE, (source) => checkSource(source, o.probe, now), o.signal);
+  // dbt's thread_id: which of the SOURCES_AT_ONCE measurements in flight ran a source.
+  const idleThreads = Array.from({ length: SOURCES_AT_ONCE }, (_, i) => `Thread-${SOURCES_AT_ONCE - i}`);
+  const measured = await mapBounded(o.sources, SOURCES_AT_ONCE, async (source) => {
+    const threadId = idleThreads.pop()!;
+    try {
+      const startedAt = now();
+      const result = await checkSource(source, o.probe, now);
+      return { result, startedAt, completedAt: now(), threadId } satisfies MeasuredSource;
+    } finally {
+      idleThreads.push(threadId);
+    }
+  }, o.signal);
+  const results = measured.map((m) => m.result);
   const counts = { sources: results.length, ok: 0, warn: 0, error: 0, runtimeError: 0, failed: 0 };
   for (const [i, result] of results.entries()) {
     if (result.status === "pass") counts.ok++;
@@ -43,14 +61,22 @@ export async function checkFreshness(o: FreshnessCheckOptions): Promise<Counts> 
     o.log[level]("freshness source", { event: "freshness.source", ...result, description: o.sources[i]!.description });
   }
   counts.failed = counts.error + counts.runtimeError;
-  o.log.info("freshness", { event: "freshness.result", elapsed_time: round((performance.now() - started) / 1000), results });
+  const elapsedTime = round((performance.now() - started) / 1000);
+  o.log.info("freshness", { event: "freshness.result", elapsed_time: elapsedTime, results });
+  if (o.sourcesJson) {
+    const { store, key, invocationId } = o.sourcesJson;
+    const body = new TextEncoder().encode(JSON.stringify(sourcesArtefact(measured, { invocationId, generatedAt: now(), elapsedTime }), null, 2) + "\n");
+    await retry(() => writeBytes(store, key, body, "application/json"), { signal: o.signal });
+    o.log.info("wrote dbt's sources.json", { url: `${store.url}/${key}`, results: results.length });
+  }
   return counts;
 }
 
 async function checkSource(source: FreshnessSource, probe: ProbeDependencies, now: () => Date): Promise<FreshnessResult> {
   const started = performance.now();
   const criteria = criteriaOf(source);
-  const identity = { unique_id: `source.etl.${source.name}`, name: source.name, kind: source.kind };
+  // dbt's source.<project>.<source>.<table>: the kind stands for dbt's source, the name for its table.
+  const identity = { unique_id: `source.etl.${source.kind}.${source.name}`, name: source.name, kind: source.kind };
   try {
     const measured = await measureSource(source, probe);
     const snapshottedAt = now();

@@ -11,7 +11,7 @@ import { parseLocation, type Location } from "../../../core/object_store";
 import { parseThreshold, thresholdSeconds, type FreshnessCriteria } from "./status";
 
 interface Declared {
-  /** snake_case, unique: the `source` label of the gauges and dbt's unique_id `source.etl.<name>`. */
+  /** snake_case, unique: the `source` label of the gauges and the table part of dbt's unique_id `source.etl.<kind>.<name>`. */
   name: string;
   /** Who produces the data, for whoever is paged. */
   description: string;

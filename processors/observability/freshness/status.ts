@@ -1,6 +1,7 @@
 /**
- * A source's freshness as dbt's `source freshness` reports it (sources.json v3, `results[]`):
- * the same field names and statuses, so tools that read dbt's artifact read ours.
+ * A source's freshness in the terms of dbt's `source freshness` (sources.json v3, `results[]`):
+ * its field names, statuses and thresholds, plus what was measured. The events carry this; the
+ * artefact dbt's tools read is sources_json.ts, which keeps to what dbt's schema allows.
  */
 
 /** dbt's criteria period: freshness is declared in minutes, hours or days, as in dbt. */
@@ -33,7 +34,7 @@ export interface FreshnessCriteria {
 /** dbt's statuses: `runtime error` when the source could not be measured. */
 export type FreshnessStatus = "pass" | "warn" | "error" | "runtime error";
 
-/** One source's result, as an entry of dbt's sources.json `results`, plus what was measured (`kind`, `detail`). */
+/** One source's result: dbt's fields of a `results` entry, plus what was measured (`name`, `kind`, `detail`). */
 export interface FreshnessResult {
   unique_id: string;
   name: string;
