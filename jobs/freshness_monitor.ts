@@ -8,6 +8,7 @@ import { checkCompleteness } from "../processors/observability/completeness/chec
 import { checkFreshness } from "../processors/observability/freshness/check";
 import { declaredBucketOpener } from "../processors/observability/freshness/probe";
 import { FRESHNESS_SOURCES, declarationProblems, parseBucketMap, selectSources } from "../processors/observability/freshness/sources";
+import { SOURCES_JSON_KEY } from "../processors/observability/freshness/sources_json";
 import { AgencyRepository } from "../repositories/agencies";
 import { AttachmentListingRepository } from "../repositories/attachment_listing";
 import { AttachmentRepository } from "../repositories/attachments";
@@ -18,6 +19,7 @@ const NAMES = /^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$/;
 const ARGS = {
   source: arg.optionalText("check only these sources of processors/observability/freshness/sources.ts, a comma list (default: all)", { placeholder: "<name,...>", pattern: NAMES, patternHelp: "must be source names separated by commas" }),
   bucketMap: arg.optionalText("read a declared bucket from elsewhere, a comma list: etl-lake=file:.etl/demo/lake", { placeholder: "<bucket=location,...>" }),
+  sourcesJson: arg.optional(arg.location(`also write dbt's sources.json artefact (schema sources/v3) to ${SOURCES_JSON_KEY} there, as dbt does in its project`)),
   agencyId: arg.optional(arg.integer("check get_s3_files's copy of this agency (with --destination-bucket) instead of the sources", { min: 1, placeholder: "<id>" })),
   destinationBucket: arg.optional(arg.location("get_s3_files's destination bucket or directory")),
   destinationPrefix: arg.keyPrefix("get_s3_files's destination prefix, ending in / (default: agency_id=<id>/)"),
@@ -53,15 +55,20 @@ async function checkSources(args: ArgValues<typeof ARGS>, ctx: JobContext): Prom
   if (problems.length) throw new Error(`processors/observability/freshness/sources.ts: ${problems.join("; ")}`);
   const sources = selectSources(FRESHNESS_SOURCES, args.source);
   const openStore = declaredBucketOpener(parseBucketMap(args.bucketMap, FRESHNESS_SOURCES), ctx.objectStore, ctx.signal);
+  const artefact = args.sourcesJson && (await ctx.objectStore(args.sourcesJson));
+  if (artefact) await requireExists(artefact, "--sources-json");
   // The only identifiers the repository reads: the declared tables and columns.
   const freshness = new FreshnessRepository(await ctx.db(), sources.flatMap((s) => (s.kind === "table" ? [{ table: s.table, column: s.column }] : [])));
-  return checkFreshness({ ...ctx, sources, probe: { freshness, openStore, signal: ctx.signal } });
+  // A dry run writes nothing: the events, the gauges and the counts only.
+  const sourcesJson = artefact && !ctx.dryRun ? { store: artefact, key: SOURCES_JSON_KEY, invocationId: ctx.runId } : undefined;
+  return checkFreshness({ ...ctx, sources, probe: { freshness, openStore, signal: ctx.signal }, sourcesJson });
 }
 
 async function checkAgency(args: ArgValues<typeof ARGS>, ctx: JobContext): Promise<Counts> {
   const { agencyId, destinationBucket } = args;
   if (agencyId === undefined || !destinationBucket) throw new UsageError("--agency-id and --destination-bucket go together: a completeness check needs both");
-  if (args.source || args.bucketMap) throw new UsageError(`--${args.source ? "source" : "bucket-map"} selects freshness sources; a completeness check (--agency-id) runs on its own`);
+  const sourcesFlag = (["source", "bucketMap", "sourcesJson"] as const).find((key) => args[key] !== undefined);
+  if (sourcesFlag) throw new UsageError(`--${kebabCase(sourcesFlag)} belongs to a freshness check of the sources; a completeness check (--agency-id) runs on its own`);
   const sql = await ctx.db();
   const [agency, destination, report] = await Promise.all([
     new AgencyRepository(sql).findAgency(agencyId),
@@ -69,8 +76,8 @@ async function checkAgency(args: ArgValues<typeof ARGS>, ctx: JobContext): Promi
     args.reportTo && ctx.objectStore(args.reportTo),
   ]);
   if (!agency) throw new UsageError(`--agency-id ${agencyId}: no such agency`);
-  await requireExists(destination, "--destination-bucket", ctx.signal);
-  if (report) await requireExists(report, "--report-to", ctx.signal);
+  await requireExists(destination, "--destination-bucket");
+  if (report) await requireExists(report, "--report-to");
   ctx.progress.setTotal((await new AttachmentRepository(sql).summarizeAttachments(agencyId)).count);
   const attachments = new AttachmentListingRepository(sql);
   if (!(await attachments.hasKeyOrderIndex())) {
