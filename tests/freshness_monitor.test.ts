@@ -252,7 +252,7 @@ test("the result mirrors dbt's sources.json, and each source has its three gauge
   const [fresh, never, broken] = result.results;
   expect(Object.keys(fresh).sort()).toEqual(["criteria", "detail", "execution_time", "kind", "max_loaded_at", "max_loaded_at_time_ago_in_s", "name", "snapshotted_at", "status", "unique_id"]);
   expect(fresh).toMatchObject({
-    unique_id: "source.etl.fresh_job",
+    unique_id: "source.etl.job_success.fresh_job",
     status: "pass",
     criteria: { warn_after: { count: 90, period: "minute" }, error_after: { count: 1, period: "day" } },
   });
@@ -308,7 +308,7 @@ describe("the job, with the declared sources", () => {
     expect(stale.exitCode).toBe(3);
     expect(stale.summary).toMatchObject({ status: "partial", counts: { ok: FRESHNESS_SOURCES.length - 2, warn: 1, error: 1, failed: 1 } });
     const line = stale.events.find((e) => e.event === "freshness.source" && e.name === "bronze_service_requests")!;
-    expect(line).toMatchObject({ level: "error", status: "error", unique_id: "source.etl.bronze_service_requests", description: "ingest_api pulls service_requests hourly at :15", criteria: { warn_after: { count: 2, period: "hour" }, error_after: { count: 6, period: "hour" } } });
+    expect(line).toMatchObject({ level: "error", status: "error", unique_id: "source.etl.s3_prefix.bronze_service_requests", description: "ingest_api pulls service_requests hourly at :15", criteria: { warn_after: { count: 2, period: "hour" }, error_after: { count: 6, period: "hour" } } });
     samples = await scrape(gateway);
     // A run reading the buckets from elsewhere (--bucket-map) pushes to a group of its own.
     const group = { job: "freshness_monitor", bucket_map: bucketMap() };
@@ -375,7 +375,7 @@ describe("the job, with the declared sources", () => {
       [["--grace", "26h"], "--grace belongs to a completeness check"],
       [["--report-to", "file:/tmp"], "--report-to belongs to a completeness check"],
       [["--agency-id", "10"], "--agency-id and --destination-bucket go together"],
-      [["--agency-id", "10", "--destination-bucket", `file://${dir}`, "--source", "ingest_api_success"], "--source selects freshness sources"],
+      [["--agency-id", "10", "--destination-bucket", `file://${dir}`, "--source", "ingest_api_success"], "--source belongs to a freshness check of the sources"],
       [["--agency-id", "0"], "--agency-id must be at least 1"],
       [["--min-ratio", "1.5"], "--min-ratio must be at most 1"],
       [["--grace", "1 day"], "--grace must be a duration such as 90m, 26h or 2d"],
