@@ -1,6 +1,8 @@
 import { basename, join } from "node:path";
+import type { Dataset } from "./dataset";
 import type { Job } from "./job";
 import type { Migration } from "./migrate";
+import { isCompiled } from "./version";
 
 /** A job known by name, loaded only when needed. */
 export interface JobEntry {
@@ -22,20 +24,57 @@ export interface Registry {
   migrations?: () => Promise<Migration[]>;
 }
 
+/** A dataset known by name (processors/datasets/<name>.ts), loaded only when a job asks for it. */
+export interface DatasetEntry {
+  name: string;
+  load(): Promise<{ DATASET: Dataset }>;
+}
+
 const JOBS_DIR = join(import.meta.dir, "..", "jobs");
+const DATASETS_DIR = join(import.meta.dir, "..", "processors", "datasets");
+
+/** The .ts files of `dir` that are modules (not tests or declarations), sorted. */
+function moduleFiles(dir: string): string[] {
+  return [...new Bun.Glob("*.ts").scanSync({ cwd: dir })].filter((file) => !file.endsWith(".test.ts") && !file.endsWith(".d.ts")).sort();
+}
 
 /**
  * Finds the jobs by file glob: every jobs/<name>.ts is the job <name>. Adding a job is adding
  * one file. (A compiled binary cannot glob its own bundle; the build generates the same list.)
  */
 export function discoverJobs(dir = JOBS_DIR): JobEntry[] {
-  return [...new Bun.Glob("*.ts").scanSync({ cwd: dir })]
-    .filter((file) => !file.endsWith(".test.ts") && !file.endsWith(".d.ts"))
-    .sort()
-    .map((file) => {
-      const name = basename(file, ".ts");
-      return { name, load: () => loadJobModule(name, import(join(dir, file))) };
-    });
+  return moduleFiles(dir).map((file) => {
+    const name = basename(file, ".ts");
+    return { name, load: () => loadJobModule(name, import(join(dir, file))) };
+  });
+}
+
+/** Finds the datasets by file glob, as the jobs: every processors/datasets/<name>.ts is the dataset <name>. */
+export function discoverDatasets(dir = DATASETS_DIR): DatasetEntry[] {
+  return moduleFiles(dir).map((file) => ({ name: basename(file, ".ts"), load: () => import(join(dir, file)) }));
+}
+
+/** What a schedule is read from: a job (a loaded one, or the job that is running). */
+type Scheduled = Pick<Job, "name"> & { schedule?: Pick<NonNullable<Job["schedule"]>, "cron" | "timeZone" | "shards"> };
+
+/** The schedules of `jobs`, as core/schedules.generated.ts records them. */
+export function schedulesOf(jobs: readonly Scheduled[]): ScheduledJob[] {
+  return jobs.flatMap(({ name, schedule }) =>
+    schedule ? [{ name, cron: schedule.cron, ...(schedule.timeZone && { timeZone: schedule.timeZone }), ...(schedule.shards && { shards: schedule.shards }) }] : [],
+  );
+}
+
+/**
+ * Every scheduled job's schedule, for schedule_audit. From source, read from the jobs the glob
+ * finds now, so a job just added is audited without a build; in a compiled binary, the list the
+ * build wrote, which also holds the jobs of other lanes (a lane's binary does not carry them).
+ * `running` is the job asking, taken as it is: `bun jobs/schedule_audit.ts` importing its own
+ * file, still evaluating its top-level await, waited for itself forever.
+ */
+export async function scheduledJobs(running: Scheduled, dir = JOBS_DIR): Promise<ScheduledJob[]> {
+  if (isCompiled()) return (await import("./schedules.generated")).SCHEDULES;
+  const entries = discoverJobs(dir);
+  return schedulesOf(await Promise.all(entries.map((entry) => (entry.name === running.name ? running : entry.load()))));
 }
 
 /** Loads every job of a list, e.g. for `etl list` or the generators. */

@@ -4,7 +4,8 @@ import { defineJob } from "../core/job";
 import { argsHash, recordedArgs } from "../core/ledger";
 import { parseJobArgv } from "../core/parse_args";
 import { secretsFromEnv } from "../core/redact";
-import { JOBS } from "../core/registry.generated";
+import { discoverJobs } from "../core/registry";
+import { isCompiled } from "../core/version";
 import { daysBetween, planBackfill, runBackfill, spawnSlotRun, type Reprocess } from "../processors/backfill";
 import { JobRunRepository } from "../repositories/job_runs";
 
@@ -24,8 +25,10 @@ export const JOB = defineJob({
     jobArgs: arg.rest("the job's own arguments, as for `etl run <job>`, without --logical-date"),
   },
   async run(args, ctx) {
-    const target = JOBS.find((j) => j.name === args.job);
-    if (!target || args.job === "backfill") throw new UsageError(`--job ${args.job}: no such job to backfill; known jobs: ${JOBS.map((j) => j.name).filter((n) => n !== "backfill").join(", ")}`);
+    // From source, the jobs the glob finds now; in a compiled binary, the build's list.
+    const jobs = isCompiled() ? (await import("../core/registry.generated")).JOBS : discoverJobs();
+    const target = jobs.find((j) => j.name === args.job);
+    if (!target || args.job === "backfill") throw new UsageError(`--job ${args.job}: no such job to backfill; known jobs: ${jobs.map((j) => j.name).filter((n) => n !== "backfill").join(", ")}`);
     if (args.from > args.to || daysBetween(args.from, args.to).length > 3660) throw new UsageError(`--from ${args.from} --to ${args.to}: the range must run forward and span at most ten years`);
     if (args.jobArgs.some((a) => a === "--logical-date" || a.startsWith("--logical-date=") || a === "--force")) throw new UsageError("the job's arguments must not set --logical-date or --force: backfill gives each run its day (--reprocess all forces)");
     const job = await target.load();

@@ -1,7 +1,7 @@
 import { arg } from "../core/args";
 import { UsageError } from "../core/errors";
 import { defineJob } from "../core/job";
-import { SCHEDULES } from "../core/schedules.generated";
+import { scheduledJobs } from "../core/registry";
 import { durationMs } from "../core/duration";
 import { auditSchedules } from "../processors/observability/schedule/audit";
 import { SlotRunRepository } from "../repositories/slot_runs";
@@ -9,6 +9,8 @@ import { SlotRunRepository } from "../repositories/slot_runs";
 const DURATION = { pattern: /^\s*\d+[mhd]\s*$/, patternHelp: "must be a duration such as 90m, 24h or 7d", placeholder: "<90m|24h|7d>" };
 // The most one run checks: a year of a five-minute schedule is 105,000 slots, computed in 0.6 s here.
 const MAX_SINCE_MS = 366 * 86_400_000;
+// Daily, over the last 25 hours: each slot is judged twice at most, and a day's problems page by morning.
+const SCHEDULE = { cron: "0 6 * * *", timeZone: "UTC", args: { since: "25h" }, maxDurationSeconds: 1800 };
 
 export const JOB = defineJob({
   name: "schedule_audit",
@@ -19,14 +21,13 @@ export const JOB = defineJob({
     job: arg.optionalText("audit only this job (default: every scheduled job)", { placeholder: "<job>", pattern: /^[a-z][a-z0-9_]*$/, patternHelp: "must be a job name" }),
     grace: arg.text("a run that started later than this after its slot is late; slots younger than this are not judged yet", { default: "10m", ...DURATION }),
   },
-  // Daily, over the last 25 hours: each slot is judged twice at most, and a day's problems page by morning.
-  schedule: { cron: "0 6 * * *", timeZone: "UTC", args: { since: "25h" }, maxDurationSeconds: 1800 },
+  schedule: SCHEDULE,
   async run(args, ctx) {
     const sinceMs = durationMs(args.since)!;
     const graceMs = durationMs(args.grace)!;
     if (sinceMs > MAX_SINCE_MS) throw new UsageError(`--since ${args.since.trim()}: at most 366d`);
     if (sinceMs <= graceMs) throw new UsageError(`--since ${args.since.trim()} must be longer than --grace ${args.grace.trim()}: the window is [now - since, now - grace]`);
-    const jobs = SCHEDULES.map(({ name, ...schedule }) => ({ name, schedule }));
+    const jobs = (await scheduledJobs({ name: "schedule_audit", schedule: SCHEDULE })).map(({ name, ...schedule }) => ({ name, schedule }));
     const selected = args.job === undefined ? jobs : jobs.filter((j) => j.name === args.job);
     if (args.job !== undefined && !selected.length) {
       throw new UsageError(`--job ${args.job}: no such scheduled job; scheduled jobs: ${jobs.map((j) => j.name).join(", ")}`);

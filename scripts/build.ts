@@ -1,9 +1,10 @@
 /**
- * `bun run build`: regenerates core/registry.generated.ts, then compiles dist/etl (every job) and
- * dist/etl-<lane> (one lane's jobs each) as standalone executables.
+ * `bun run build`: regenerates core/registry.generated.ts and core/schedules.generated.ts, then
+ * compiles dist/etl (every job) and dist/etl-<lane> (one lane's jobs each) as standalone
+ * executables. Runs from source need neither: they glob jobs/, schedules and datasets themselves.
  *
- *   bun run build              registry + all binaries
- *   bun run build:registry     registry only (what the drift test checks)
+ *   bun run build              generated lists + all binaries
+ *   bun run build:registry     generated lists only (what the drift test checks); dist/ is left as it was
  *
  * --bytecode precompiles the bundle: `bun run bench:startup` measures the binary starting about 3x
  * faster with it than without (17 ms against 60 ms for `etl list` here), which short CronJob runs feel.
