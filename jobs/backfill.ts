@@ -34,7 +34,7 @@ export const JOB = defineJob({
     const job = await target.load();
     const parsed = parseJobArgv(job, args.jobArgs, {});
     if (!("args" in parsed) || parsed.help !== undefined) throw new UsageError(`the arguments after -- are ${args.job}'s; see etl ${args.job} --help`);
-    if (args.emitK8s) return { pods: await (await import("../scripts/manifests")).backfillJobManifest(args, args.emitK8s, job.lane) };
+    if (args.emitK8s) return { pods: await (await import("../scripts/manifests")).backfillJobManifest(args, args.emitK8s, job) };
 
     const days = daysBetween(args.from, args.to);
     // The hash the runner gives each child's slot: its plan reads the ledger by it.

@@ -2,10 +2,12 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CronJob } from "kubernetes-models/batch/v1/CronJob";
+import { Job as K8sJob } from "kubernetes-models/batch/v1/Job";
 import { parse } from "yaml";
 import { parseJobArgv } from "../core/parse_args";
 import { discoverJobs, loadJobs } from "../core/registry";
-import { renderManifests } from "../scripts/manifests";
+import { backfillJob, renderManifests } from "../scripts/manifests";
+import { scaleQuantity } from "../scripts/pod_spec";
 import { ROOT, runEtl } from "./harness/fixtures";
 import pkg from "../package.json";
 
@@ -31,6 +33,8 @@ describe("Kubernetes manifests", () => {
       expect(spec.podFailurePolicy.rules[1]).toMatchObject({ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget" }] });
       const container = spec.template.spec.containers[0];
       expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+      expect(container.imagePullPolicy).toBe("IfNotPresent");
+      expect(container.volumeMounts).toEqual([{ name: "tmp", mountPath: "/tmp" }]);
       // No configuration inline: only the shard count and the Job's name, which gives the logical date.
       expect(container.env.map((e: { name: string }) => e.name).sort()).toEqual(spec.completionMode === "Indexed" ? ["ETL_KUBERNETES_JOB_NAME", "JOB_COMPLETION_COUNT"] : ["ETL_KUBERNETES_JOB_NAME"]);
       expect(container.env.find((e: { name: string }) => e.name === "ETL_KUBERNETES_JOB_NAME").valueFrom).toEqual({ fieldRef: { fieldPath: "metadata.labels['job-name']" } });
@@ -58,5 +62,20 @@ describe("Kubernetes manifests", () => {
     const bad = await runEtl(["manifests", "--colour"]);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain("--colour");
+  });
+
+  test("backfill --emit-k8s's Indexed Job gives each pod the job's own memory and /tmp once per parallel day, and the CronJob's hardening", () => {
+    const job = jobs.find((j) => j.name === "bronze_to_silver")!;
+    const manifest = backfillJob({ job: job.name, from: "2026-10-01", to: "2026-10-09", reprocess: "missing", parallel: 2, pods: 3, jobArgs: ["--dataset", "service_requests"] }, job, { imagePrefix: "", imageTag: pkg.version });
+    expect(() => new K8sJob(manifest as never).validate()).not.toThrow();
+    const pod = (manifest as any).spec.template.spec;
+    // bronze_to_silver declares 1Gi and 8Gi of /tmp; --parallel 2 runs two of it in the pod.
+    expect(pod.containers[0].resources).toEqual({ requests: { cpu: "250m", memory: "2Gi" }, limits: { memory: "2Gi" } });
+    expect(pod.volumes).toEqual([{ name: "tmp", emptyDir: { sizeLimit: "16Gi" } }]);
+    const cronPod = parse(files.get("bronze_to_silver.cronjob.yaml")!).spec.jobTemplate.spec.template.spec;
+    for (const key of ["securityContext", "serviceAccountName", "terminationGracePeriodSeconds"]) expect(pod[key]).toEqual(cronPod[key]);
+    for (const key of ["image", "imagePullPolicy", "envFrom", "securityContext", "volumeMounts"]) expect(pod.containers[0][key]).toEqual(cronPod.containers[0][key]);
+    expect(scaleQuantity("512Mi", 3)).toBe("1536Mi");
+    expect(() => scaleQuantity("1.5Gi", 2)).toThrow('resource quantity "1.5Gi" must be a whole number of Ki, Mi, Gi or Ti');
   });
 });
