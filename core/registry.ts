@@ -71,10 +71,9 @@ export function schedulesOf(jobs: readonly Scheduled[]): ScheduledJob[] {
  * `running` is the job asking, taken as it is: `bun jobs/schedule_audit.ts` importing its own
  * file, still evaluating its top-level await, waited for itself forever.
  */
-export async function scheduledJobs(running: Scheduled, dir = JOBS_DIR): Promise<ScheduledJob[]> {
+export async function scheduledJobs(running: Scheduled): Promise<ScheduledJob[]> {
   if (isCompiled()) return (await import("./schedules.generated")).SCHEDULES;
-  const entries = discoverJobs(dir);
-  return schedulesOf(await Promise.all(entries.map((entry) => (entry.name === running.name ? running : entry.load()))));
+  return schedulesOf(await Promise.all(discoverJobs().map((entry) => (entry.name === running.name ? running : entry.load()))));
 }
 
 /** Loads every job of a list, e.g. for `etl list` or the generators. */
