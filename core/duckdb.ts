@@ -2,11 +2,11 @@
  * DuckDB for the jobs that transform data. The 70 MB native library loads on the first
  * openDuckDB, never on import: `etl list` and the jobs that do not open DuckDB never pay for it.
  */
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, rm } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { ConfigError, errorMessage } from "./errors";
+import { makeWorkDirectory } from "./work_directory";
 
 export interface DuckDBOptions {
   /** Where DuckDB spills what does not fit in memoryLimit: absolute, created when missing. */
@@ -90,14 +90,15 @@ function loadDuckDB(): Promise<DuckDBApi> {
  * loads it from there; its RUNPATH ($ORIGIN) then looks for libduckdb.so beside that copy, where
  * nothing is. So the binary carries libduckdb.so as an asset, and it is loaded first, from a
  * private directory: the dynamic linker then finds the library duckdb.node needs already loaded
- * (it matches libraries by soname). The file is removed once loaded (its mapping stays), so even
- * a killed run leaves no 70 MB behind; writing it takes about 60 ms. From source there is no
- * asset: duckdb.node finds libduckdb.so beside it in node_modules.
+ * (it matches libraries by soname). The file is removed once loaded (its mapping stays); writing
+ * it takes about 60 ms, and a run killed in those leaves a work directory that the next silver
+ * build removes (core/work_directory.ts). From source there is no asset: duckdb.node finds
+ * libduckdb.so beside it in node_modules.
  */
 async function loadEmbeddedLibrary(): Promise<void> {
   const library = Bun.embeddedFiles.find((file) => (file as Blob & { name?: string }).name === EMBEDDED_LIBRARY);
   if (!library) return;
-  const dir = await mkdtemp(join(tmpdir(), "etl-duckdb-"));
+  const dir = await makeWorkDirectory("duckdb");
   try {
     const path = join(dir, EMBEDDED_LIBRARY);
     await Bun.write(path, library);

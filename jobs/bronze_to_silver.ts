@@ -1,6 +1,7 @@
 import { arg } from "../core/args";
 import { UsageError } from "../core/errors";
 import { SkippedRun, defineJob } from "../core/job";
+import { holdsLiveLease } from "../core/lease";
 import { locationUrl } from "../core/object_store";
 import { datasetNames, loadDataset } from "../processors/dataset_catalog";
 import { buildSilverPartition } from "../processors/silver/build_partition";
@@ -43,6 +44,8 @@ export const JOB = defineJob({
         partitionDate,
         partitions: new PartitionRepository(sql),
         agencies: new AgencyRepository(sql),
+        isLive: (runId) => holdsLiveLease(sql, runId),
+        signal: lease ? AbortSignal.any([ctx.signal, lease.signal]) : ctx.signal,
         openDuckDB: (tempDirectory) => openDuckDB({ tempDirectory, memoryLimit: args.memoryLimit, threads: args.threads, maxTempSize: args.maxSpill }),
       });
     } finally {

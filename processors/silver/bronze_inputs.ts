@@ -5,15 +5,13 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Dataset } from "../../core/dataset";
 import type { ObjectStore } from "../../core/object_store";
+import { bronzeFormat, type StagedFile } from "./bronze_read";
 
 export interface BronzeInput {
   key: string;
   size: number;
   etag: string;
 }
-
-// What partners and ingest_api deliver (DESIGN.md storage layout), optionally gzipped.
-const READABLE = /\.(csv|ndjson|jsonl|json)(\.gz)?$/;
 
 export function bronzePrefix(dataset: Dataset, partitionDate: string): string {
   return `bronze/${dataset.name}/dt=${partitionDate}/`;
@@ -30,7 +28,7 @@ export async function listBronzeInputs(store: ObjectStore, dataset: Dataset, par
   for await (const object of store.list(bronzePrefix(dataset, partitionDate))) {
     const name = object.key.slice(object.key.lastIndexOf("/") + 1);
     if (name.startsWith(".") || name.startsWith("_")) continue;
-    if (!READABLE.test(name)) {
+    if (!bronzeFormat(name)) {
       ignored.push(object.key);
       continue;
     }
@@ -71,19 +69,19 @@ export async function sameInputs(store: ObjectStore, inputs: readonly BronzeInpu
  * Local paths DuckDB can read: a local directory's files in place, anything else downloaded into
  * `dir` (streamed, one file at a time) under names that keep their extension.
  */
-export async function stageInputs(store: ObjectStore, inputs: readonly BronzeInput[], dir: string): Promise<string[]> {
-  const paths: string[] = [];
+export async function stageInputs(store: ObjectStore, inputs: readonly BronzeInput[], dir: string): Promise<StagedFile[]> {
+  const staged: StagedFile[] = [];
   for (const [i, input] of inputs.entries()) {
     if (store.localPath) {
-      paths.push(store.localPath(input.key));
+      staged.push({ key: input.key, path: store.localPath(input.key) });
       continue;
     }
     const path = join(dir, `${String(i).padStart(6, "0")}-${input.key.slice(input.key.lastIndexOf("/") + 1)}`);
     const { body } = await store.read(input.key);
     await pipeline(body, createWriteStream(path));
-    paths.push(path);
+    staged.push({ key: input.key, path });
   }
-  return paths;
+  return staged;
 }
 
 // ext4, xfs, btrfs and tmpfs stamp a change with a clock that ticks every 1-10 ms (ext3 and FAT

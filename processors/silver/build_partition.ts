@@ -1,14 +1,15 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Dataset } from "../../core/dataset";
 import type { Counts } from "../../core/job";
 import { readUnlessMissing } from "../../core/missing_table";
+import { makeWorkDirectory, removeAbandonedWorkDirectories } from "../../core/work_directory";
 import type { Logger } from "../../core/log";
 import type { ObjectStore } from "../../core/object_store";
 import type { AgencyRepository } from "../../repositories/agencies";
 import type { PartitionRepository } from "../../repositories/partitions";
 import { bronzePrefix, fingerprintInputs, listBronzeInputs, sameInputs, stageInputs } from "./bronze_inputs";
+import { removeDeadRunLeftovers } from "./leftovers";
 import { publishPartition, silverPrefix, writePartitionFiles } from "./publish";
 import { transformPartition, type DuckSql, type TransformCounts } from "./transform";
 
@@ -26,19 +27,26 @@ export interface BuildPartitionOptions {
   maxRejectRatio: number;
   /** Rebuild even when the inputs are those of the committed partition. */
   rebuild: boolean;
+  /** Whether a run still holds a lease (core/lease.ts holdsLiveLease): what a dead one left is removed. */
+  isLive: (runId: string) => Promise<boolean>;
+  /** Aborts when the run must stop: SIGTERM, or its lease on the partition lost (then it publishes no manifest). */
+  signal: AbortSignal;
   dryRun: boolean;
   log: Logger;
   counts: Counts;
 }
 
 /**
- * Builds one silver partition from its bronze partition: skipped when the inputs' fingerprint is
- * the committed one (and its manifest is there), else staged, transformed in DuckDB, written as
- * Parquet and published, then recorded in etl_partitions. A dry run transforms and counts but
- * publishes nothing.
+ * Builds one silver partition from its bronze partition: first it removes what killed runs left
+ * (in the partition and in $TMPDIR); then skipped when the inputs' fingerprint is the committed
+ * one (and its manifest is there), else staged, transformed in DuckDB, written as Parquet and
+ * published, then recorded in etl_partitions. A bronze file DuckDB cannot read is left out,
+ * named in the rejects and the manifest, and makes the run partial. A dry run transforms and
+ * counts but writes and removes nothing.
  */
 export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Counts> {
   const { dataset, store, log, counts } = o;
+  if (!o.dryRun) await removeLeftovers(o);
   const { inputs, ignored } = await listBronzeInputs(store, dataset, o.partitionDate);
   if (ignored.length) log.warn("bronze files of no format this job reads were left out", { files: ignored });
   counts.inputs = inputs.length;
@@ -53,27 +61,28 @@ export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Co
     return Object.assign(counts, { unchanged: 1, rowsOut: committed.rowsOut });
   }
 
-  const work = await mkdtemp(join(tmpdir(), "etl-silver-"));
+  const work = await makeWorkDirectory("silver");
   let duck: { connection: DuckSql; close(): void } | undefined;
   try {
     const files = await stageInputs(store, inputs, work);
     duck = await o.openDuckDB(join(work, "spill"));
-    const checked = await transformPartition(duck.connection, dataset, files, async ({ agency }) => ({ agency: await o.agencies.findAgencies(agency) }));
+    const { counts: checked, unreadable } = await transformPartition(duck.connection, dataset, files, async ({ agency }) => ({ agency: await o.agencies.findAgencies(agency) }));
     const ratio = checked.rowsIn ? checked.rejected / checked.rowsIn : 0;
-    if (ratio > o.maxRejectRatio) {
-      counts.failed = checked.rejected;
-      log.warn("rejected rows over --max-reject-ratio", { rejected: checked.rejected, rowsIn: checked.rowsIn, ratio: Math.round(ratio * 10_000) / 10_000, max: o.maxRejectRatio });
-    }
+    const overRatio = ratio > o.maxRejectRatio;
+    if (overRatio) log.warn("rejected rows over --max-reject-ratio", { rejected: checked.rejected, rowsIn: checked.rowsIn, ratio: Math.round(ratio * 10_000) / 10_000, max: o.maxRejectRatio });
+    // A file left out is rows lost that no ratio can weigh: always partial (exit 3).
+    if (unreadable.length) log.warn("bronze files that cannot be read were left out of the partition", { files: unreadable });
+    Object.assign(counts, { rejectedInputs: unreadable.length, failed: (overRatio ? checked.rejected : 0) + unreadable.length });
     const outcome = (rowsOut: number): TransformCounts => ({ ...checked, rowsOut, duplicates: checked.rowsIn - checked.rejected - rowsOut });
     if (o.dryRun) {
       const [row] = (await duck.connection.runAndReadAll("select count(*)::double as n from silver")).getRowObjects();
       return Object.assign(counts, outcome(Number(row!.n)));
     }
 
-    const written = await writePartitionFiles(duck.connection, work, checked);
+    const written = await writePartitionFiles(duck.connection, work, { ...checked, unreadable: unreadable.length });
     const result = outcome(written.rows);
     Object.assign(counts, result);
-    const manifest = await publishPartition({ db: duck.connection, store, dataset, partitionDate: o.partitionDate, runId: o.runId, files: written, counts: result, inputs, fingerprint, log });
+    const manifest = await publishPartition({ db: duck.connection, store, dataset, partitionDate: o.partitionDate, runId: o.runId, files: written, counts: result, inputs, unreadable, fingerprint, signal: o.signal, log });
     await o.partitions.commitPartition({
       dataset: dataset.name,
       partitionDate: o.partitionDate,
@@ -91,4 +100,11 @@ export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Co
     duck?.close();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** What killed runs left: their files in the partition, their work directories in $TMPDIR. */
+async function removeLeftovers(o: BuildPartitionOptions): Promise<void> {
+  await removeDeadRunLeftovers({ store: o.store, prefix: silverPrefix(o.dataset, o.partitionDate), runId: o.runId, isLive: o.isLive, log: o.log });
+  const directories = await removeAbandonedWorkDirectories();
+  if (directories.length) o.log.info("removed the work directories of killed runs", { tmpdir: directories });
 }

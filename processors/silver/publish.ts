@@ -4,7 +4,8 @@ import type { Dataset } from "../../core/dataset";
 import type { Logger } from "../../core/log";
 import { writeBytes, type ObjectStore } from "../../core/object_store";
 import type { BronzeInput } from "./bronze_inputs";
-import type { CheckedCounts, DuckSql, TransformCounts } from "./transform";
+import type { UnreadableInput } from "./bronze_read";
+import { UNREADABLE_FILE, type CheckedCounts, type DuckSql, type TransformCounts } from "./transform";
 
 export interface SilverManifest {
   dataset: string;
@@ -13,9 +14,13 @@ export interface SilverManifest {
   committed_at: string;
   fingerprint: string;
   files: Array<{ key: string; rows: number; bytes: number }>;
+  /** The rejects file: `rows` invalid rows, then a line per rejected input. */
   rejects: { key: string; rows: number } | null;
   rows: { in: number; out: number; rejected: number; duplicates: number };
+  /** Every bronze file the partition was built from, the rejected ones included (the fingerprint covers them). */
   inputs: BronzeInput[];
+  /** The inputs left out because they cannot be read, with DuckDB's reason. */
+  rejected_inputs: Array<{ key: string; rule: string; reason: string }>;
   columns: Array<{ name: string; type: string }>;
 }
 
@@ -38,7 +43,7 @@ export interface PartitionFiles {
  * on 1M rows sorting by key cost 1.2 s (one integer key) to 1.8 s (two strings) of 3-5 s, and the
  * 10M-row sort held the run's peak memory; readers that want an order ask for it.
  */
-export async function writePartitionFiles(db: DuckSql, dir: string, counts: CheckedCounts): Promise<PartitionFiles> {
+export async function writePartitionFiles(db: DuckSql, dir: string, counts: CheckedCounts & { unreadable: number }): Promise<PartitionFiles> {
   const partsDir = join(dir, "parts");
   await db.run(`copy silver to '${partsDir}' (format parquet, compression zstd, file_size_bytes '${PART_BYTES}', filename_pattern 'part-{i}')`);
   const parts: PartitionFiles["parts"] = [];
@@ -49,7 +54,7 @@ export async function writePartitionFiles(db: DuckSql, dir: string, counts: Chec
     parts.push({ path, rows });
   }
   const rows = parts.reduce((sum, p) => sum + p.rows, 0);
-  if (!counts.rejected) return { parts, rows };
+  if (!counts.rejected && !counts.unreadable) return { parts, rows };
   const rejects = join(dir, "_rejects.ndjson");
   await db.run(`copy rejects to '${rejects}' (format json)`);
   return { parts, rejects, rows };
@@ -59,7 +64,8 @@ export async function writePartitionFiles(db: DuckSql, dir: string, counts: Chec
  * Publishes a partition atomically for readers: the run's files under `<partition>/<run>/`
  * first, `_manifest.json` (what readers follow) last, and only then removes the folders of
  * earlier runs. A crash before the manifest leaves the previous partition as it was; what the
- * crashed run wrote is removed by the next run that publishes.
+ * crashed run wrote is removed by the next run over the partition (leftovers.ts). A run whose
+ * `signal` aborted (its lease lost: another run may own the partition now) writes no manifest.
  */
 export async function publishPartition(o: {
   db: DuckSql;
@@ -70,7 +76,9 @@ export async function publishPartition(o: {
   files: PartitionFiles;
   counts: TransformCounts;
   inputs: BronzeInput[];
+  unreadable: UnreadableInput[];
   fingerprint: string;
+  signal: AbortSignal;
   log: Logger;
 }): Promise<SilverManifest> {
   const prefix = silverPrefix(o.dataset, o.partitionDate);
@@ -99,9 +107,11 @@ export async function publishPartition(o: {
     rejects: rejectsKey ? { key: rejectsKey, rows: o.counts.rejected } : null,
     rows: { in: o.counts.rowsIn, out: o.counts.rowsOut, rejected: o.counts.rejected, duplicates: o.counts.duplicates },
     inputs: o.inputs,
+    rejected_inputs: o.unreadable.map((u) => ({ key: u.key, rule: UNREADABLE_FILE, reason: u.reason })),
     columns,
   };
   const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
+  o.signal.throwIfAborted();
   await writeBytes(o.store, `${prefix}_manifest.json`, body, "application/json");
 
   let removed = 0;

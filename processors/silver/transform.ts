@@ -1,11 +1,9 @@
 import type { ColumnSpec, ColumnType, Dataset } from "../../core/dataset";
 import { EtlError } from "../../core/errors";
+import { findUnreadable, openBronze, type BronzeRelation, type StagedFile, type UnreadableInput } from "./bronze_read";
+import { quoteIdent, quoteText, type DuckSql } from "./duck_sql";
 
-/** The part of a DuckDB connection the transform uses. */
-export interface DuckSql {
-  run(sql: string): Promise<unknown>;
-  runAndReadAll(sql: string): Promise<{ getRowObjects(): Array<Record<string, unknown>> }>;
-}
+export type { DuckSql } from "./duck_sql";
 
 /** A bronze partition whose shape does not fit its dataset: a required column missing in every file. */
 export class SchemaMismatchError extends EtlError {
@@ -43,29 +41,67 @@ const PARQUET_TYPE: Record<ColumnSpec["type"], string> = {
 // RFC 5322 is larger; this is what a data contract can check: one @, a dot in the domain, no spaces.
 const EMAIL = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$";
 
-const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
-const quoteText = (text: string) => `'${text.replace(/'/g, "''")}'`;
+/** The rule an unreadable bronze file breaks, in the rejects file. */
+export const UNREADABLE_FILE = "unreadable_file";
 
 /**
- * Reads the staged bronze files (every column as text) and, in one pass materialised as
- * `checked`: normalises (trim, lower-case, empty to null), validates and casts against the
- * dataset, and marks each invalid row with the first rule it broke, keeping its raw values.
- * Views over it: `rejects`, and `silver` (per key the row with the greatest version, with the
- * enrichment columns). One materialisation: DuckDB spills it past its memory limit.
+ * Reads the bronze files (every column as text) and, in one pass materialised as `checked`:
+ * normalises (trim, lower-case, empty to null), validates and casts against the dataset, and
+ * marks each invalid row with the first rule it broke, keeping its raw values. Views over it:
+ * `rejects` (the invalid rows, then the unreadable files), and `silver` (per key the row with the
+ * greatest version, with the enrichment columns). One materialisation: DuckDB spills it past its
+ * memory limit. A file DuckDB cannot read is left out and returned with its reason; the others
+ * make the partition.
  */
-export async function transformPartition(db: DuckSql, dataset: Dataset, files: readonly string[], lookups: (keys: { agency: string[] }) => Promise<EnrichmentRows>): Promise<CheckedCounts> {
-  const columns = Object.entries(dataset.columns);
+export async function transformPartition(
+  db: DuckSql,
+  dataset: Dataset,
+  files: readonly StagedFile[],
+  lookups: (keys: { agency: string[] }) => Promise<EnrichmentRows>,
+): Promise<{ counts: CheckedCounts; unreadable: UnreadableInput[] }> {
   await db.run("set TimeZone = 'UTC'");
-  // In DuckDB's (byte) order of the names, so that a row's file_index sorts as its file's name.
-  const ordered = [...files].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  // In byte order of the keys, so that a row's file_index sorts as its file's key.
+  let readable = [...files].sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+  let unreadable: UnreadableInput[] = [];
+  let bronze: BronzeRelation;
+  try {
+    bronze = await checkBronze(db, dataset, readable);
+  } catch (error) {
+    // Reading every file alone costs a pass over them: only when reading them together failed.
+    if (error instanceof EtlError) throw error;
+    unreadable = await findUnreadable(db, dataset, readable);
+    if (!unreadable.length) throw error;
+    readable = readable.filter((file) => !unreadable.some((u) => u.key === file.key));
+    bronze = await checkBronze(db, dataset, readable);
+  }
+  await requireColumns(db, dataset, bronze, readable.length);
+
+  await db.run(`create or replace temp table unreadable_inputs (file varchar, detail varchar)`);
+  if (unreadable.length) await db.run(`insert into unreadable_inputs values ${unreadable.map((u) => `(${quoteText(u.key)}, ${quoteText(u.reason)})`).join(", ")}`);
+  const keys = readable.length ? `[${readable.map((f) => quoteText(f.key)).join(", ")}][file_index + 1]` : "null::varchar";
+  await db.run(`
+    create or replace temp view rejects as
+    select ${keys} as file, broken.rule as rule, broken.column_name as "column", broken.value as value, raw_row as "row", null::varchar as detail
+    from checked where broken is not null
+    union all
+    select file, ${quoteText(UNREADABLE_FILE)}, null, null, null, detail from unreadable_inputs`);
+  await deduplicate(db, dataset);
+  await enrich(db, dataset, lookups);
+
+  // Not count(distinct key) for the rows out: on 10M rows that aggregate was the run's RSS peak.
+  const [counts] = (await db.runAndReadAll(`select count(*)::double as "rowsIn", count(broken)::double as rejected from checked`)).getRowObjects();
+  return { counts: counts as unknown as CheckedCounts, unreadable };
+}
+
+/** The files read as `checked` (see transformPartition); the relation they were read through. */
+async function checkBronze(db: DuckSql, dataset: Dataset, files: readonly StagedFile[]): Promise<BronzeRelation> {
+  const columns = Object.entries(dataset.columns);
   // Read in place, not through a view: read_csv sniffs every file again for each statement that
   // binds it, 330-370 ms for 6 files of 1M rows, and a view was bound four times.
-  const bronze = readBronze(dataset, ordered);
-  const present = new Set((await db.runAndReadAll(`describe select * from ${bronze}`)).getRowObjects().map((r) => String(r.column_name)));
-  // A column of that name would hide DuckDB's virtual one, which says which file a row came from.
-  if (present.has("file_index")) throw new SchemaMismatchError(`dataset ${dataset.name}: a bronze file has a column named file_index, a name this job reserves`);
+  const bronze = await openBronze(db, dataset, files);
+  if (bronze.csvColumns.has("file_index")) throw new SchemaMismatchError(`dataset ${dataset.name}: a bronze file has a column named file_index, a name this job reserves`);
 
-  const raw = (name: string) => (present.has(name) ? `raw.${quoteIdent(name)}` : "null::varchar");
+  const raw = (name: string) => (bronze.columns.has(name) ? `raw.${quoteIdent(name)}` : "null::varchar");
   const firstBroken = columns.flatMap(([name, spec]) => ruleChecks(name, spec));
   // Each row keeps its file's index (4 bytes, not an 80-byte path) and its raw values only when
   // rejected, as one JSON value (a struct of nulls held 8 strings a row): 1M rows of
@@ -80,21 +116,10 @@ export async function transformPartition(db: DuckSql, dataset: Dataset, files: r
         select raw.file_index::integer as file_index,
                struct_pack(${columns.map(([n]) => `${quoteIdent(n)} := ${raw(n)}`).join(", ")}) as raw_row,
                ${columns.map(([name, spec]) => `${normaliseExpression(raw(name), spec)} as ${quoteIdent(name)}`).join(", ")}
-        from ${bronze} raw
+        from ${bronze.sql} raw
       ) normalised
     )`);
-  await requireColumns(db, dataset, present, bronze);
-
-  await db.run(`
-    create or replace temp view rejects as
-    select [${ordered.map(quoteText).join(", ")}][file_index + 1] as file, broken.rule as rule, broken.column_name as "column", broken.value as value, raw_row as "row"
-    from checked where broken is not null`);
-  await deduplicate(db, dataset);
-  await enrich(db, dataset, lookups);
-
-  // Not count(distinct key) for the rows out: on 10M rows that aggregate was the run's RSS peak.
-  const [counts] = (await db.runAndReadAll(`select count(*)::double as "rowsIn", count(broken)::double as rejected from checked`)).getRowObjects();
-  return counts as unknown as CheckedCounts;
+  return bronze;
 }
 
 /**
@@ -117,29 +142,22 @@ async function deduplicate(db: DuckSql, dataset: Dataset): Promise<void> {
     ) where rank = 1`);
 }
 
-/** Every staged file as one table of text columns; rows carry the virtual column file_index. */
-function readBronze(dataset: Dataset, files: readonly string[]): string {
-  const list = `[${files.map(quoteText).join(", ")}]`;
-  if (dataset.format === "csv") return `read_csv(${list}, header = true, all_varchar = true, union_by_name = true, hive_partitioning = false)`;
-  const columns = Object.keys(dataset.columns).map((c) => `${quoteIdent(c)}: 'VARCHAR'`).join(", ");
-  return `read_json(${list}, format = 'newline_delimited', columns = {${columns}}, hive_partitioning = false)`;
-}
-
 /**
  * A required column no file has is the partition's fault, not a row's: named, and the run fails.
- * A CSV header says which columns a file has. JSON has no header: a required column without one
- * valid value is looked for in the files again, and missing when no record carries it at all.
+ * A CSV header says which columns a file has. JSON has no header: a required column no header
+ * names and without one valid value is looked for in the JSON files again, and missing when no
+ * record carries it at all. Without a readable file there is nothing to say.
  */
-async function requireColumns(db: DuckSql, dataset: Dataset, present: Set<string>, bronze: string): Promise<void> {
+async function requireColumns(db: DuckSql, dataset: Dataset, bronze: BronzeRelation, files: number): Promise<void> {
+  if (!files) return;
   const required = Object.entries(dataset.columns).filter(([, spec]) => spec.required).map(([name]) => name);
-  let missing = required.filter((name) => !present.has(name));
-  if (dataset.format === "ndjson") {
-    const valid = (await db.runAndReadAll(`select count(*)::double as total, ${required.map((c) => `count(${quoteIdent(c)})::double as ${quoteIdent(c)}`).join(", ")} from checked`)).getRowObjects()[0]!;
-    const suspects = (valid.total as number) > 0 ? required.filter((c) => valid[c] === 0) : [];
-    if (suspects.length) {
-      const carried = (await db.runAndReadAll(`select ${suspects.map((c) => `count(${quoteIdent(c)})::double as ${quoteIdent(c)}`).join(", ")} from ${bronze}`)).getRowObjects()[0]!;
-      missing = suspects.filter((c) => carried[c] === 0);
-    }
+  let missing = required.filter((name) => !bronze.csvColumns.has(name));
+  if (bronze.json && missing.length) {
+    const count = (columns: string[]) => columns.map((c) => `count(${quoteIdent(c)})::double as ${quoteIdent(c)}`).join(", ");
+    const valid = (await db.runAndReadAll(`select count(*)::double as total, ${count(missing)} from checked`)).getRowObjects()[0]!;
+    const suspects = (valid.total as number) > 0 ? missing.filter((c) => valid[c] === 0) : [];
+    const carried = suspects.length ? (await db.runAndReadAll(`select ${count(suspects)} from ${bronze.json}`)).getRowObjects()[0]! : {};
+    missing = suspects.filter((c) => carried[c] === 0);
   }
   if (missing.length) throw new SchemaMismatchError(`dataset ${dataset.name}: required column${missing.length > 1 ? "s" : ""} ${missing.join(", ")} missing from every bronze file`);
 }

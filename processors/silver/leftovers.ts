@@ -1,0 +1,57 @@
+import { readdir } from "node:fs/promises";
+import type { Logger } from "../../core/log";
+import { ObjectNotFoundError, type ObjectStore } from "../../core/object_store";
+
+// Run ids are UUIDs (etl_job_runs.run_id): a folder of another name is not a run's.
+const RUN_FOLDER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Removes what runs killed before their end left in a silver partition (`prefix`): their run
+ * folders (parts and rejects no manifest names) and, in a local lake, their half-written files
+ * (`*.etl-partial-<run>.*`, core/file_store.ts), the manifest's included. Never the folder the
+ * committed `_manifest.json` names, the caller's own (`runId`), one whose run holds a live lease
+ * (`isLive`), or profile_dataset's `_profile/`. Returns how many objects and files it removed.
+ *
+ * The caller holds the partition's lease, so no other live run builds it: this runs before the
+ * inputs are compared, and a rerun that finds them unchanged still clears what a killed
+ * `--rebuild` left.
+ */
+export async function removeDeadRunLeftovers(o: { store: ObjectStore; prefix: string; runId: string; isLive: (runId: string) => Promise<boolean>; log: Logger }): Promise<number> {
+  const { store, prefix } = o;
+  const committed = await committedRun(store, `${prefix}_manifest.json`);
+  if (committed === null) {
+    o.log.warn("the partition's _manifest.json does not parse: its run folders are kept", { manifest: `${store.url}/${prefix}_manifest.json` });
+    return 0;
+  }
+  const folders = new Map<string, string[]>();
+  for await (const { key } of store.list(prefix)) {
+    const folder = key.slice(prefix.length).split("/")[0]!;
+    if (key.includes("/", prefix.length) && RUN_FOLDER.test(folder)) folders.set(folder, [...(folders.get(folder) ?? []), key]);
+  }
+  // A folder holding only half-written files is not listed: a local lake's directory names it.
+  const dir = store.localPath?.(prefix.slice(0, -1));
+  if (dir) for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (entry.isDirectory() && RUN_FOLDER.test(entry.name) && !folders.has(entry.name)) folders.set(entry.name, []);
+
+  let removed = 0;
+  for (const [folder, keys] of folders) {
+    if (folder === committed || folder === o.runId || (await o.isLive(folder))) continue;
+    for (const key of keys) await store.delete(key);
+    removed += keys.length + ((await store.removeAbandonedPartials?.(`${prefix}${folder}/`, o.isLive)) ?? 0);
+  }
+  removed += (await store.removeAbandonedPartials?.(`${prefix}_manifest.json`, o.isLive)) ?? 0;
+  if (removed) o.log.info("removed what killed runs left in the partition", { prefix: `${store.url}/${prefix}`, removed });
+  return removed;
+}
+
+/** The run the manifest names; undefined without a manifest, null when it does not parse. */
+async function committedRun(store: ObjectStore, key: string): Promise<string | undefined | null> {
+  try {
+    const { body } = await store.read(key);
+    const runId = (JSON.parse(Buffer.concat(await body.toArray()).toString("utf8")) as { run_id?: unknown }).run_id;
+    return typeof runId === "string" ? runId : null;
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return undefined;
+    if (error instanceof SyntaxError) return null;
+    throw error;
+  }
+}
