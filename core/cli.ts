@@ -90,7 +90,8 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
     }
     case "publish-dags": {
       const { PUBLISH_DAGS } = await import("../scripts/publish_dags");
-      return PUBLISH_DAGS.entrypoint(rest);
+      // Its run is recorded in the ledger like a job's: a compiled binary has no migrations/ folder to read.
+      return PUBLISH_DAGS.entrypoint(rest, { migrations: registry.migrations });
     }
     case "manifests":
     case "dags": {

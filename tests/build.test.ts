@@ -14,6 +14,7 @@ import { migrationVersions } from "../core/migrate";
 import { discoverJobs, loadJobs } from "../core/registry";
 import { compile, duckdbLibrary, usesDuckDB } from "../scripts/build";
 import { registrySource, scheduleTable, schedulesSource } from "../scripts/registry_source";
+import { BUILD_TIMEOUT_MS, buildDist } from "./harness/dist";
 import { startPostgres } from "./harness/postgres_server";
 import { ROOT, createBucket, createTestDatabase, getObjectText, listKeys, putObject, runCommand, seedAttachments, signalWhenCopying, type TestDatabase } from "./harness/fixtures";
 
@@ -57,12 +58,12 @@ describe("compiled binary", () => {
   let probeBinary: string;
 
   beforeAll(async () => {
-    const build = Bun.spawnSync(["bun", "scripts/build.ts"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-    if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+    // The same build as tests/dist_s3.test.ts's when both run: one per test run.
+    await buildDist();
     probeDir = mkdtempSync(join(tmpdir(), "etl-duckdb-probe-"));
     probeBinary = await compile("etl-duckdb-probe", [{ name: "duckdb_probe", file: join(ROOT, "tests/fixtures/jobs/duckdb_probe.ts") }], { outDir: probeDir });
     db = await createTestDatabase();
-  }, 120_000);
+  }, BUILD_TIMEOUT_MS);
   afterAll(async () => {
     await db?.drop();
     rmSync(probeDir, { recursive: true, force: true });
