@@ -14,6 +14,7 @@ import { createInflateRaw } from "node:zlib";
 import type { ZipFile } from "yauzl";
 import { EtlError } from "../../core/errors";
 import type { ObjectStore } from "../../core/object_store";
+import { decodeEntryName } from "./entry_name";
 import { RuleViolation, type EntryHeader } from "./guards";
 
 /** What reading and checking one entry's bytes needs. */
@@ -34,7 +35,8 @@ export interface CentralRecord extends EntryHeader, EntryData {
 
 // validateEntrySizes: a stored entry whose two sizes differ is refused as the directory is read
 // (the meter in extract.ts holds every entry's inflated bytes to its size). Names are read
-// undecoded so that guards.ts, not a generic error, says which rule a bad name breaks.
+// undecoded so that guards.ts, not a generic error, says which rule a bad name breaks, and
+// decoded by entry_name.ts, which reads the UTF-8 names of Unix archives that yauzl reads as CP437.
 const OPTIONS = { autoClose: false, lazyEntries: true, decodeStrings: false, validateEntrySizes: true } as const;
 
 /**
@@ -87,6 +89,9 @@ export class ZipArchive {
   /** The central directory, record by record, each with the data offset its local header gives. */
   async *records(): AsyncGenerator<CentralRecord> {
     const yauzl = await import("yauzl");
+    // yauzl's CP437 table, through a name it reads as unflagged and without extra fields;
+    // strictFileNames: backslashes are kept for the guards to refuse, not turned into "/".
+    const cp437 = (raw: Buffer) => yauzl.getFileNameLowLevel(0, raw, [], true);
     const entries = this.zipfile.eachEntry();
     for (;;) {
       let record: CentralRecord;
@@ -94,8 +99,7 @@ export class ZipArchive {
         const next = await entries.next();
         if (next.done) return;
         const entry = next.value;
-        // strictFileNames: backslashes are kept for the guards to refuse, not turned into "/".
-        const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, true);
+        const name = decodeEntryName({ rawName: entry.fileNameRaw, versionMadeBy: entry.versionMadeBy, generalPurposeBitFlag: entry.generalPurposeBitFlag, extraFields: entry.extraFields }, cp437);
         const { fileDataStart } = await this.zipfile.readLocalFileHeaderPromise(entry, { minimal: true });
         record = {
           name,

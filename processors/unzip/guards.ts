@@ -23,7 +23,7 @@ export class RuleViolation extends EtlError {
 
 /** What the guards read of one central directory record. */
 export interface EntryHeader {
-  /** Decoded (UTF-8 or CP437), backslashes kept. */
+  /** Decoded (entry_name.ts: UTF-8 or CP437), backslashes kept. */
   name: string;
   rawName: Buffer;
   versionMadeBy: number;
@@ -41,7 +41,8 @@ const MAX_SEGMENT_BYTES = 255;
 /** The rule an entry's name breaks, or undefined. A directory entry's trailing "/" is allowed. */
 export function nameViolation(name: string, rawName: Buffer): RuleViolation | undefined {
   const shown = JSON.stringify(name);
-  if (rawName.includes(0)) return new RuleViolation("nul_in_name", `entry ${shown} has a NUL byte in its name`);
+  // The decoded name too: a Unicode Path extra field (0x7075) can carry a NUL the header's name has not.
+  if (rawName.includes(0) || name.includes("\0")) return new RuleViolation("nul_in_name", `entry ${shown} has a NUL byte in its name`);
   if (name.startsWith("/")) return new RuleViolation("absolute_path", `entry ${shown} is an absolute path`);
   if (/^[A-Za-z]:/.test(name)) return new RuleViolation("drive_letter", `entry ${shown} starts with a drive letter`);
   if (name.includes("\\")) return new RuleViolation("backslash_in_name", `entry ${shown} has a backslash, a separator on Windows`);
@@ -50,7 +51,7 @@ export function nameViolation(name: string, rawName: Buffer): RuleViolation | un
   if (segments.includes("..")) return new RuleViolation("path_traversal", `entry ${shown} has a ".." segment`);
   const invalid = (why: string) => new RuleViolation("invalid_name", `entry ${shown} ${why}`);
   if (path === "") return invalid("has an empty name");
-  if (name.includes("\uFFFD")) return invalid("has bytes that are not UTF-8 in a name flagged UTF-8");
+  if (name.includes("\uFFFD")) return invalid("has U+FFFD in its name, the mark of bytes that are not UTF-8");
   if (/[\x01-\x1f\x7f]/.test(name)) return invalid("has a control character");
   if (segments.includes(".")) return invalid('has a "." segment');
   if (segments.includes("")) return invalid("has an empty segment (//)");

@@ -4,7 +4,7 @@
  * files in the external attributes, the encrypted flag, sizes and CRCs that lie, and central
  * directory records that share one member (the overlapping-entries bomb); past 65,534 entries,
  * ZIP64 end records. `writeStreamedZip` streams members of any size; `yazlZip` makes honest
- * small ones with yazl.
+ * small ones with yazl. (info_zip.ts has Info-ZIP's own zip make them.)
  */
 import { createWriteStream } from "node:fs";
 import { createRequire } from "node:module";
@@ -22,6 +22,8 @@ export interface ZipEntrySpec {
   flags?: number;
   /** A Unix st_mode for the upper half of the external attributes (0o120777: a symbolic link). */
   unixMode?: number;
+  /** The "made by" host (APPNOTE 4.4.2.2): 3 (Unix) with a unixMode, else 0 (MS-DOS), unless given. */
+  host?: number;
   /** The lower half of the external attributes (MS-DOS attributes, 0x400: a reparse point). */
   dosAttributes?: number;
   /** Extra fields, in both headers. */
@@ -52,8 +54,20 @@ export function pkwareLinkField(target: string): Buffer {
   return extraField(0x000d, Buffer.concat([Buffer.alloc(12), Buffer.from(target)]));
 }
 
-/** A whole zip in memory, written as `entries` say. */
-export function buildZip(entries: readonly ZipEntrySpec[]): Buffer {
+/**
+ * The Info-ZIP Unicode Path extra field (0x7075, APPNOTE 4.6.9) that gives `name` in UTF-8 to the
+ * entry whose header name is `headerName`: version 1, then the CRC-32 of the header name, unless
+ * `crc` or `version` say otherwise.
+ */
+export function unicodePathField(name: string | Uint8Array, headerName: Uint8Array, options: { crc?: number; version?: number } = {}): Buffer {
+  const fixed = Buffer.alloc(5);
+  fixed.writeUInt8(options.version ?? 1, 0);
+  fixed.writeUInt32LE((options.crc ?? crc32(headerName)) >>> 0, 1);
+  return extraField(0x7075, Buffer.concat([fixed, Buffer.from(name)]));
+}
+
+/** A whole zip in memory, written as `entries` say; with `zip64`, ZIP64 end records whatever the count. */
+export function buildZip(entries: readonly ZipEntrySpec[], options: { zip64?: boolean } = {}): Buffer {
   const parts: Buffer[] = [];
   const central: Buffer[] = [];
   const written: Array<{ offset: number; method: number; crc: number; compressedSize: number; size: number }> = [];
@@ -85,7 +99,7 @@ export function buildZip(entries: readonly ZipEntrySpec[]): Buffer {
     written.push(member);
     const record = Buffer.alloc(46);
     record.writeUInt32LE(0x02014b50, 0);
-    record.writeUInt16LE(entry.unixMode === undefined ? VERSION_DOS : VERSION_UNIX, 4);
+    record.writeUInt16LE(entry.host !== undefined ? (entry.host << 8) | 20 : entry.unixMode === undefined ? VERSION_DOS : VERSION_UNIX, 4);
     record.writeUInt16LE(20, 6);
     record.writeUInt16LE(flags, 8);
     record.writeUInt16LE(member.method, 10);
@@ -100,7 +114,7 @@ export function buildZip(entries: readonly ZipEntrySpec[]): Buffer {
   }
   const directory = Buffer.concat(central);
   // 0xffff entries or more: the counts live in the ZIP64 end record, found through its locator.
-  const zip64 = entries.length >= 0xffff;
+  const zip64 = options.zip64 === true || entries.length >= 0xffff;
   const end = Buffer.alloc(22);
   end.writeUInt32LE(0x06054b50, 0);
   end.writeUInt16LE(zip64 ? 0xffff : entries.length, 8);
