@@ -1,6 +1,7 @@
 import { arg } from "../core/args";
 import { UsageError } from "../core/errors";
 import { SkippedRun, defineJob } from "../core/job";
+import { holdsLiveLease } from "../core/lease";
 import { locationUrl, requireExists } from "../core/object_store";
 import { decryptInbox } from "../processors/decrypt/inbox";
 import { loadKeyring } from "../processors/decrypt/keys";
@@ -66,6 +67,7 @@ export const JOB = defineJob({
         processedFiles: new ProcessedFileRepository(sql, ctx.job, store.url),
         deadLetters,
         quarantine: new Quarantine({ store, job: ctx.job, runId: ctx.runId, date, deadLetters, log: ctx.log }),
+        isLive: (runId) => holdsLiveLease(sql, runId),
         signal: lease ? AbortSignal.any([ctx.signal, lease.signal]) : ctx.signal,
       });
     } finally {

@@ -33,6 +33,8 @@ export interface DecryptInboxOptions {
   deadLetters: DeadLetterRepository;
   quarantine: Quarantine;
   runId: string;
+  /** Whether a run holds a live lease: the temp files of one that does not are removed (publish.ts). */
+  isLive: (runId: string) => Promise<boolean>;
   log: Logger;
   progress: Progress;
   /** The run's counts, filled as it goes. */
@@ -94,7 +96,7 @@ async function decryptInput(input: Input, o: DecryptInboxOptions): Promise<void>
     spool = decrypted.spool;
     const { bytes, signer, etag } = decrypted;
     const decryptMs = Math.round(performance.now() - started);
-    await publishPlaintext(o.store, target, spool, { etag, signer }, o.signal);
+    await publishPlaintext(o.store, target, spool, { etag, signer }, o);
     await o.processedFiles.markProcessed({ key: input.key, etag, runId: o.runId, output: { key: target, bytes, signer: signer ?? null } });
     await o.deadLetters.resolveDeadLetters([input.key]);
     if (o.deleteSource) await o.store.delete(input.key);

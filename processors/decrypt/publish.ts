@@ -1,3 +1,4 @@
+import type { Logger } from "../../core/log";
 import { SOURCE_ETAG_METADATA, type ObjectStore } from "../../core/object_store";
 import { retry } from "../../core/retry";
 import type { PlaintextSpool } from "./spool";
@@ -21,15 +22,23 @@ export function plaintextKey(key: string, prefix: string, destination: string): 
  * Writes the checked plaintext to its key in one write: the store makes it appear only once
  * whole (S3: one PutObject or a completed multipart upload; file: a rename), so a reader never
  * sees part of it. A failed upload is retried from the spool.
+ *
+ * A run killed while writing a local file left its temp file beside the key
+ * (`<key>.etl-partial-<run>.*`, core/file_store.ts), up to the whole plaintext: the run that
+ * publishes the key next removes those of runs that hold no live lease (`isLive`). Only the
+ * key's directory is read, not the destination's: other jobs' writers, some without a lease,
+ * may share it. On S3 a killed upload is an incomplete multipart upload (README, Known limits).
  */
 export async function publishPlaintext(
   store: ObjectStore,
   key: string,
   spool: PlaintextSpool,
   source: { etag: string; signer?: string },
-  signal: AbortSignal,
+  o: { signal: AbortSignal; isLive: (runId: string) => Promise<boolean>; log: Logger },
 ): Promise<void> {
   await spool.finish();
   const metadata: Record<string, string> = { [SOURCE_ETAG_METADATA]: source.etag, ...(source.signer ? { [SIGNER_METADATA]: source.signer } : {}) };
-  await retry(() => store.write(key, spool.reader(), { size: spool.bytes, metadata }), { signal });
+  await retry(() => store.write(key, spool.reader(), { size: spool.bytes, metadata }), { signal: o.signal });
+  const removed = (await store.removeAbandonedPartials?.(key, o.isLive)) ?? 0;
+  if (removed) o.log.info("removed what killed runs left half-written beside the plaintext", { key, removed });
 }
