@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { markDatabaseError } from "./database_error";
 import { TransientError } from "./errors";
 
 /**
@@ -51,12 +52,12 @@ function guardQuery<Q>(query: Q, ms: number): Q {
         Promise.resolve()
           .then(() => q.cancel!())
           .catch(() => undefined);
-        reject(new QueryDeadlineError(ms));
+        reject(markDatabaseError(new QueryDeadlineError(ms)));
       }, ms);
       then.call(
         q,
         (value) => (clearTimeout(timer), resolve(value)),
-        (error) => (clearTimeout(timer), reject(error)),
+        (error) => (clearTimeout(timer), reject(markDatabaseError(error))),
       );
     }));
   Object.defineProperties(q, {

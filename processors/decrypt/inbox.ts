@@ -1,5 +1,6 @@
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
+import { isDatabaseError } from "../../core/database_error";
 import { errorMessage } from "../../core/errors";
 import { mapBounded } from "../../core/executor";
 import type { Counts } from "../../core/job";
@@ -47,6 +48,9 @@ interface Input {
   size: number;
   etag: string;
 }
+
+// Three attempts: a lost connection is replaced at once; a database that stays away ends the run.
+const BOOKKEEPING_RETRY = (signal: AbortSignal) => ({ attempts: 3, signal });
 
 // A file store's ETag is the MD5 of the file: four files are hashed at once, not the whole inbox.
 const HEADS_IN_FLIGHT = 4;
@@ -97,8 +101,9 @@ async function decryptInput(input: Input, o: DecryptInboxOptions): Promise<void>
     const { bytes, signer, etag } = decrypted;
     const decryptMs = Math.round(performance.now() - started);
     await publishPlaintext(o.store, target, spool, { etag, signer }, o);
-    await o.processedFiles.markProcessed({ key: input.key, etag, runId: o.runId, output: { key: target, bytes, signer: signer ?? null } });
-    await o.deadLetters.resolveDeadLetters([input.key]);
+    // A connection lost here is retried on a new one (postgres.js reconnects): the plaintext is out.
+    await retry(() => o.processedFiles.markProcessed({ key: input.key, etag, runId: o.runId, output: { key: target, bytes, signer: signer ?? null } }), BOOKKEEPING_RETRY(o.signal));
+    await retry(() => o.deadLetters.resolveDeadLetters([input.key]), BOOKKEEPING_RETRY(o.signal));
     if (o.deleteSource) await o.store.delete(input.key);
     o.counts.decrypted!++;
     o.counts.bytes! += bytes;
@@ -124,7 +129,12 @@ async function decryptToSpool(input: Input, o: DecryptInboxOptions): Promise<Dec
   }
 }
 
-/** A refused message goes to the quarantine; anything else is a failed item, tried again by the next run. */
+/**
+ * A refused message goes to the quarantine; a database error ends the run (the message was fine:
+ * a terminated backend under markProcessed gave "read ECONNRESET", and the run exited 3 with a
+ * dead letter for it, where a lost connection is transient, 75); anything else is a failed item,
+ * tried again by the next run.
+ */
 async function settleFailure(input: Input, error: unknown, o: DecryptInboxOptions): Promise<void> {
   if (error instanceof DecryptRefusal) {
     try {
@@ -135,6 +145,7 @@ async function settleFailure(input: Input, error: unknown, o: DecryptInboxOption
       error = quarantineError;
     }
   }
+  if (isDatabaseError(error)) throw error;
   o.counts.failed!++;
   o.log.error("decrypting failed", { key: input.key, error: errorMessage(error) });
   await o.deadLetters.recordDeadLetters([{ itemKey: input.key, error: errorMessage(error), payload: { etag: input.etag } }]);
