@@ -1,3 +1,4 @@
+import { TransientError } from "../core/errors";
 import type { Counts } from "../core/job";
 import type { Logger } from "../core/log";
 import { mapBounded } from "../core/executor";
@@ -45,14 +46,22 @@ export async function planBackfill(o: {
   return slots.filter((s) => (o.reprocess === "all" ? true : o.reprocess === "failed" ? s.state === "failed" : s.state !== "succeeded"));
 }
 
+// Day runs that failed for want of a dependency (75) or were interrupted (130, 143): a rerun may
+// succeed. Any other failure (a bad argument, recorded items, an error in the data) stays.
+const TRANSIENT = new Set([75, 130, 143]);
+
 /**
  * Runs the planned slots as child runs of the job (`run(date)` spawns one and returns its exit
  * code), `parallel` at a time. On SIGTERM no new slot starts; the ones running are told to stop
  * by the caller's `run`. A killed backfill rerun continues where it stopped: the ledger knows.
+ * When every failed day failed transiently, so does the backfill (exit 75): Kubernetes retries a
+ * backfill whose days met a stopped or frozen PostgreSQL, where partial (exit 3, FailJob) left
+ * them undone; a day that failed for good makes it partial.
  */
 export async function runBackfill(o: { slots: PlannedSlot[]; parallel: number; run: (date: string) => Promise<number>; log: Logger; counts: Counts; signal: AbortSignal }): Promise<Counts> {
   const { counts } = o;
   Object.assign(counts, { planned: o.slots.length, succeeded: 0, failed: 0 });
+  const failures: Array<{ date: string; exitCode: number }> = [];
   await mapBounded(
     o.slots,
     o.parallel,
@@ -61,12 +70,18 @@ export async function runBackfill(o: { slots: PlannedSlot[]; parallel: number; r
       if (exitCode === 0) counts.succeeded!++;
       else {
         counts.failed!++;
+        failures.push({ date: slot.date, exitCode });
         o.log.warn("a slot failed; a rerun of the backfill retries it", { date: slot.date, exitCode });
       }
     },
     o.signal,
   );
-  return counts;
+  if (failures.length === 0 || !failures.every((f) => TRANSIENT.has(f.exitCode))) return counts;
+  const days = failures
+    .sort((a, b) => (a.date < b.date ? -1 : 1))
+    .map((f) => `${f.date} (exit ${f.exitCode})`)
+    .join(", ");
+  throw new TransientError(`${failures.length} of ${o.slots.length} day(s) failed transiently: ${days}; a rerun of the backfill retries them`);
 }
 
 /**

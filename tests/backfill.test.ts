@@ -1,13 +1,17 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Job as K8sJob } from "kubernetes-models/batch/v1";
 import { parse } from "yaml";
+import type { EtlError } from "../core/errors";
+import { createLogger } from "../core/log";
 import { discoverJobs, loadJobs } from "../core/registry";
 import { parseJobArgv } from "../core/parse_args";
+import { runBackfill } from "../processors/backfill";
 import { ROOT, createTestDatabase, runCommand, type TestDatabase } from "./harness/fixtures";
 import { LAKE_KINDS, createLake, type Lake } from "./harness/lakes";
+import { startPostgres } from "./harness/postgres_server";
 import { track } from "./harness/processes";
 
 let db: TestDatabase;
@@ -128,3 +132,66 @@ test("refuses what it cannot do, with exit 2 naming it", async () => {
     expect(String(run.summary?.error)).toContain(message);
   }
 });
+
+test("a backfill whose failed days all failed transiently is transient (75); one with a day that failed for good is partial (3)", async () => {
+  const log = createLogger({ format: "json", level: "error", write: () => {} });
+  const backfillOf = (codes: number[]) => {
+    const slots = codes.map((_, i) => ({ date: `2026-10-0${i + 1}`, state: "missing" as const }));
+    const exitCodes = new Map(slots.map((slot, i) => [slot.date, codes[i]!]));
+    return runBackfill({ slots, parallel: 2, run: async (date) => exitCodes.get(date)!, log, counts: {}, signal: new AbortController().signal }).then(
+      (counts) => ({ counts }),
+      (error: EtlError) => ({ code: error.code, message: error.message }),
+    );
+  };
+  expect(await backfillOf([0, 0])).toEqual({ counts: { planned: 2, succeeded: 2, failed: 0 } });
+  // A day that exited 1, 2 or 3 stays failed whatever a rerun does: the runner makes the backfill partial.
+  expect(await backfillOf([75, 3, 0])).toEqual({ counts: { planned: 3, succeeded: 1, failed: 2 } });
+  expect(await backfillOf([2, 75])).toEqual({ counts: { planned: 2, succeeded: 0, failed: 2 } });
+  expect(await backfillOf([75, 1])).toEqual({ counts: { planned: 2, succeeded: 0, failed: 2 } });
+  expect(await backfillOf([75, 0, 143])).toEqual({
+    code: "transient",
+    message: "2 of 3 day(s) failed transiently: 2026-10-01 (exit 75), 2026-10-03 (exit 143); a rerun of the backfill retries them",
+  });
+});
+
+test("PostgreSQL stopped under a backfill: its days exit 75, and so does the backfill (Kubernetes retries it), not 3", async () => {
+  // A server of its own: stopping the shared one would fail every other test running.
+  const server = await startPostgres();
+  const sql = (await import("postgres")).default(server.url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(readFileSync(join(ROOT, "tests/fixtures/external_schema.sql"), "utf8"));
+    await sql`insert into agency (id, name) values (10, 'Harbour Agency')`;
+    await sql.end();
+    for (const day of DAYS) {
+      mkdirSync(join(lake, `bronze/service_requests/dt=${day}`), { recursive: true });
+      writeFileSync(join(lake, `bronze/service_requests/dt=${day}/a.ndjson`), record(1) + "\n");
+    }
+    const argv = ["core/cli.ts", "backfill", "--job", "bronze_to_silver", "--from", DAYS[0]!, "--to", DAYS.at(-1)!, "--parallel", "3", "--", "--dataset", "service_requests", "--bucket", `file:${lake}`];
+    const child = track(Bun.spawn(["bun", ...argv], { cwd: ROOT, env: { ...process.env, DATABASE_URL: server.url, LOG_FORMAT: "json" }, stdout: "pipe" }));
+    const lines: string[] = [];
+    let stopped: Promise<void> | undefined;
+    const decoder = new TextDecoder();
+    let pending = "";
+    for await (const chunk of child.stdout as ReadableStream<Uint8Array>) {
+      pending += decoder.decode(chunk, { stream: true });
+      const complete = pending.split("\n");
+      pending = complete.pop()!;
+      lines.push(...complete);
+      // Once the plan is made the days start: the server goes away under them.
+      if (!stopped && complete.some((l) => l.includes('"msg":"backfill plan"'))) stopped = server.fastShutdown();
+    }
+    await stopped;
+    expect(await child.exited).toBe(75);
+    const events = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, any>);
+    const days = events.filter((e) => e.event === "job.finished" && e.job === "bronze_to_silver");
+    const summary = events.find((e) => e.event === "job.finished" && e.job === "backfill")!;
+    // A day that finished before the server stopped succeeded; every other one is transient.
+    expect(days.filter((d) => d.exitCode !== 0).map((d) => d.exitCode)).toEqual(days.filter((d) => d.exitCode !== 0).map(() => 75));
+    expect(summary).toMatchObject({ status: "failed", exitCode: 75 });
+    expect(summary.counts.failed).toBeGreaterThan(0);
+    expect(summary.error).toContain("a rerun of the backfill retries them");
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => undefined);
+    server.stop();
+  }
+}, 90_000);
