@@ -45,7 +45,7 @@ export const JOB = defineJob({
         partitions: new PartitionRepository(sql),
         agencies: new AgencyRepository(sql),
         isLive: (runId) => holdsLiveLease(sql, runId),
-        signal: lease ? AbortSignal.any([ctx.signal, lease.signal]) : ctx.signal,
+        leaseLost: lease?.signal,
         openDuckDB: (tempDirectory) => openDuckDB({ tempDirectory, memoryLimit: args.memoryLimit, threads: args.threads, maxTempSize: args.maxSpill }),
       });
     } finally {

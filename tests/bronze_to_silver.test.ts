@@ -346,6 +346,43 @@ describe("bronze_to_silver on a directory's files", () => {
     expect((await readSilver("service_requests", "2026-11-03")).map((r) => Number(r.id))).toEqual([1, 3]);
   });
 
+  test("a run that loses its lease on the partition writes no manifest: the committed partition stays, exit 75", async () => {
+    const date = "2026-11-11";
+    await writeBronze("service_requests", date, "a.ndjson", request(1) + "\n");
+    const env = { ETL_LEASE_TTL_SECONDS: "2" };
+    const first = await run(args("service_requests", date), env);
+    expect(first.exitCode).toBe(0);
+    const committed = await lake.keys(silver("service_requests", date));
+
+    // Held at its enrichment lookup (a lock on agency) while another run takes its lease over.
+    const transaction = db.sql.begin(async (tx) => {
+      await tx`lock table agency in access exclusive mode`;
+      const child = track(Bun.spawn(["bun", "jobs/bronze_to_silver.ts", ...args("service_requests", date, "--rebuild")], { cwd: ROOT, env: { ...process.env, LOG_FORMAT: "json", DATABASE_URL: db.url, ...env }, stdout: "pipe", stderr: "ignore" }));
+      while ((await db.sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)[0]!.n === 0) {
+        if (child.exitCode !== null) throw new Error(`the run exited with ${child.exitCode} before its lookup`);
+        await Bun.sleep(20);
+      }
+      await db.sql`update etl_leases set run_id = gen_random_uuid() where name like 'bronze_to_silver:%'`;
+      // Its next renewal (every ttl/6) finds the lease taken.
+      let printed = "";
+      const reader = child.stdout.getReader();
+      while (!printed.includes("lease lost")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the run ended without losing its lease: ${printed}`);
+        printed += new TextDecoder().decode(value);
+      }
+      return { child, reader, printed };
+    });
+    const { child, reader } = await transaction;
+    let { printed } = await transaction;
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) printed += new TextDecoder().decode(chunk.value);
+    expect(await child.exited).toBe(75);
+    expect(printed).toContain('"error":"lost the lease on bronze_to_silver:');
+    expect((await manifestOf("service_requests", date)).run_id).toBe(first.summary!.runId);
+    const left = (await lake.keys(silver("service_requests", date))).filter((k) => !committed.includes(k));
+    expect(left.every((k) => !k.endsWith("_manifest.json"))).toBe(true);
+  });
+
   test("without --date or --logical-date, a bad date or an unknown dataset: exit 2 naming it", async () => {
     const neither = await run(["--dataset", "service_requests", "--bucket", lake.location]);
     expect(neither.exitCode).toBe(2);

@@ -29,8 +29,8 @@ export interface BuildPartitionOptions {
   rebuild: boolean;
   /** Whether a run still holds a lease (core/lease.ts holdsLiveLease): what a dead one left is removed. */
   isLive: (runId: string) => Promise<boolean>;
-  /** Aborts when the run must stop: SIGTERM, or its lease on the partition lost (then it publishes no manifest). */
-  signal: AbortSignal;
+  /** Aborts when the run has lost its lease on the partition (another run may own it now): it then writes no manifest. */
+  leaseLost?: AbortSignal;
   dryRun: boolean;
   log: Logger;
   counts: Counts;
@@ -82,7 +82,7 @@ export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Co
     const written = await writePartitionFiles(duck.connection, work, { ...checked, unreadable: unreadable.length });
     const result = outcome(written.rows);
     Object.assign(counts, result);
-    const manifest = await publishPartition({ db: duck.connection, store, dataset, partitionDate: o.partitionDate, runId: o.runId, files: written, counts: result, inputs, unreadable, fingerprint, signal: o.signal, log });
+    const manifest = await publishPartition({ db: duck.connection, store, dataset, partitionDate: o.partitionDate, runId: o.runId, files: written, counts: result, inputs, unreadable, fingerprint, leaseLost: o.leaseLost, log });
     await o.partitions.commitPartition({
       dataset: dataset.name,
       partitionDate: o.partitionDate,

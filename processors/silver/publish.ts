@@ -64,8 +64,8 @@ export async function writePartitionFiles(db: DuckSql, dir: string, counts: Chec
  * Publishes a partition atomically for readers: the run's files under `<partition>/<run>/`
  * first, `_manifest.json` (what readers follow) last, and only then removes the folders of
  * earlier runs. A crash before the manifest leaves the previous partition as it was; what the
- * crashed run wrote is removed by the next run over the partition (leftovers.ts). A run whose
- * `signal` aborted (its lease lost: another run may own the partition now) writes no manifest.
+ * crashed run wrote is removed by the next run over the partition (leftovers.ts). A run that
+ * lost its lease (`leaseLost` aborted: another run may own the partition now) writes no manifest.
  */
 export async function publishPartition(o: {
   db: DuckSql;
@@ -78,7 +78,7 @@ export async function publishPartition(o: {
   inputs: BronzeInput[];
   unreadable: UnreadableInput[];
   fingerprint: string;
-  signal: AbortSignal;
+  leaseLost?: AbortSignal;
   log: Logger;
 }): Promise<SilverManifest> {
   const prefix = silverPrefix(o.dataset, o.partitionDate);
@@ -111,7 +111,7 @@ export async function publishPartition(o: {
     columns,
   };
   const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
-  o.signal.throwIfAborted();
+  o.leaseLost?.throwIfAborted();
   await writeBytes(o.store, `${prefix}_manifest.json`, body, "application/json");
 
   let removed = 0;
