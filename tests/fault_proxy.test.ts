@@ -1,4 +1,16 @@
-import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { afterEach, describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
@@ -60,9 +72,9 @@ describe("fault proxy in front of the S3 server", () => {
     expect(head.ContentLength).toBe(5);
     expect(await got.Body!.transformToString()).toBe("hello");
     expect(listed.Contents?.map((o) => o.Key)).toEqual(["a/b c.txt"]);
-    expect(proxy.requests).toEqual({ total: 4, byMethod: { PUT: 1, HEAD: 1, GET: 2 } });
+    expect(proxy.requests).toEqual({ total: 4, byMethod: { PUT: 1, HEAD: 1, GET: 2 }, byOperation: { PutObject: 1, HeadObject: 1, GetObject: 1, ListObjectsV2: 1 } });
     proxy.resetCounts();
-    expect(proxy.requests).toEqual({ total: 0, byMethod: {} });
+    expect(proxy.requests).toEqual({ total: 0, byMethod: {}, byOperation: {} });
     client.destroy();
   });
 
@@ -147,6 +159,41 @@ describe("fault proxy in front of the S3 server", () => {
     client.destroy();
   });
 
+  test("names each request's S3 operation, and a fault given operation names meets only those", async () => {
+    proxy = await startFaultProxy(process.env.S3_ENDPOINT!);
+    const client = clientVia(proxy);
+    const bucket = await createBucket();
+    await putObject(bucket, "src", "v");
+
+    proxy.failNext(2, 503, { when: ["CopyObject", "UploadPart"] });
+    proxy.resetNext(1, { when: "CompleteMultipartUpload" });
+    expect(proxy.pendingFaults()).toBe(3);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: "plain", Body: "p" }));
+    const copy = await client.send(new CopyObjectCommand({ Bucket: bucket, Key: "dst", CopySource: `${bucket}/src` })).catch((e) => e);
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: "multi" }));
+    const part = await client.send(new UploadPartCommand({ Bucket: bucket, Key: "multi", UploadId, PartNumber: 1, Body: "x" })).catch((e) => e);
+    const { ETag } = await client.send(new UploadPartCommand({ Bucket: bucket, Key: "multi", UploadId, PartNumber: 1, Body: "x" }));
+    const completion = { Bucket: bucket, Key: "multi", UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag }] } };
+    const complete = await client.send(new CompleteMultipartUploadCommand(completion)).catch((e) => e);
+    await client.send(new CompleteMultipartUploadCommand(completion));
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: "plain" }));
+    await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+
+    expect([copy.$metadata?.httpStatusCode, part.$metadata?.httpStatusCode, complete.code]).toEqual([503, 503, "ECONNRESET"]);
+    expect(proxy.pendingFaults()).toBe(0);
+    expect(proxy.requests.byOperation).toEqual({
+      PutObject: 1,
+      CopyObject: 1,
+      CreateMultipartUpload: 1,
+      UploadPart: 2,
+      CompleteMultipartUpload: 2,
+      DeleteObject: 1,
+      ListMultipartUploads: 1,
+    });
+    expect(await listKeys(bucket)).toEqual(["multi", "src"]);
+    client.destroy();
+  });
+
   test("stall holds the socket open and unanswered; the client gives up on its own timeout", async () => {
     proxy = await startFaultProxy(process.env.S3_ENDPOINT!);
     const bucket = await createBucket();
@@ -184,6 +231,26 @@ describe("fault proxy in front of the S3 server", () => {
     expect(await listKeys(bucket)).toEqual(["late"]);
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: "fine", Body: "z" }));
     expect(await listKeys(bucket)).toEqual(["fine", "late"]);
+    client.destroy();
+  });
+
+  test("resetNext with afterResponseBytes breaks the answer off part-way: the head and some of the body arrive", async () => {
+    proxy = await startFaultProxy(process.env.S3_ENDPOINT!);
+    const client = clientVia(proxy);
+    const bucket = await createBucket();
+    await putObject(bucket, "big.bin", randomBytes(4 * MiB));
+
+    proxy.resetNext(1, { afterResponseBytes: 256 * 1024, when: "GetObject" });
+    const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: "big.bin" }));
+    let received = 0;
+    const error = await (async () => {
+      for await (const chunk of got.Body as AsyncIterable<Uint8Array>) received += chunk.length;
+    })().catch((e) => e);
+
+    expect(got.ContentLength).toBe(4 * MiB);
+    expect(error?.code).toBe("ECONNRESET");
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThan(256 * 1024);
     client.destroy();
   });
 

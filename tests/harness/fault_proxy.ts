@@ -24,17 +24,24 @@ export interface ProxiedRequest {
   path: string;
   /** Header names lower-cased; repeated headers joined with ", ". */
   headers: Record<string, string>;
+  /** The S3 operation it is (path-style addressing), e.g. `CopyObject`, `ListObjectsV2`: see s3Operation. */
+  operation: string;
 }
 
-/** Selects the requests a fault applies to; a fault without one applies to every request. */
-export type RequestMatcher = (request: ProxiedRequest) => boolean;
+/**
+ * Selects the requests a fault applies to: a predicate, or the name of an S3 operation (or
+ * several) as s3Operation tells them; a fault without one applies to every request.
+ */
+export type RequestMatcher = ((request: ProxiedRequest) => boolean) | string | readonly string[];
 
 export interface FaultProxy {
   /** `http://127.0.0.1:<port>`, to use as the S3 endpoint. */
   url: string;
   /** Requests seen since start or resetCounts(), faulted ones included. */
-  readonly requests: { total: number; byMethod: Record<string, number> };
+  readonly requests: { total: number; byMethod: Record<string, number>; byOperation: Record<string, number> };
   resetCounts(): void;
+  /** How many armed failures and resets have not met their request yet: 0 once every one was injected. */
+  pendingFaults(): number;
   /** While on, matching requests are read and never answered; their sockets stay open until the client gives up. */
   stall(on: boolean, when?: RequestMatcher): void;
   /** Answers the next n matching requests with `status` and an S3 error body, then closes the connection. */
@@ -42,16 +49,17 @@ export interface FaultProxy {
   /**
    * Resets (TCP RST) the connection of the next n matching requests: as soon as the request head
    * arrives, or with `afterUpstream` once upstream has handled the request and starts answering,
-   * so the effect happened but the client never learns it.
+   * so the effect happened but the client never learns it; with `afterResponseBytes` once that
+   * much of the answer (head included) went through, so a body breaks off part-way.
    */
-  resetNext(n: number, options?: { afterUpstream?: boolean; when?: RequestMatcher }): void;
+  resetNext(n: number, options?: { afterUpstream?: boolean; afterResponseBytes?: number; when?: RequestMatcher }): void;
   stop(): Promise<void>;
 }
 
 type Fault =
   | { kind: "stall"; remaining: number; when?: RequestMatcher }
   | { kind: "fail"; remaining: number; when?: RequestMatcher; status: number; code: string }
-  | { kind: "reset"; remaining: number; when?: RequestMatcher; afterUpstream: boolean };
+  | { kind: "reset"; remaining: number; when?: RequestMatcher; afterResponseBytes: number | undefined };
 
 const DEFAULT_CODES: Record<number, string> = { 500: "InternalError", 503: "SlowDown", 403: "AccessDenied", 404: "NoSuchKey" };
 // Far above any S3 request head (SigV4 heads are ~2 KiB); a client sending more is broken.
@@ -64,10 +72,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   let faults: Fault[] = [];
   let requestIds = 0;
   const sockets = new Set<net.Socket>();
-  const requests = { total: 0, byMethod: {} as Record<string, number> };
+  const requests = { total: 0, byMethod: {} as Record<string, number>, byOperation: {} as Record<string, number> };
 
   function takeFault(request: ProxiedRequest): Fault | undefined {
-    const fault = faults.find((f) => f.remaining > 0 && (!f.when || f.when(request)));
+    const fault = faults.find((f) => f.remaining > 0 && (!f.when || matches(f.when, request)));
     if (fault) fault.remaining--;
     faults = faults.filter((f) => f.remaining > 0);
     return fault;
@@ -93,7 +101,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   function onConnection(client: net.Socket): void {
     sockets.add(client);
     let upstreamSocket: net.Socket | undefined;
-    let resetWhenAnswered = false;
+    // The current request's answer is reset once this many of its bytes went through (0: at its first).
+    let resetAfterBytes: number | undefined;
+    let answered = 0;
     // Where the client's byte stream is: a request head (buffered until complete), a body or chunk
     // (`remaining` bytes, forwarded as they come), a chunk-size or trailer line, or bytes to drop.
     let phase: "head" | "body" | "chunk-size" | "trailer" | "discard" = "head";
@@ -112,7 +122,16 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       const socket = net.connect({ host: target.hostname, port: upstreamPort, allowHalfOpen: true });
       sockets.add(socket);
       socket.on("data", (chunk: Buffer) => {
-        if (resetWhenAnswered) return reset();
+        if (resetAfterBytes !== undefined && answered + chunk.length >= resetAfterBytes) {
+          if (resetAfterBytes === 0) return reset();
+          const rest = chunk.subarray(0, resetAfterBytes - answered);
+          resetAfterBytes = undefined;
+          phase = "discard";
+          socket.pause();
+          // Reset only once these bytes reached the client: an RST drops what is still unsent.
+          return void client.write(rest, () => setTimeout(reset, 50));
+        }
+        answered += chunk.length;
         if (!client.write(chunk) && !socket.isPaused()) socket.pause(), client.once("drain", () => socket.resume());
       });
       socket.on("end", () => client.end());
@@ -136,19 +155,21 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         const value = h.slice(h.indexOf(":") + 1).trim();
         headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
       }
-      const request = { method, path, headers };
+      const request = { method, path, headers, operation: s3Operation(method, path, headers) };
       requests.total++;
       requests.byMethod[method] = (requests.byMethod[method] ?? 0) + 1;
+      requests.byOperation[request.operation] = (requests.byOperation[request.operation] ?? 0) + 1;
 
       const fault = takeFault(request);
       if (fault?.kind === "stall") return void (phase = "discard");
-      if (fault?.kind === "reset" && !fault.afterUpstream) return reset();
+      if (fault?.kind === "reset" && fault.afterResponseBytes === undefined) return reset();
       if (fault?.kind === "fail") {
         phase = "discard";
         upstreamSocket?.destroy();
         return void client.end(errorResponse(request, fault.status, fault.code));
       }
-      resetWhenAnswered = fault?.kind === "reset";
+      resetAfterBytes = fault?.kind === "reset" ? fault.afterResponseBytes : undefined;
+      answered = 0;
       chunked = /\bchunked\b/i.test(headers["transfer-encoding"] ?? "");
       remaining = chunked ? 0 : Number(headers["content-length"] ?? 0);
       phase = chunked ? "chunk-size" : remaining > 0 ? "body" : "head";
@@ -205,6 +226,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     resetCounts() {
       requests.total = 0;
       requests.byMethod = {};
+      requests.byOperation = {};
+    },
+    pendingFaults() {
+      return faults.filter((f) => f.kind !== "stall").reduce((sum, f) => sum + f.remaining, 0);
     },
     stall(on, when) {
       faults = faults.filter((f) => f.kind !== "stall");
@@ -214,7 +239,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       faults.push({ kind: "fail", remaining: n, when: options.when, status, code: options.code ?? DEFAULT_CODES[status] ?? "InternalError" });
     },
     resetNext(n, options = {}) {
-      faults.push({ kind: "reset", remaining: n, when: options.when, afterUpstream: options.afterUpstream ?? false });
+      const afterResponseBytes = options.afterResponseBytes ?? (options.afterUpstream ? 0 : undefined);
+      faults.push({ kind: "reset", remaining: n, when: options.when, afterResponseBytes });
     },
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -222,4 +248,29 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       await closed;
     },
   };
+}
+
+function matches(when: RequestMatcher, request: ProxiedRequest): boolean {
+  if (typeof when === "function") return when(request);
+  return typeof when === "string" ? request.operation === when : when.includes(request.operation);
+}
+
+/**
+ * The S3 operation a path-style request is, from its method, its path (`/bucket` or
+ * `/bucket/key`), its query and the copy-source header: the names the SDK's commands have.
+ */
+export function s3Operation(method: string, target: string, headers: Record<string, string>): string {
+  const [path = "", query = ""] = target.split("?", 2);
+  const params = new URLSearchParams(query);
+  const onObject = /^\/[^/]+\/./.test(path);
+  const copy = "x-amz-copy-source" in headers;
+  if (!onObject) {
+    if (method === "GET") return params.has("uploads") ? "ListMultipartUploads" : params.get("list-type") === "2" ? "ListObjectsV2" : "ListObjects";
+    if (method === "POST" && params.has("delete")) return "DeleteObjects";
+    return { HEAD: "HeadBucket", PUT: "CreateBucket", DELETE: "DeleteBucket" }[method] ?? `${method} bucket`;
+  }
+  if (method === "PUT") return params.has("partNumber") ? (copy ? "UploadPartCopy" : "UploadPart") : copy ? "CopyObject" : "PutObject";
+  if (method === "POST") return params.has("uploads") ? "CreateMultipartUpload" : params.has("uploadId") ? "CompleteMultipartUpload" : "POST object";
+  if (method === "DELETE") return params.has("uploadId") ? "AbortMultipartUpload" : "DeleteObject";
+  return { GET: "GetObject", HEAD: "HeadObject" }[method] ?? `${method} object`;
 }
