@@ -102,7 +102,7 @@ export function createRunResources(init: {
     db: async () => (await (database ??= connect())).sql,
     migrations: async () => (init.migrations ? init.migrations() : (await import("./migrate")).loadMigrations()),
     objectStore: (location) => {
-      stores ??= new ObjectStores({ s3Endpoint: config.s3Endpoint, awsRegion: config.awsRegion, s3TimeoutMs: config.s3TimeoutMs, owner: init.runId });
+      stores ??= new ObjectStores({ s3Endpoint: config.s3Endpoint, awsRegion: config.awsRegion, s3TimeoutMs: config.s3TimeoutMs, owner: init.runId, log: init.log, signal: init.signal });
       return stores.open(location);
     },
     lease: async (name) =>

@@ -1,7 +1,6 @@
 import { resolve } from "node:path";
 import { Readable } from "node:stream";
 import { EtlError, UsageError } from "./errors";
-import { retry } from "./retry";
 
 /** What a store knows about one object without reading it. */
 export interface ObjectInfo {
@@ -177,9 +176,9 @@ export function locationLabel(location: Location): string {
 }
 
 /**
- * Checks that the bucket or directory a flag named exists, retrying what is transient (a burst of
- * 503s at start): a usage error naming `flag` when it does not.
+ * Checks that the bucket or directory a flag named exists: a usage error naming `flag` when it
+ * does not. A burst of 503s at start is the S3 request's to retry (core/s3_retry.ts).
  */
-export async function requireExists(store: ObjectStore, flag: string, signal?: AbortSignal): Promise<void> {
-  if (!(await retry(() => store.exists(), { signal }))) throw new UsageError(`${flag} ${store.url} does not exist`);
+export async function requireExists(store: ObjectStore, flag: string): Promise<void> {
+  if (!(await store.exists())) throw new UsageError(`${flag} ${store.url} does not exist`);
 }

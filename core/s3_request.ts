@@ -11,9 +11,15 @@ import { ConfigError, EtlError, TransientError } from "./errors";
 export interface S3Timeouts {
   /** TCP connect. */
   connectMs: number;
-  /** HEAD, LIST, DELETE, CreateMultipartUpload, Complete, Abort: until the whole answer is in. */
+  /** HEAD, LIST, DELETE, CreateMultipartUpload, AbortMultipartUpload: until the whole answer is in. */
   metadataMs: number;
-  /** A server-side CopyObject or UploadPartCopy of `bytes`: S3 copies at about 100 MiB/s or more. */
+  /**
+   * A server-side CopyObject or UploadPartCopy of `bytes` (or the completion of a multipart
+   * upload that size): the base, as for any small request, plus 4x the base per GiB (60 s a GiB
+   * at 15 s; S3 copies at about 100 MiB/s or more). It was 4x the base whatever the size, so
+   * under a CopyObject-only stall each copy took 4 sends of 60 s to fail: at a 1 s base
+   * get_s3_files exited 75 after 40 s, 6.7 s now (tests/get_s3_files_faults.test.ts).
+   */
   copyMs(bytes: number): number;
   /** GetObject until its headers; upload parts until their answer. */
   dataMs: number;
@@ -25,7 +31,7 @@ export function s3Timeouts(baseMs = 15_000): S3Timeouts {
   return {
     connectMs: Math.min(5_000, baseMs),
     metadataMs: baseMs,
-    copyMs: (bytes) => 4 * baseMs + Math.ceil((4 * baseMs * bytes) / 1024 ** 3),
+    copyMs: (bytes) => baseMs + Math.ceil((4 * baseMs * bytes) / 1024 ** 3),
     dataMs: 4 * baseMs,
     idleMs: 2 * baseMs,
   };
@@ -40,6 +46,14 @@ export interface S3Operation {
 
 // Codes with which S3 says the credentials themselves are wrong: retrying cannot help (exit 2).
 const CREDENTIAL_CODES = new Set(["InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "TokenRefreshRequired", "InvalidClientTokenId"]);
+
+/** An S3 request that had no answer within its deadline: transient, and each attempt of it costs that whole deadline. */
+export class S3TimeoutError extends TransientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "S3TimeoutError";
+  }
+}
 
 /** An S3 request that failed, naming the operation, the object, the HTTP status and S3's error code. */
 export class S3RequestError extends EtlError {
@@ -63,9 +77,10 @@ export class S3RequestError extends EtlError {
 }
 
 /**
- * Sends `command` with a deadline of `timeoutMs` for the whole exchange (for GetObject, until its
- * headers), and turns what fails into an error that says which request failed and how: a
- * timeout is transient; S3 rejecting the credentials is a configuration error (exit 2, no retry).
+ * Sends `command` once, with a deadline of `timeoutMs` for the whole exchange (for GetObject,
+ * until its headers), and turns what fails into an error that says which request failed and how:
+ * a timeout is transient; S3 rejecting the credentials is a configuration error (exit 2, no
+ * retry). Retries are the caller's: S3Store sends through core/s3_retry.ts.
  */
 export async function sendS3<T>(client: S3Client, command: object, operation: S3Operation, timeoutMs: number): Promise<T> {
   const controller = new AbortController();
@@ -73,7 +88,7 @@ export async function sendS3<T>(client: S3Client, command: object, operation: S3
   try {
     return (await client.send(command as never, { abortSignal: controller.signal })) as T;
   } catch (error) {
-    if (controller.signal.aborted) throw new TransientError(`S3 ${operation.name} ${describe(operation)} timed out: no answer within ${timeoutMs} ms`, { cause: error });
+    if (controller.signal.aborted) throw new S3TimeoutError(`S3 ${operation.name} ${describe(operation)} timed out: no answer within ${timeoutMs} ms`, { cause: error });
     throw classifyS3Error(error, operation);
   } finally {
     clearTimeout(timer);

@@ -25,6 +25,7 @@ import type { Readable } from "node:stream";
 import { mapBounded } from "./executor";
 import { uploadStream, type SendS3 } from "./s3_upload";
 import { S3RequestError, s3Timeouts, sendS3, withIdleTimeout, type S3Timeouts } from "./s3_request";
+import { S3RetryPolicy } from "./s3_retry";
 import {
   ObjectNotFoundError,
   type CopyOptions,
@@ -48,15 +49,26 @@ export interface S3StoreOptions {
   /** Keys per ListObjectsV2 page (uploads per ListMultipartUploads page); S3's maximum and default is 1000. */
   listPageSize?: number;
   timeouts?: S3Timeouts;
+  /** Shared by the stores of one client (ObjectStores), so they share its retry budget; a policy of its own when absent. */
+  retry?: S3RetryPolicy;
 }
 
-/** One bucket on the S3 endpoint the client points at. Every request has a deadline (core/s3_request.ts). */
+/**
+ * One bucket on the S3 endpoint the client points at. Every request has a deadline
+ * (core/s3_request.ts) and is retried by the one policy (core/s3_retry.ts): a GET until its
+ * headers (a body that breaks off later is its reader's to read again), an upload part from its
+ * buffer. Every request this makes can be sent twice: CopyObject and UploadPartCopy copy the same
+ * bytes again; a CreateMultipartUpload whose answer was lost leaves an empty upload (S3's
+ * AbortIncompleteMultipartUpload lifecycle rule removes it); a CompleteMultipartUpload whose
+ * answer was lost is answered NoSuchUpload the second time, a failure the caller sees.
+ */
 export class S3Store implements ObjectStore {
   readonly url: string;
   private readonly multipartCopyThreshold: number;
   private readonly copyPartSize: number;
   private readonly listPageSize: number;
   private readonly timeouts: S3Timeouts;
+  private readonly retry: S3RetryPolicy;
 
   constructor(
     readonly bucket: string,
@@ -69,11 +81,12 @@ export class S3Store implements ObjectStore {
     this.copyPartSize = options.copyPartSize ?? 512 * MiB;
     this.listPageSize = options.listPageSize ?? 1000;
     this.timeouts = options.timeouts ?? s3Timeouts();
+    this.retry = options.retry ?? new S3RetryPolicy();
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
-      const out = await this.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), "HeadObject", key, this.timeouts.metadataMs);
+      const out = await this.send<HeadObjectCommandOutput>(() => new HeadObjectCommand({ Bucket: this.bucket, Key: key }), "HeadObject", key, this.timeouts.metadataMs);
       return { size: out.ContentLength ?? 0, etag: unquote(out.ETag), metadata: out.Metadata ?? {} };
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -83,7 +96,7 @@ export class S3Store implements ObjectStore {
 
   async read(key: string): Promise<ObjectBody> {
     try {
-      const out = await this.send<GetObjectCommandOutput>(new GetObjectCommand({ Bucket: this.bucket, Key: key }), "GetObject", key, this.timeouts.dataMs);
+      const out = await this.send<GetObjectCommandOutput>(() => new GetObjectCommand({ Bucket: this.bucket, Key: key }), "GetObject", key, this.timeouts.dataMs);
       const body = withIdleTimeout(out.Body as Readable, this.timeouts.idleMs, { name: "GetObject", bucket: this.bucket, key });
       return { body, size: out.ContentLength ?? 0, etag: unquote(out.ETag) };
     } catch (error) {
@@ -98,7 +111,7 @@ export class S3Store implements ObjectStore {
    */
   async exists(): Promise<boolean> {
     try {
-      await this.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), "ListObjectsV2", undefined, this.timeouts.metadataMs);
+      await this.send(() => new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), "ListObjectsV2", undefined, this.timeouts.metadataMs);
       return true;
     } catch (error) {
       if (isNotFound(error)) return false;
@@ -122,7 +135,7 @@ export class S3Store implements ObjectStore {
     let uploadIdMarker: string | undefined;
     for (;;) {
       const page = await this.send<ListMultipartUploadsCommandOutput>(
-        new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker, MaxUploads: this.listPageSize }),
+        () => new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker, MaxUploads: this.listPageSize }),
         "ListMultipartUploads",
         prefix,
         this.timeouts.metadataMs,
@@ -141,7 +154,7 @@ export class S3Store implements ObjectStore {
     let token: string | undefined;
     do {
       const page = await this.send<ListObjectsV2CommandOutput>(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token, MaxKeys: this.listPageSize }),
+        () => new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token, MaxKeys: this.listPageSize }),
         "ListObjectsV2",
         prefix,
         this.timeouts.metadataMs,
@@ -155,12 +168,12 @@ export class S3Store implements ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), "DeleteObject", key, this.timeouts.metadataMs);
+    await this.send(() => new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), "DeleteObject", key, this.timeouts.metadataMs);
   }
 
   /** Streams `body` to `key` with bounded memory (core/s3_upload.ts); nothing appears there unless all of it arrived. */
   async write(key: string, body: Readable, options: WriteOptions): Promise<void> {
-    const send: SendS3 = (command, operation, timeoutMs) => this.send(command, operation, key, timeoutMs);
+    const send: SendS3 = (command, operation, timeoutMs, options) => this.send(command, operation, key, timeoutMs, options);
     await uploadStream(send, { bucket: this.bucket, key }, body, options, this.timeouts);
   }
 
@@ -178,7 +191,7 @@ export class S3Store implements ObjectStore {
     if (size <= this.multipartCopyThreshold) {
       try {
         const out = await this.send<CopyObjectCommandOutput>(
-          new CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: copySource, MetadataDirective: "REPLACE", Metadata: metadata, ContentType: contentType }),
+          () => new CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: copySource, MetadataDirective: "REPLACE", Metadata: metadata, ContentType: contentType }),
           "CopyObject",
           key,
           this.timeouts.copyMs(size),
@@ -190,7 +203,7 @@ export class S3Store implements ObjectStore {
       }
     }
     const { UploadId } = await this.send<CreateMultipartUploadCommandOutput>(
-      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }),
+      () => new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }),
       "CreateMultipartUpload",
       key,
       this.timeouts.metadataMs,
@@ -201,7 +214,7 @@ export class S3Store implements ObjectStore {
       // Four parts at a time: each is a server-side operation, so this costs S3 work, not our memory.
       const parts = await mapBounded(ranges, 4, async ([first, last], index) => {
         const out = await this.send<UploadPartCopyCommandOutput>(
-          new UploadPartCopyCommand({ Bucket: this.bucket, Key: key, UploadId, PartNumber: index + 1, CopySource: copySource, CopySourceRange: `bytes=${first}-${last}` }),
+          () => new UploadPartCopyCommand({ Bucket: this.bucket, Key: key, UploadId, PartNumber: index + 1, CopySource: copySource, CopySourceRange: `bytes=${first}-${last}` }),
           "UploadPartCopy",
           key,
           this.timeouts.copyMs(last - first + 1),
@@ -209,20 +222,25 @@ export class S3Store implements ObjectStore {
         return { PartNumber: index + 1, ETag: out.CopyPartResult?.ETag };
       });
       const out = await this.send<CompleteMultipartUploadCommandOutput>(
-        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+        () => new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
         "CompleteMultipartUpload",
         key,
-        this.timeouts.copyMs(0),
+        // S3 assembles the parts before it answers, as after a streamed upload (core/s3_upload.ts).
+        this.timeouts.copyMs(size),
       );
       return { size, etag: unquote(out.ETag) };
     } catch (error) {
-      await this.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId }), "AbortMultipartUpload", key, this.timeouts.metadataMs).catch(() => undefined);
+      // Once: the copy has failed already, and a dead endpoint must not hold the failure back 4 deadlines more.
+      await this.send(() => new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId }), "AbortMultipartUpload", key, this.timeouts.metadataMs, { once: true }).catch(() => undefined);
       throw error;
     }
   }
 
-  private send<T = unknown>(command: object, name: string, key: string | undefined, timeoutMs: number): Promise<T> {
-    return sendS3<T>(this.client, command, { name, bucket: this.bucket, key }, timeoutMs);
+  /** Sends the command `command()` builds, anew for each attempt; `once` sends it without retries. */
+  private send<T = unknown>(command: () => object, name: string, key: string | undefined, timeoutMs: number, options: { once?: boolean } = {}): Promise<T> {
+    const operation = { name, bucket: this.bucket, key };
+    const attempt = () => sendS3<T>(this.client, command(), operation, timeoutMs);
+    return options.once ? attempt() : this.retry.send(operation, attempt);
   }
 }
 

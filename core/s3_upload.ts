@@ -19,8 +19,12 @@ const MAX_PARTS = 10_000;
 /** Parts uploading at once; one more buffer fills meanwhile. */
 const PARTS_IN_FLIGHT = 2;
 
-/** Sends one request to S3 with its deadline (S3Store's send). */
-export type SendS3 = <T>(command: object, operation: string, timeoutMs: number) => Promise<T>;
+/**
+ * Sends one request to S3 with its deadline and the retry policy (S3Store's send): `command`
+ * builds it anew for each attempt, so a part's body stream is made again from its buffer.
+ * `once` sends it without retries.
+ */
+export type SendS3 = <T>(command: () => object, operation: string, timeoutMs: number, options?: { once?: boolean }) => Promise<T>;
 
 /**
  * Streams `body` to one key: one PutObject when it fits one part, else a multipart upload. Parts
@@ -30,8 +34,10 @@ export type SendS3 = <T>(command: object, operation: string, timeoutMs: number) 
  * this and the GC pacer. Each part goes up as a stream of views over its buffer: handed a whole
  * Buffer, Bun's node:http passes it to fetch, which copies it.
  *
- * The body must be exactly `options.size` bytes, else the write fails. On any failure the
- * multipart upload is aborted: nothing appears at the key and no parts are left to pay for.
+ * The body must be exactly `options.size` bytes, else the write fails. A part (or the one
+ * PutObject) that fails is sent again from its buffer by the retry policy; the body itself is
+ * read once. On any failure the multipart upload is aborted: nothing appears at the key and no
+ * parts are left to pay for.
  */
 export async function uploadStream(send: SendS3, target: { bucket: string; key: string }, body: Readable, options: WriteOptions, timeouts: S3Timeouts): Promise<void> {
   const { bucket, key } = target;
@@ -58,7 +64,7 @@ export async function uploadStream(send: SendS3, target: { bucket: string; key: 
   const sendPart = async (buffer: Buffer, length: number): Promise<void> => {
     uploadId ??= (
       await send<CreateMultipartUploadCommandOutput>(
-        new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata, ContentType: contentType }),
+        () => new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata, ContentType: contentType }),
         "CreateMultipartUpload",
         timeouts.metadataMs,
       )
@@ -66,7 +72,7 @@ export async function uploadStream(send: SendS3, target: { bucket: string; key: 
     const PartNumber = parts.length + 1;
     parts.push({ PartNumber, ETag: undefined });
     const sent: Promise<void> = send<UploadPartCommandOutput>(
-      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, Body: partBody(buffer, length), ContentLength: length }),
+      () => new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, Body: partBody(buffer, length), ContentLength: length }),
       "UploadPart",
       timeouts.dataMs,
     )
@@ -106,7 +112,7 @@ export async function uploadStream(send: SendS3, target: { bucket: string; key: 
     if (received < size) throw new Error(`s3://${bucket}/${key}: the body ended after ${received} of ${size} bytes`);
     if (uploadId === undefined) {
       const bytes = (part ?? Buffer.alloc(0)).subarray(0, filled);
-      await send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, Metadata: metadata, ContentType: contentType }), "PutObject", timeouts.dataMs);
+      await send(() => new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, Metadata: metadata, ContentType: contentType }), "PutObject", timeouts.dataMs);
       return;
     }
     await sendPart(part!, filled);
@@ -114,14 +120,16 @@ export async function uploadStream(send: SendS3, target: { bucket: string; key: 
     if (failure) throw failure.error;
     // S3 assembles the parts before it answers.
     await send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      () => new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
       "CompleteMultipartUpload",
       timeouts.copyMs(size),
     );
   } catch (error) {
     await Promise.allSettled(inFlight);
     if (uploadId !== undefined) {
-      await send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), "AbortMultipartUpload", timeouts.metadataMs).catch(() => undefined);
+      // Once: the write has failed already; retrying the clean-up would only hold the failure back.
+      const abort = () => new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId });
+      await send(abort, "AbortMultipartUpload", timeouts.metadataMs, { once: true }).catch(() => undefined);
     }
     throw error;
   }

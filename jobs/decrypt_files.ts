@@ -49,7 +49,7 @@ export const JOB = defineJob({
     }
     const keyring = await loadKeyring(ctx.env, args.signerFingerprint?.split(","));
     const [sql, store] = await Promise.all([ctx.db(), ctx.objectStore(args.bucket)]);
-    await requireExists(store, "--bucket", ctx.signal);
+    await requireExists(store, "--bucket");
     const lease = ctx.dryRun ? undefined : await ctx.lease(`decrypt_files:${locationUrl(args.bucket)}/${prefix}`);
     if (lease && "heldBy" in lease) return new SkippedRun(`run ${lease.heldBy.runId} on ${lease.heldBy.host} is decrypting this prefix`);
     try {

@@ -2,8 +2,7 @@ import { arg, type ArgValues } from "../core/args";
 import { UsageError } from "../core/errors";
 import type { JobContext } from "../core/context";
 import { SkippedRun, defineJob, type Counts } from "../core/job";
-import { locationUrl, type ObjectStore } from "../core/object_store";
-import { retry } from "../core/retry";
+import { locationUrl } from "../core/object_store";
 import { copyAgencyAttachments, replayedAttachmentId } from "../processors/agency_copy";
 import { AgencyRepository } from "../repositories/agencies";
 
@@ -44,9 +43,8 @@ async function copyAgency(args: ArgValues<typeof ARGS>, ctx: JobContext, replayI
     Promise.all([ctx.objectStore(args.sourceBucket), ctx.objectStore(args.destinationBucket)]),
   ]);
   if (!agency) throw new UsageError(`--agency-id ${args.agencyId}: no such agency`);
-  // The same retry policy as every copy: a burst of 503s at start is absorbed here too.
-  const exists = (store: ObjectStore) => retry(() => store.exists(), { signal: ctx.signal });
-  const [sourceExists, destinationExists] = await Promise.all([exists(source), args.destinationBucket.kind === "s3" ? exists(destination) : true]);
+  // Not requireExists: both at once, and the source named first. S3 retries each (core/s3_retry.ts).
+  const [sourceExists, destinationExists] = await Promise.all([source.exists(), args.destinationBucket.kind === "s3" ? destination.exists() : true]);
   if (!sourceExists) throw new UsageError(`--source-bucket ${source.url} does not exist`);
   if (!destinationExists) throw new UsageError(`--destination-bucket ${destination.url} does not exist`);
 

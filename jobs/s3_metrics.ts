@@ -26,7 +26,7 @@ export const JOB = defineJob({
   metricsGroup: (args) => ({ bucket: locationLabel(args.bucket), listed_prefix: args.prefix ?? "", depth: String(args.depth) }),
   async run(args, ctx) {
     const store = await ctx.objectStore(args.bucket);
-    await requireExists(store, "--bucket", ctx.signal);
+    await requireExists(store, "--bucket");
     return measureS3Prefix({ ...ctx, ...args, store, bucketLabel: locationLabel(args.bucket), prefix: args.prefix ?? "" });
   },
 });

@@ -14,7 +14,7 @@ export const JOB = defineJob({
   },
   async run(args, ctx) {
     const store = await ctx.objectStore(args.dagBucket);
-    await requireExists(store, "--dag-bucket", ctx.signal);
+    await requireExists(store, "--dag-bucket");
     return mirrorPackage({
       store,
       prefix: packagePrefix(args.env, args.package),

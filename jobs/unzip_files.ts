@@ -43,7 +43,7 @@ export const JOB = defineJob({
     const destination = args.destination.replaceAll("{date}", day);
     checkPrefixes(prefix, destination);
     const [sql, store] = await Promise.all([ctx.db(), ctx.objectStore(args.bucket)]);
-    await requireExists(store, "--bucket", ctx.signal);
+    await requireExists(store, "--bucket");
 
     // One run per inbox (an archive is extracted once) and per destination (a key is written once).
     const leases = [];

@@ -4,7 +4,7 @@ import type { Logger } from "../core/log";
 import type { Metrics } from "../core/metrics";
 import { unsafeKeyReason } from "../core/object_key";
 import { ObjectNotFoundError, SOURCE_ETAG_METADATA, copyObject, type ObjectInfo, type ObjectStore } from "../core/object_store";
-import { retry, type RetryOptions } from "../core/retry";
+import { retry } from "../core/retry";
 import { isTransientError } from "../core/transient";
 import type { AttachmentWithListings } from "../repositories/attachments";
 
@@ -30,7 +30,6 @@ export interface AttachmentCopierOptions {
   log: Logger;
   metrics: Metrics;
   signal?: AbortSignal;
-  retry?: RetryOptions;
   /** Consecutive transient failures after which the whole run stops (exit 75). */
   breaker?: CircuitBreaker;
 }
@@ -52,14 +51,24 @@ type Known = { size: number; etag: string | null; metadata?: Record<string, stri
  * have arrived since), or equal sizes with ETags that differ (a multipart copy keeps the source
  * ETag in metadata; a local file's MD5 is computed on demand).
  *
+ * Each S3 request retries on its own (core/s3_retry.ts); an attempt here again is only for what a
+ * request cannot replay: a streamed copy's body that broke off, which is read again from the start.
+ *
  * A failure is returned as a `failed` outcome, not thrown, so one bad item does not stop the run;
- * only an open circuit breaker or an abort throws.
+ * only an open circuit breaker or an abort throws. The breaker opening ends every copy in flight
+ * at once: they would otherwise each run out their own attempts first, while the workers freed
+ * by the failures before the tenth started copies of their own (a CopyObject-only stall ran on
+ * past 300 s that way).
  */
 export class AttachmentCopier {
   private readonly breaker: CircuitBreaker;
+  /** Rejected with the breaker's error when it opens; copies in flight race it. */
+  private readonly opened = Promise.withResolvers<never>();
+  private open: { error: unknown } | undefined;
 
   constructor(private readonly options: AttachmentCopierOptions) {
     this.breaker = options.breaker ?? new CircuitBreaker("object store");
+    this.opened.promise.catch(() => undefined); // no copy may be in flight when it is rejected
   }
 
   async copyAttachment(attachment: AttachmentWithListings): Promise<CopyOutcome> {
@@ -80,25 +89,38 @@ export class AttachmentCopier {
       log.warn("copy refused", { attachmentId: attachment.id, error: message });
       return outcome("failed", undefined, message);
     }
+    const copy = retry(
+      // The listings are a snapshot from the start of the run: a retry asks the stores again.
+      (attempt) => this.syncObject(attachment, attempt === 1, outcome),
+      {
+        signal: this.options.signal,
+        onRetry: (error, attempt, delayMs) =>
+          log.warn("copy failed, retrying", { attachmentId: attachment.id, key: sourceKey, attempt, delayMs, error: errorMessage(error) }),
+      },
+    );
+    copy.catch(() => undefined); // a copy abandoned when the breaker opened fails unobserved
     try {
-      const result = await retry(
-        // The listings are a snapshot from the start of the run: a retry asks the stores again.
-        (attempt) => this.syncObject(attachment, attempt === 1, outcome),
-        {
-          signal: this.options.signal,
-          ...this.options.retry,
-          onRetry: (error, attempt, delayMs) =>
-            log.warn("copy failed, retrying", { attachmentId: attachment.id, key: sourceKey, attempt, delayMs, error: errorMessage(error) }),
-        },
-      );
+      const result = await Promise.race([copy, this.opened.promise]);
       this.breaker.recordSuccess();
       return result;
     } catch (error) {
       if (this.options.signal?.aborted) throw error;
-      if (isTransientError(error)) this.breaker.recordFailure(error);
+      if (this.open) throw this.open.error;
+      if (isTransientError(error)) this.recordFailure(error);
       const message = errorMessage(error);
       log.warn("copy failed", { attachmentId: attachment.id, key: sourceKey, error: message });
       return outcome("failed", undefined, message);
+    }
+  }
+
+  /** Counts a transient failure; when that opens the breaker, every copy in flight ends with its error. */
+  private recordFailure(error: unknown): void {
+    try {
+      this.breaker.recordFailure(error);
+    } catch (open) {
+      this.open = { error: open };
+      this.opened.reject(open);
+      throw open;
     }
   }
 

@@ -5,7 +5,7 @@
  */
 import { CopyObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -115,7 +115,54 @@ describe("S3 faults, through a proxy in front of moto", () => {
     proxy.stall(true, (r) => isCopy(r) && ++stalled <= 3);
     const run = await runGetS3Files(args(), viaProxy());
     expect(run.summary).toMatchObject({ status: "succeeded", counts: { copied: 6, failed: 0 } });
-    expect(run.events.filter((e) => e.msg === "copy failed, retrying").map((e) => String(e.error))[0]).toMatch(/S3 CopyObject .* timed out/);
+    const retried = run.events.filter((e) => e.msg === "S3 request failed, retrying");
+    // A small object's copy has the base deadline (plus 2 s a GiB at this base: 1 ms here).
+    expect(retried.map((e) => [e.operation, String(e.error).replace(/s3:\/\/\S+/, "s3://…")])).toEqual(Array(3).fill(["CopyObject", "S3 CopyObject s3://… timed out: no answer within 501 ms"]));
+  });
+
+  test("40 consecutive connection resets on the copies of 400 objects: every object is copied (10 sends a request)", async () => {
+    await seedObjects(400);
+    // 8 copies in flight meet 5 resets each: 4 sends a request (before) left copies failed every
+    // time; at 16 in flight, as the issue saw it, 6 runs in 10 in a simulation of that race.
+    proxy.resetNext(40, { when: "CopyObject" });
+    const run = await runGetS3Files([...args(), "--concurrency", "8"], viaProxy({ S3_TIMEOUT_SECONDS: "5" }));
+    expect(run.summary).toMatchObject({ status: "succeeded", exitCode: 0, counts: { copied: 400, failed: 0 } });
+    expect(proxy.pendingFaults()).toBe(0);
+    expect(proxy.requests.byOperation.CopyObject).toBe(440);
+    expect(await listKeys(destination)).toHaveLength(401);
+  });
+
+  test("a streamed copy whose GET body breaks off part-way is read again from the start by the copier, not the store", async () => {
+    await seedObjects(3, (i) => Buffer.alloc(1024 * 1024, i));
+    const target = mkdtempSync(join(tmpdir(), "etl-streamed-"));
+    try {
+      proxy.resetNext(2, { when: "GetObject", afterResponseBytes: 200 * 1024 });
+      const run = await runGetS3Files(args(source, `file:${target}`), viaProxy({ S3_TIMEOUT_SECONDS: "5" }));
+      expect(run.summary).toMatchObject({ status: "succeeded", counts: { copied: 3, failed: 0 } });
+      expect(proxy.pendingFaults()).toBe(0);
+      // Only the copier retried them: the store had handed over the body already.
+      const retries = run.events.filter((e) => String(e.msg).endsWith("retrying")).map((e) => [e.msg, e.error]);
+      expect(retries).toEqual(Array(2).fill(["copy failed, retrying", expect.stringMatching(/^(aborted|.*ECONNRESET.*)$/)]));
+      for (let i = 1; i <= 3; i++) expect(readFileSync(join(target, `agency_id=10/k/${i}.txt`)).equals(Buffer.alloc(1024 * 1024, i))).toBe(true);
+    } finally {
+      rmSync(target, { recursive: true, force: true });
+    }
+  });
+
+  test("a server whose CopyObject alone stalls (HEAD and LIST answer): exit 75 within the stated bound", async () => {
+    await seedObjects(40);
+    proxy.stall(true, "CopyObject");
+    // At a 1 s base a small object's copy has 1 s; 4 sends and their backoff (1.4 s at most),
+    // plus the run's start: well under 15 s. Each copy had 4 s and 4 sends before, and the copies
+    // started while the breaker counted its ten failures ran theirs too: over 30 s.
+    const run = startJob(args(), { DATABASE_URL: db.url, S3_ENDPOINT: proxy.url, S3_TIMEOUT_SECONDS: "1" });
+    const result = await run.done;
+    expect(result.exitCode).toBe(75);
+    expect(String(result.summary?.error)).toMatch(/^object store unavailable: 10 consecutive failures, last: S3 CopyObject s3:\/\/\S+ timed out: no answer within 1001 ms$/);
+    expect(result.seconds).toBeLessThan(15);
+    // 16 copies in flight sent 4 times each, and the workers freed by the first failures started a few more.
+    expect(proxy.requests.byOperation.CopyObject).toBeGreaterThanOrEqual(64);
+    expect(proxy.requests.byOperation.CopyObject).toBeLessThan(64 + 4 * 9);
   });
 
   test("a burst of 503s at start is absorbed by the same retries as the items'", async () => {
@@ -133,7 +180,8 @@ describe("S3 faults, through a proxy in front of moto", () => {
 
   test("S3 errors name the operation, the object, the HTTP status and S3's code", async () => {
     await seedObjects(1);
-    proxy.failNext(4, 500, { code: "InternalError", when: isCopy });
+    // Ten answers: the request's every send.
+    proxy.failNext(10, 500, { code: "InternalError", when: isCopy });
     const run = await runGetS3Files(args(), viaProxy());
     expect(run.exitCode).toBe(3);
     const [letter] = await db.sql`select error from etl_dead_letters`;

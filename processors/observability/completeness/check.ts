@@ -4,7 +4,6 @@ import type { Metrics } from "../../../core/metrics";
 import type { ObjectStore } from "../../../core/object_store";
 import type { Progress } from "../../../core/progress";
 import { readAhead } from "../../../core/executor";
-import { retry } from "../../../core/retry";
 import type { AttachmentListingRepository } from "../../../repositories/attachment_listing";
 import { mergeCompleteness, type ExpectedObject } from "./merge";
 import { listInKeyOrder } from "./listing";
@@ -44,22 +43,15 @@ const OWN_FILE = /^_manifest(\.\d+-of-\d+)?\.csv$/;
  * and changed objects, so the run is partial (exit 3); unexpected objects never fail it.
  */
 export async function checkCompleteness(o: CompletenessCheckOptions): Promise<Counts> {
-  // A listing page or a page of rows that still fails after its own deadline restarts the
-  // merge from the start, with a new report, so nothing is counted twice.
-  const { counts, report } = await retry(async () => {
-    const report = new CompletenessReport({ csv: o.report !== undefined });
-    try {
-      return { counts: await merge(o, report), report };
-    } catch (error) {
-      report.close();
-      throw error;
-    }
-  }, { signal: o.signal });
+  const report = new CompletenessReport({ csv: o.report !== undefined });
   try {
+    // A listing page or a page of rows that fails is fetched again alone (core/s3_retry.ts, the
+    // repository's retry); one that still fails ends the run.
+    const counts = await merge(o, report);
     const ratio = counts.expected === 0 ? 1 : counts.present / counts.expected;
     const labels = { agency_id: String(o.agencyId), bucket: o.bucketLabel, prefix: o.prefix };
     o.metrics.gauge("etl_completeness_ratio", "Share of the attachments expected at get_s3_files's destination that are there with their size (1 when none is expected)", labels, ratio);
-    if (o.report) await retry(() => report.publish(o.report!.store, o.report!.key), { signal: o.signal });
+    if (o.report) await report.publish(o.report.store, o.report.key);
     const failing = ratio < o.minRatio;
     const level = failing ? "error" : counts.missing + counts.sizeMismatch + counts.unexpected > 0 ? "warn" : "info";
     o.log[level]("completeness", {

@@ -1,7 +1,5 @@
 import { mapBounded } from "../../../core/executor";
 import type { ListedObject, ObjectStore } from "../../../core/object_store";
-import { retry } from "../../../core/retry";
-import { isTransientError } from "../../../core/transient";
 import { S3RequestError } from "../../../core/s3_request";
 import { GroupTable, groupOf } from "./groups";
 
@@ -14,7 +12,7 @@ export interface GroupListingOptions {
   concurrency: number;
   maxGroups: number;
   signal: AbortSignal;
-  /** Called for every object counted (progress); a listing retried from its start calls it again. */
+  /** Called for every object counted (progress). */
   onObject?(object: ListedObject): void;
 }
 
@@ -53,14 +51,12 @@ export async function countIncompleteUploads(table: GroupTable, options: GroupLi
   const { store, prefix, depth, signal } = options;
   if (!store.listMultipartUploads) return "unsupported";
   try {
-    await retry(async () => {
-      const uploads = new GroupTable(options.maxGroups);
-      for await (const upload of store.listMultipartUploads!(prefix)) {
-        signal.throwIfAborted();
-        uploads.addUpload(groupOf(upload.key, prefix, depth), upload);
-      }
-      table.merge(uploads);
-    }, { signal, isRetryable: (error) => !notImplemented(error) && isTransientError(error) });
+    const uploads = new GroupTable(options.maxGroups);
+    for await (const upload of store.listMultipartUploads!(prefix)) {
+      signal.throwIfAborted();
+      uploads.addUpload(groupOf(upload.key, prefix, depth), upload);
+    }
+    table.merge(uploads);
     return "counted";
   } catch (error) {
     if (error instanceof S3RequestError && error.status === 403) return "denied";
@@ -95,40 +91,35 @@ async function descend(options: GroupListingOptions, table: GroupTable): Promise
 
 /**
  * One delimiter listing of `parent`: its direct objects counted in its group, and its
- * sub-prefixes; undefined once the level's shared budget of prefixes is spent (a retried listing
- * spends it again: the walk stops early rather than late).
+ * sub-prefixes; undefined once the level's shared budget of prefixes is spent.
  */
 async function listLevel(store: ObjectStore, parent: string, budget: { left: number }, signal: AbortSignal): Promise<{ objects: GroupTable; prefixes: string[] } | undefined> {
-  return retry(async () => {
-    const objects = new GroupTable(1);
-    const prefixes: string[] = [];
-    for await (const entry of store.listLevel!(parent)) {
-      signal.throwIfAborted();
-      if ("prefix" in entry) {
-        prefixes.push(entry.prefix);
-        if (--budget.left < 0) return undefined;
-      } else objects.addObject(parent, entry);
-    }
-    return { objects, prefixes };
-  }, { signal });
+  const objects = new GroupTable(1);
+  const prefixes: string[] = [];
+  for await (const entry of store.listLevel!(parent)) {
+    signal.throwIfAborted();
+    if ("prefix" in entry) {
+      prefixes.push(entry.prefix);
+      if (--budget.left < 0) return undefined;
+    } else objects.addObject(parent, entry);
+  }
+  return { objects, prefixes };
 }
 
 /**
- * Counts one listing into `table`. A failure part-way (a page that still fails after the S3
- * request's own deadline) restarts that listing from its start, with a table of its own, so an
- * object is never counted twice.
+ * Counts one listing into `table`, through a table of its own merged when the listing is done. A
+ * page that fails is sent again alone by the S3 request's retry policy (core/s3_retry.ts); one
+ * that still fails ends the run.
  */
 async function countInto(table: GroupTable, options: GroupListingOptions, list: () => AsyncIterable<ListedObject>, groupFor: (key: string) => string): Promise<void> {
   const { signal, onObject } = options;
-  await retry(async () => {
-    const counted = new GroupTable(options.maxGroups);
-    for await (const object of list()) {
-      signal.throwIfAborted();
-      counted.addObject(groupFor(object.key), object);
-      onObject?.(object);
-    }
-    table.merge(counted);
-  }, { signal });
+  const counted = new GroupTable(options.maxGroups);
+  for await (const object of list()) {
+    signal.throwIfAborted();
+    counted.addObject(groupFor(object.key), object);
+    onObject?.(object);
+  }
+  table.merge(counted);
 }
 
 const notImplemented = (error: unknown) => error instanceof S3RequestError && error.status === 501;
