@@ -1,6 +1,8 @@
 import { basename, join } from "node:path";
 import type postgres from "postgres";
 import type { Sql } from "./db";
+import { ConfigError, errorMessage } from "./errors";
+import { isPermissionDenied } from "./permission_denied";
 
 export interface Migration {
   /** File name without .sql, e.g. 0001_dead_letters; applied in this order. */
@@ -24,10 +26,27 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 /**
  * Applies the migrations not yet recorded in etl_schema_migrations, all in one transaction under
  * an advisory lock, so twenty pods starting together apply each migration exactly once.
- * Returns the versions it applied (none when the schema is current).
+ * Returns the versions it applied (none when the schema is current). Checking needs only SELECT
+ * on etl_schema_migrations; applying needs the owner of the platform's tables. A role refused
+ * that (a job's role, README "Privileges") gets a configuration error naming what is pending:
+ * the job does not run on a schema older than its code.
  */
 export async function migrate(sql: Sql, migrations: Migration[]): Promise<string[]> {
-  if ((await pendingMigrations(sql, migrations)).length === 0) return [];
+  const pending = await pendingMigrations(sql, migrations);
+  if (pending.length === 0) return [];
+  try {
+    return await applyMigrations(sql, migrations);
+  } catch (error) {
+    if (!isPermissionDenied(error)) throw error;
+    throw new ConfigError(
+      `${pending.length} migration(s) pending (${pending.map((m) => m.version).join(", ")}) and this role may not apply them (${errorMessage(error)}): ` +
+        "run `etl migrate` as the owner of the platform's tables (README.md \"Privileges\")",
+      { cause: error },
+    );
+  }
+}
+
+async function applyMigrations(sql: Sql, migrations: Migration[]): Promise<string[]> {
   return sql.begin(async (tx) => {
     // A migration may take longer than the pool's statement_timeout, and so may the wait for the lock.
     await tx`set local statement_timeout = 0`;

@@ -13,6 +13,7 @@ import { parseJobArgv } from "./parse_args";
 import { RunProgress } from "./progress";
 import type { RunMetrics } from "./pushgateway";
 import { isMissingTable } from "./missing_table";
+import { isPermissionDenied, permissionDenial } from "./permission_denied";
 import { isPostgresWriteToClosedSocket } from "./query_deadline";
 import { redactText, secretsFromEnv } from "./redact";
 import { DEFAULT_GRACE_MS, SHUTDOWN_SIGNALS, handleShutdownSignals, type ShutdownSignal } from "./signals";
@@ -99,6 +100,8 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     return exitCode;
   };
   const fail = (error: unknown, done: Record<string, unknown> = { counts: {} }): Promise<number> => {
+    // Wherever a permission denial surfaced (the ledger, a repository), a grant is what it needs: exit 2.
+    error = permissionDenial(error, config?.databaseUrl && databaseRole(config.databaseUrl)) ?? error;
     const exitCode = exitCodeOf(error);
     const message = redactText(errorMessage(error), secrets);
     log.error(message, { error: { name: (error as Error)?.name, code: (error as EtlError)?.code } });
@@ -235,8 +238,8 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
 
 /**
  * Writes the run's ledger row. A run that cannot be recorded does not start (exit 75, or 2 when
- * the database rejects the configuration); a dry run, which never migrates, runs unrecorded in a
- * database that has no ledger yet.
+ * the database rejects the configuration or refuses the role a privilege); a dry run, which never
+ * migrates, runs unrecorded in a database that has no ledger yet.
  */
 async function openLedger(db: () => Promise<Sql>, run: LedgerRun, log: Logger, options: LedgerOptions) {
   try {
@@ -246,7 +249,7 @@ async function openLedger(db: () => Promise<Sql>, run: LedgerRun, log: Logger, o
       log.warn("this database has no run ledger yet (a dry run does not migrate): the run is not recorded");
       return undefined;
     }
-    if (error instanceof ConfigError) throw error;
+    if (error instanceof ConfigError || isPermissionDenied(error)) throw error;
     throw new TransientError(`the run could not be recorded in the run ledger, so it does not start: ${errorMessage(error)}`, { cause: error });
   }
 }
@@ -271,6 +274,11 @@ function exitCodeOf(error: unknown): number {
     }
   }
   return isTransientError(error) ? EXIT.transient : EXIT.failed;
+}
+
+/** The role DATABASE_URL logs in as, for an error that says what it was refused. */
+function databaseRole(url: string): string | undefined {
+  return URL.canParse(url) ? decodeURIComponent(new URL(url).username) || undefined : undefined;
 }
 
 /** The run's shard as `i/n`, when its job takes `--shard` and this run has one. */

@@ -1,6 +1,6 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { Transform, type Readable } from "node:stream";
-import { ConfigError, EtlError, TransientError } from "./errors";
+import { ConfigError, EtlError, TransientError, type ErrorCode } from "./errors";
 
 /**
  * Deadlines of S3 requests, sized per kind of operation from one base (S3_TIMEOUT_SECONDS,
@@ -60,7 +60,7 @@ export class S3RequestError extends EtlError {
   readonly status: number | undefined;
   readonly s3Code: string;
 
-  constructor(operation: S3Operation, cause: unknown) {
+  constructor(operation: S3Operation, cause: unknown, errorCode: ErrorCode = "failed") {
     const e = cause as { name?: string; message?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
     const status = e.$metadata?.httpStatusCode;
     // A HEAD response (or a non-S3 error page) has no error body: the SDK knows only the status,
@@ -69,10 +69,24 @@ export class S3RequestError extends EtlError {
     const code = e.Code ?? (bodiless ? "" : (e.name ?? "Error"));
     const detail = bodiless ? "no error code: the response had no body" : e.message;
     const what = [status ? `HTTP ${status}` : "", code].filter(Boolean).join(" ");
-    super("failed", `S3 ${operation.name} ${describe(operation)} failed: ${what} (${detail})`, { cause });
+    super(errorCode, `S3 ${operation.name} ${describe(operation)} failed: ${what} (${detail})`, { cause });
     this.name = "S3RequestError";
     this.status = status;
     this.s3Code = e.Code ?? e.name ?? "";
+  }
+}
+
+/**
+ * S3 refused a request by policy (403 AccessDenied): only a grant helps, so it is a configuration
+ * error (exit 2) naming the operation, the bucket and the IAM action; still an S3RequestError
+ * with its status, so a caller that can do without the request (s3_metrics' upload listing) may.
+ */
+export class S3AccessDeniedError extends S3RequestError {
+  constructor(operation: S3Operation, cause: unknown) {
+    super(operation, cause, "config");
+    this.name = "S3AccessDeniedError";
+    const action = S3_ACTIONS[operation.name] ?? operation.name;
+    this.message = `S3 denied ${operation.name} on ${describe(operation)} (HTTP 403${this.s3Code === "AccessDenied" ? " AccessDenied" : ""}): the credentials' policy must allow ${action} there`;
   }
 }
 
@@ -106,8 +120,28 @@ function classifyS3Error(error: unknown, operation: S3Operation): unknown {
   if (CREDENTIAL_CODES.has(failure.s3Code)) {
     return new ConfigError(`S3 rejected the credentials: ${failure.message.replace(/^S3 /, "")}; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN`, { cause: error });
   }
+  // Denied by a policy: only a grant helps (exit 2). A HEAD's 403 has no body to say more.
+  if (failure.s3Code === "AccessDenied" || (failure.status === 403 && operation.name.startsWith("Head"))) return new S3AccessDeniedError(operation, error);
   return failure;
 }
+
+// The IAM action each request needs (a copy also needs s3:GetObject on its source).
+const S3_ACTIONS: Record<string, string> = {
+  HeadBucket: "s3:ListBucket",
+  ListObjectsV2: "s3:ListBucket",
+  ListMultipartUploads: "s3:ListBucketMultipartUploads",
+  HeadObject: "s3:GetObject (and s3:ListBucket, without which a missing key answers 403 too)",
+  GetObject: "s3:GetObject",
+  PutObject: "s3:PutObject",
+  CopyObject: "s3:PutObject",
+  CreateMultipartUpload: "s3:PutObject",
+  UploadPart: "s3:PutObject",
+  UploadPartCopy: "s3:PutObject",
+  CompleteMultipartUpload: "s3:PutObject",
+  AbortMultipartUpload: "s3:AbortMultipartUpload",
+  DeleteObject: "s3:DeleteObject",
+  DeleteObjects: "s3:DeleteObject",
+};
 
 /**
  * Passes a response body through, destroying it with a transient error when it delivers nothing
