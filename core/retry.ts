@@ -8,6 +8,7 @@ export interface RetryOptions {
   attempts?: number | ((error: unknown) => number);
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** Aborting stops the waits and the retries; a first attempt is still made. */
   signal?: AbortSignal;
   isRetryable?: (error: unknown) => boolean;
   /** Shared by every retry() that is given it: each retry spends from it, and none is made while it is empty. */
@@ -31,7 +32,8 @@ export async function retry<T>(operation: (attempt: number) => Promise<T>, optio
   const isRetryable = options.isRetryable ?? isTransientError;
   let spentOnLastRetry = 0;
   for (let attempt = 1; ; attempt++) {
-    options.signal?.throwIfAborted();
+    // The signal stops retries, not the first attempt: after SIGTERM a run still sends the
+    // requests of its drain (unzip_files removing an interrupted archive's staging, a rollback).
     try {
       const result = await operation(attempt);
       options.budget?.recordSuccess(spentOnLastRetry);
