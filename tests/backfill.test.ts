@@ -11,7 +11,7 @@ import { parseJobArgv } from "../core/parse_args";
 import { runBackfill } from "../processors/backfill";
 import { ROOT, createTestDatabase, runCommand, type TestDatabase } from "./harness/fixtures";
 import { LAKE_KINDS, createLake, type Lake } from "./harness/lakes";
-import { startPostgres } from "./harness/postgres_server";
+import { startPostgres, type PostgresServer } from "./harness/postgres_server";
 import { track } from "./harness/processes";
 
 let db: TestDatabase;
@@ -154,7 +154,12 @@ test("a backfill whose failed days all failed transiently is transient (75); one
   });
 });
 
-test("PostgreSQL stopped under a backfill: its days exit 75, and so does the backfill (Kubernetes retries it), not 3", async () => {
+const FAULTS: Array<[string, (server: PostgresServer) => Promise<void>]> = [
+  ["stopped", (server) => server.fastShutdown()],
+  ["frozen", async (server) => server.freeze(true)],
+];
+
+test.each(FAULTS)("PostgreSQL %s under a backfill: its days exit 75, and so does the backfill (Kubernetes retries it), not 3", async (_, fault) => {
   // A server of its own: stopping the shared one would fail every other test running.
   const server = await startPostgres();
   const sql = (await import("postgres")).default(server.url, { max: 1, onnotice: () => {} });
@@ -177,8 +182,8 @@ test("PostgreSQL stopped under a backfill: its days exit 75, and so does the bac
       const complete = pending.split("\n");
       pending = complete.pop()!;
       lines.push(...complete);
-      // Once the plan is made the days start: the server goes away under them.
-      if (!stopped && complete.some((l) => l.includes('"msg":"backfill plan"'))) stopped = server.fastShutdown();
+      // Once the plan is made the days start: the server goes away, or stops answering, under them.
+      if (!stopped && complete.some((l) => l.includes('"msg":"backfill plan"'))) stopped = fault(server);
     }
     await stopped;
     expect(await child.exited).toBe(75);
@@ -194,4 +199,4 @@ test("PostgreSQL stopped under a backfill: its days exit 75, and so does the bac
     await sql.end({ timeout: 1 }).catch(() => undefined);
     server.stop();
   }
-}, 90_000);
+}, 120_000);
