@@ -5,7 +5,7 @@
  * fails the message (dead letter, exit 3), which was decrypted fine.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { withQueryDeadline } from "../core/query_deadline";
 import { isTransientError } from "../core/transient";
 import { demoPrivateKey, dropPartnerDelivery } from "../scripts/demo_partner";
 import { createTestDatabase, runCommand, type TestDatabase } from "./harness/fixtures";
+import { buildZip } from "./harness/zip_builder";
 
 let db: TestDatabase;
 let lake: string;
@@ -75,6 +76,18 @@ test("decrypt_files: a backend terminated under every attempt ends the run as tr
   expect(processed).toEqual([]);
   expect(deadLetters).toEqual([]);
   expect(existsSync(join(lake, key))).toBe(true);
+});
+
+test("unzip_files: a backend terminated under the record of an unzipped archive ends the run as transient (75), the archive left for the next run", async () => {
+  await terminateProcessedFileInserts(1000);
+  mkdirSync(join(lake, "inbox"));
+  writeFileSync(join(lake, "inbox/a.zip"), buildZip([{ name: "a.csv", data: "id\n1\n" }]));
+  const run = await runCommand(["jobs/unzip_files.ts"], ["--bucket", `file:${lake}`, "--prefix", "inbox/", "--destination", "unzipped/"], { DATABASE_URL: db.url, DATABASE_TIMEOUT_SECONDS: "2" });
+  expect(run.summary).toMatchObject({ status: "failed", exitCode: 75, counts: { failed: 0 } });
+  expect([...(await db.sql`select item_key from etl_dead_letters`)]).toEqual([]);
+  expect(existsSync(join(lake, "inbox/a.zip"))).toBe(true);
+  // What it had published of the archive was rolled back with it.
+  expect(existsSync(join(lake, "unzipped")) ? readdirSync(join(lake, "unzipped"), { recursive: true }).filter((f) => String(f).endsWith(".csv")) : []).toEqual([]);
 });
 
 test("a connection reset under a query (read ECONNRESET) is a database error, and transient", async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { isDatabaseError } from "../../core/database_error";
 import { errorMessage } from "../../core/errors";
 import type { Counts } from "../../core/job";
 import type { Logger } from "../../core/log";
@@ -151,7 +152,8 @@ async function unzipArchive(o: UnzipInboxOptions, listed: InboxArchive, staging:
         log.error("could not remove what was published of the archive; the next run removes it", { error: errorMessage(rollbackError) });
       });
     }
-    if (o.signal.aborted) throw error;
+    // A database error (the record of the archive lost its connection) is the run's: exit 75, not a failed archive.
+    if (o.signal.aborted || isDatabaseError(error)) throw error;
     if (!(error instanceof RuleViolation)) {
       counts.failed!++;
       log.error("could not extract the archive; it stays in the inbox for the next run", { error: errorMessage(error) });
