@@ -177,6 +177,20 @@ describe("the README's roles", () => {
     expect(listings!.last_analyze).toBeInstanceOf(Date);
   }, 240_000);
 
+  test("the operator commands run as etl_job; as a role without the ledger's grants, exit 2 naming the table", async () => {
+    for (const argv of [["runs", "--limit", "1"], ["dlq", "list", "--all"]]) {
+      const result = await runCommand(["core/cli.ts"], argv, { DATABASE_URL: urlAs("etl_job") });
+      expect({ argv, exitCode: result.exitCode, stderr: result.stderr }).toEqual({ argv, exitCode: 0, stderr: "" });
+    }
+    const bare = await roleWith("etl_no_ledger", []);
+    await db.sql.unsafe("revoke all on etl_job_runs from etl_no_ledger");
+    const refused = await runCommand(["core/cli.ts"], ["runs"], { DATABASE_URL: bare });
+    expect({ exitCode: refused.exitCode, stderr: refused.stderr.trim() }).toEqual({
+      exitCode: 2,
+      stderr: 'etl runs: permission denied for table etl_job_runs (SQLSTATE 42501), refusing an UPDATE: grant the role what README.md "Privileges" lists for this job',
+    });
+  });
+
   test("run every job under a role with exactly the run ledger's grants and its own row's", async () => {
     const needs = readmeNeeds();
     const urls = new Map<string, string>();

@@ -5,6 +5,7 @@ import type { Sql } from "../db";
 import { durationMs } from "../duration";
 import { EtlError, errorMessage } from "../errors";
 import { isMissingTable } from "../missing_table";
+import { isPermissionDenied, permissionDenial } from "../permission_denied";
 import { redactText, secretsFromEnv } from "../redact";
 
 /**
@@ -59,12 +60,12 @@ export async function runOperatorCommand(
 
 function describe(command: string, error: unknown): string {
   if (isMissingTable(error)) return `${command}: this database has no platform tables yet; run \`etl migrate\` (${errorMessage(error)})`;
-  const message = errorMessage(error);
+  const message = errorMessage(permissionDenial(error, undefined) ?? error);
   return message.startsWith(command) ? message : `${command}: ${message}`;
 }
 
 function exitCodeOf(error: unknown): number {
-  if (isMissingTable(error)) return 2;
+  if (isMissingTable(error) || isPermissionDenied(error)) return 2;
   if (error instanceof EtlError) return error.code === "transient" ? 75 : error.code === "usage" || error.code === "config" ? 2 : 1;
   return 1;
 }
