@@ -6,11 +6,11 @@ import { basename, join } from "node:path";
 import { makeWorkDirectory } from "../core/work_directory";
 import { startFaultProxy, type FaultProxy } from "./harness/fault_proxy";
 import { ROOT, createTestDatabase, insertLease, runCommand, type CliResult, type TestDatabase } from "./harness/fixtures";
-import { createLake, LAKE_KINDS, type TestLake } from "./harness/lake";
+import { LAKE_KINDS, createLake, type Lake } from "./harness/lakes";
 import { track } from "./harness/processes";
 
 let db: TestDatabase;
-let lake: TestLake;
+let lake: Lake;
 let duck: Awaited<ReturnType<typeof DuckDBInstance.create>>;
 
 beforeAll(async () => {
@@ -23,11 +23,11 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await db.drop();
-  lake?.remove();
+  await lake?.dispose();
 });
 
 const run = (argv: string[], env: Record<string, string> = {}) => runCommand(["jobs/bronze_to_silver.ts"], argv, { DATABASE_URL: db.url, ...env });
-const args = (dataset: string, date: string, ...extra: string[]) => ["--dataset", dataset, "--bucket", lake.location, "--date", date, ...extra];
+const args = (dataset: string, date: string, ...extra: string[]) => ["--dataset", dataset, "--bucket", lake.arg, "--date", date, ...extra];
 const silver = (dataset: string, date: string) => `silver/${dataset}/dt=${date}/`;
 const manifestOf = async (dataset: string, date: string) => JSON.parse((await lake.read(`${silver(dataset, date)}_manifest.json`)).toString());
 const query = async (sql: string) => {
@@ -47,7 +47,7 @@ const readRejects = async (key: string) => (await lake.read(key)).toString().tri
 const partitionEntries = async (dataset: string, date: string) => [...new Set((await lake.keys(silver(dataset, date))).map((k) => k.slice(silver(dataset, date).length).split("/")[0]!))].sort();
 
 function writeBronze(dataset: string, date: string, name: string, content: string | Uint8Array): Promise<void> {
-  return lake.put(`bronze/${dataset}/dt=${date}/${name}`, name.endsWith(".gz") ? Bun.gzipSync(typeof content === "string" ? Buffer.from(content) : Buffer.from(content)) : content);
+  return lake.write(`bronze/${dataset}/dt=${date}/${name}`, name.endsWith(".gz") ? Bun.gzipSync(typeof content === "string" ? Buffer.from(content) : Buffer.from(content)) : content);
 }
 
 const request = (id: number, fields: Record<string, unknown> = {}) =>
@@ -185,7 +185,7 @@ for (const kind of LAKE_KINDS) {
       const prefix = `bronze/service_requests/dt=${date}/`;
       await writeBronze("service_requests", date, "good.ndjson", [request(1), request(2)].join("\n") + "\n");
       await writeBronze("service_requests", date, "utf16.csv", Buffer.from(`\ufeff${REQUEST_HEADER}\n${requestCsv(3)}\n`, "utf16le"));
-      await lake.put(`${prefix}plain.ndjson.gz`, request(4) + "\n");
+      await lake.write(`${prefix}plain.ndjson.gz`, request(4) + "\n");
       await writeBronze("service_requests", date, "cut.json", `[${request(5)}, {"id": 6, "title"`);
 
       const result = await run(args("service_requests", date));
@@ -214,7 +214,7 @@ for (const kind of LAKE_KINDS) {
       expect((await manifestOf("service_requests", date)).rejected_inputs.map((r: { key: string }) => r.key)).toEqual([`${prefix}cut.json`]);
 
       // Nothing readable: an empty partition, its rejects, exit 3; never a failed run.
-      await lake.put(`bronze/service_requests/dt=2026-11-10/only.ndjson.gz`, "not gzip\n");
+      await lake.write(`bronze/service_requests/dt=2026-11-10/only.ndjson.gz`, "not gzip\n");
       const empty = await run(args("service_requests", "2026-11-10"));
       expect(empty.summary).toMatchObject({ exitCode: 3, counts: { inputs: 1, rejectedInputs: 1, rowsIn: 0, rowsOut: 0 } });
       expect(await manifestOf("service_requests", "2026-11-10")).toMatchObject({ rows: { in: 0, out: 0 }, rejected_inputs: [{ key: "bronze/service_requests/dt=2026-11-10/only.ndjson.gz" }] });
@@ -225,7 +225,7 @@ for (const kind of LAKE_KINDS) {
       const dry = await run([...args("service_requests", "2026-11-05"), "--dry-run"]);
       expect(dry.summary!.counts).toMatchObject({ rowsIn: 2, rowsOut: 1, duplicates: 1 });
       expect(await lake.keys("silver/")).toEqual([]);
-      const byLogicalDate = await run(["--dataset", "service_requests", "--bucket", lake.location, "--logical-date", "2026-11-05T01:30:00Z"]);
+      const byLogicalDate = await run(["--dataset", "service_requests", "--bucket", lake.arg, "--logical-date", "2026-11-05T01:30:00Z"]);
       expect(byLogicalDate.summary!.counts).toMatchObject({ rowsOut: 1 });
     });
 
@@ -244,7 +244,7 @@ for (const kind of LAKE_KINDS) {
         // Another run, alive: it holds a lease; its work directory is this process's.
         const live = await insertLease(db.sql, "bronze_to_silver:elsewhere", "pod-2", { expiresInSeconds: 60 });
         const liveFile = kind === "file" ? `${prefix}${live}/part-00000.parquet.etl-partial-${live}.def456` : `${prefix}${live}/part-00000.parquet`;
-        await lake.put(liveFile, "in flight");
+        await lake.write(liveFile, "in flight");
         const liveDirectory = await makeWorkDirectory("silver", temp);
 
         const killedRun = crypto.randomUUID();
@@ -253,8 +253,8 @@ for (const kind of LAKE_KINDS) {
         expect(othersThanLive()).toEqual([expect.stringMatching(/^etl-silver-/)]);
         if (kind === "file") {
           // Killed before it wrote to the lake: what a kill in its writes leaves, a temp file, is put there.
-          await lake.put(`${prefix}${killedRun}/part-00000.parquet.etl-partial-${killedRun}.abc123`, "half");
-          await lake.put(`${prefix}_manifest.json.etl-partial-${killedRun}.abc123`, "{");
+          await lake.write(`${prefix}${killedRun}/part-00000.parquet.etl-partial-${killedRun}.abc123`, "half");
+          await lake.write(`${prefix}_manifest.json.etl-partial-${killedRun}.abc123`, "{");
         }
         expect((await lake.keys(`${prefix}${killedRun}/`)).length).toBeGreaterThan(0);
 
@@ -276,7 +276,7 @@ for (const kind of LAKE_KINDS) {
  * manifest's PUT is held by the proxy (its run folder is written); on a directory while its
  * enrichment lookup waits for a lock on agency (its work directory is there).
  */
-async function killRebuild(lake: TestLake, argv: string[], env: Record<string, string>): Promise<void> {
+async function killRebuild(lake: Lake, argv: string[], env: Record<string, string>): Promise<void> {
   let proxy: FaultProxy | undefined;
   let held = () => Promise.resolve(false);
   let release = async () => {};
@@ -384,7 +384,7 @@ describe("bronze_to_silver on a directory's files", () => {
   });
 
   test("without --date or --logical-date, a bad date or an unknown dataset: exit 2 naming it", async () => {
-    const neither = await run(["--dataset", "service_requests", "--bucket", lake.location]);
+    const neither = await run(["--dataset", "service_requests", "--bucket", lake.arg]);
     expect(neither.exitCode).toBe(2);
     expect(neither.summary!.error).toContain("--date");
     for (const date of ["2026-13-01", "2026-02-30", "26-1-1"]) {
@@ -410,14 +410,14 @@ describe("bronze_to_silver on a bucket, with the manifest's write failing", () =
 
   test("a crash between the files and the manifest leaves the committed partition readable and intact; the next run cleans up", async () => {
     const key = "bronze/service_requests/dt=2026-11-06/a.ndjson";
-    await lake.put(key, [request(1), request(2)].join("\n") + "\n");
+    await lake.write(key, [request(1), request(2)].join("\n") + "\n");
     const env = { S3_ENDPOINT: proxy.url, S3_TIMEOUT_SECONDS: "2" };
     const argv = args("service_requests", "2026-11-06");
     const first = await run(argv, env);
     expect(first.exitCode).toBe(0);
     const committed = await lake.keys("silver/");
 
-    await lake.put(key, [request(1), request(2), request(3)].join("\n") + "\n");
+    await lake.write(key, [request(1), request(2), request(3)].join("\n") + "\n");
     proxy.failNext(100, 503, { when: (r) => r.method === "PUT" && r.path.includes("_manifest.json") });
     const crashed = await run(argv, env);
     expect(crashed.exitCode).toBe(75);

@@ -12,7 +12,7 @@ import { DecryptRefusal } from "../processors/decrypt/refusals";
 import { startFaultProxy, type FaultProxy } from "./harness/fault_proxy";
 import { ROOT, createBucket, createTestDatabase, insertLease, listKeys, putObject, runCommand, s3, type CliResult, type TestDatabase } from "./harness/fixtures";
 import { GnuPG, badlySignedMessage, flipByte, type GpgKey } from "./harness/gpg";
-import { createLake, LAKE_KINDS, type TestLake } from "./harness/lake";
+import { LAKE_KINDS, createLake, type Lake } from "./harness/lakes";
 import { track } from "./harness/processes";
 
 let gpg: GnuPG;
@@ -52,7 +52,7 @@ const run = (argv: string[], env: Record<string, string | undefined> = keyEnv())
 const localLake = () => join(root, "lake");
 
 /** What a run quarantined in `lake`: original key -> its reason.json. */
-async function quarantined(lake: TestLake): Promise<Record<string, Record<string, unknown>>> {
+async function quarantined(lake: Lake): Promise<Record<string, Record<string, unknown>>> {
   const reasons = await Promise.all((await lake.keys("quarantine/")).filter((k) => k.endsWith(".reason.json")).map(async (k) => JSON.parse((await lake.read(k)).toString())));
   return Object.fromEntries(reasons.map((reason) => [reason.key, reason]));
 }
@@ -68,11 +68,11 @@ const csv = (rows: number, tag = "") => new TextEncoder().encode("order_id,amoun
 
 for (const kind of LAKE_KINDS) {
   describe(`decrypt_files on a ${kind === "s3" ? "bucket" : "directory"}`, () => {
-    let lake: TestLake;
+    let lake: Lake;
     beforeEach(async () => {
       lake = await createLake(kind);
     });
-    afterEach(() => lake.remove());
+    afterEach(() => lake.dispose());
     const sameBytes = async (key: string, expected: Uint8Array) => expect((await lake.read(key)).equals(Buffer.from(expected))).toBe(true);
 
     test("decrypts what gpg encrypts (compressed or not, signed or not, armored, to a rotated key), quarantines each broken message with its rule, publishes nothing of them, and a rerun skips", async () => {
@@ -96,14 +96,14 @@ for (const kind of LAKE_KINDS) {
       inbox["inbox/bad/tampered-mdc.bin.pgp"] = flipByte(plainCipher, -3);
       inbox["inbox/bad/truncated.csv.pgp"] = zlibCipher.subarray(0, zlibCipher.length >> 1);
       inbox["inbox/bad/truncated-header.csv.pgp"] = zlibCipher.subarray(0, 40);
-      for (const [key, bytes] of Object.entries(inbox)) await lake.put(key, bytes);
-      await lake.put("inbox/acme/readme.txt", "not a message: left alone");
+      for (const [key, bytes] of Object.entries(inbox)) await lake.write(key, bytes);
+      await lake.write("inbox/acme/readme.txt", "not a message: left alone");
       // The key from a mounted Secret file rather than the environment.
       const keyFile = join(root, "private.asc");
       writeFileSync(keyFile, recipient.secretKey + previous.secretKey, { mode: 0o600 });
       const env = { ...keyEnv(), ETL_PGP_PRIVATE_KEY: undefined, ETL_PGP_PRIVATE_KEY_FILE: keyFile };
 
-      const first = await run(["--bucket", lake.location, "--stall-seconds", "2"], env);
+      const first = await run(["--bucket", lake.arg, "--stall-seconds", "2"], env);
       expect(first.exitCode).toBe(3);
       expectNoSecrets(first);
 
@@ -138,14 +138,14 @@ for (const kind of LAKE_KINDS) {
       expect(letters.map((l) => l.item_key)).toEqual(Object.keys(reasons).sort());
       expect(letters.find((l) => l.item_key === "inbox/bad/no-mdc.csv.pgp")!.error).toStartWith("no_integrity_protection: ");
 
-      const again = await run(["--bucket", lake.location]);
+      const again = await run(["--bucket", lake.arg]);
       expect(again.exitCode).toBe(0);
       expect(again.summary!.counts).toMatchObject({ inputs: 5, skipped: 5, decrypted: 0, quarantined: 0 });
 
       // A message replaced under its key (a new ETag) is decrypted again; the others still skip.
       const updated = csv(10, "v2-");
-      await lake.put("inbox/acme/orders.csv.pgp", await gpg.encrypt(updated, { recipient: recipient.fingerprint }));
-      const changed = await run(["--bucket", lake.location]);
+      await lake.write("inbox/acme/orders.csv.pgp", await gpg.encrypt(updated, { recipient: recipient.fingerprint }));
+      const changed = await run(["--bucket", lake.arg]);
       expect(changed.summary!.counts).toMatchObject({ inputs: 5, skipped: 4, decrypted: 1 });
       await sameBytes("decrypted/acme/orders.csv", updated);
     });
@@ -159,11 +159,11 @@ for (const kind of LAKE_KINDS) {
         "inbox/by-outsider.csv.pgp": await gpg.encrypt(orders, { recipient: recipient.fingerprint, signer: outsider.fingerprint }),
         "inbox/bad-signature.csv.pgp": await badlySignedMessage(orders, partner, recipient.publicKey),
       };
-      for (const [key, bytes] of Object.entries(messages)) await lake.put(key, bytes);
+      for (const [key, bytes] of Object.entries(messages)) await lake.write(key, bytes);
       // The forged message is what gpg calls a BAD signature, not merely something gpg cannot read.
       expect((await gpg.decrypt(messages["inbox/bad-signature.csv.pgp"]!)).stderr).toContain("BAD signature");
 
-      const args = ["--bucket", lake.location, "--require-signature", "--signer-fingerprint", partner.fingerprint];
+      const args = ["--bucket", lake.arg, "--require-signature", "--signer-fingerprint", partner.fingerprint];
       const dry = await run([...args, "--dry-run"]);
       expect(dry.summary!.counts).toMatchObject({ inputs: 5, pending: 5 });
       expect([...(await lake.keys("decrypted/")), ...(await lake.keys("quarantine/"))]).toEqual([]);
@@ -187,17 +187,17 @@ for (const kind of LAKE_KINDS) {
     test("other --prefix and --destination; --delete-source empties the inbox; on S3 the plaintext carries its source ETag and signer", async () => {
       const orders = csv(2000);
       const good = await gpg.encrypt(orders, { recipient: recipient.fingerprint, signer: partner.fingerprint });
-      await lake.put("partner/in/day1.csv.pgp", good);
-      await lake.put("partner/in/day2.csv.pgp", flipByte(good, good.length >> 1));
-      await lake.put("partner/in/day3.csv.pgp", good.subarray(0, good.length - 100));
-      const args = ["--bucket", lake.location, "--prefix", "partner/in/", "--destination", "partner/plain/", "--require-signature", "--signer-fingerprint", partner.fingerprint, "--delete-source", "--stall-seconds", "2"];
+      await lake.write("partner/in/day1.csv.pgp", good);
+      await lake.write("partner/in/day2.csv.pgp", flipByte(good, good.length >> 1));
+      await lake.write("partner/in/day3.csv.pgp", good.subarray(0, good.length - 100));
+      const args = ["--bucket", lake.arg, "--prefix", "partner/in/", "--destination", "partner/plain/", "--require-signature", "--signer-fingerprint", partner.fingerprint, "--delete-source", "--stall-seconds", "2"];
 
       const result = await run(args);
       expect(result.exitCode).toBe(3);
       expect(result.summary!.counts).toMatchObject({ inputs: 3, decrypted: 1, quarantined: 2 });
       await sameBytes("partner/plain/day1.csv", orders);
       if (kind === "s3") {
-        const head = await s3().send(new HeadObjectCommand({ Bucket: lake.location, Key: "partner/plain/day1.csv" }));
+        const head = await s3().send(new HeadObjectCommand({ Bucket: lake.arg, Key: "partner/plain/day1.csv" }));
         expect(head.Metadata).toMatchObject({ "etl-source-etag": new Bun.CryptoHasher("md5").update(good).digest("hex"), "etl-pgp-signer": partner.fingerprint });
       }
       const keys = await lake.keys();
@@ -214,20 +214,20 @@ for (const kind of LAKE_KINDS) {
       // On a directory the kill lands while the plaintext is copied to its key (about 270 ms for
       // 128 MiB here); on a bucket the proxy holds the upload, so 16 MiB (a multipart upload) do.
       const plaintext = randomBytes((kind === "file" ? 128 : 16) * 1024 * 1024);
-      await lake.put("inbox/big.bin.pgp", await gpg.encrypt(plaintext, { recipient: recipient.fingerprint, compress: "none" }));
+      await lake.write("inbox/big.bin.pgp", await gpg.encrypt(plaintext, { recipient: recipient.fingerprint, compress: "none" }));
       // Long enough that decrypting (which holds the event loop for a second at times here) keeps
       // the lease renewed; the rerun waits at most this long for the killed run's lease.
       const env = { ...keyEnv(), ETL_LEASE_TTL_SECONDS: "10" };
-      const killed = await killWhilePublishing(lake, ["--bucket", lake.location], env);
+      const killed = await killWhilePublishing(lake, ["--bucket", lake.arg], env);
       if (kind === "file") expect(killed.partials).toEqual([expect.stringMatching(new RegExp(`^decrypted/big\\.bin\\.etl-partial-${killed.runId}\\.`))]);
       expect(await lake.keys("decrypted/")).toEqual(killed.partials);
 
       // Another run, alive (it holds a lease), writing the same key.
       const live = await insertLease(db.sql, "decrypt_files:elsewhere", "pod-2", { expiresInSeconds: 60 });
       const liveFile = `decrypted/big.bin.etl-partial-${live}.def456`;
-      if (kind === "file") await lake.put(liveFile, "in flight");
+      if (kind === "file") await lake.write(liveFile, "in flight");
 
-      const rerun = await run(["--bucket", lake.location], env);
+      const rerun = await run(["--bucket", lake.arg], env);
       expect(rerun.summary).toMatchObject({ exitCode: 0, counts: { decrypted: 1 } });
       await sameBytes("decrypted/big.bin", plaintext);
       expect(await lake.keys("decrypted/")).toEqual(kind === "file" ? ["decrypted/big.bin", liveFile] : ["decrypted/big.bin"]);
@@ -240,7 +240,7 @@ for (const kind of LAKE_KINDS) {
  * key appears, on a bucket while the proxy holds its upload. Returns its run id and, for a
  * directory, the temp files it left.
  */
-async function killWhilePublishing(lake: TestLake, argv: string[], env: Record<string, string | undefined>): Promise<{ runId: string; partials: string[] }> {
+async function killWhilePublishing(lake: Lake, argv: string[], env: Record<string, string | undefined>): Promise<{ runId: string; partials: string[] }> {
   const runId = crypto.randomUUID();
   let proxy: FaultProxy | undefined;
   let publishing = async () => (await lake.keys("decrypted/")).some((k) => k.includes(`.etl-partial-${runId}.`));
