@@ -34,6 +34,12 @@ export interface ObjectStore {
   listLevel?(prefix: string): AsyncIterable<ListedObject | ListedPrefix>;
   /** The multipart uploads under `prefix` that were started and neither completed nor aborted. Only S3 has them. */
   listMultipartUploads?(prefix: string): AsyncIterable<MultipartUpload>;
+  /**
+   * Aborts the incomplete multipart uploads under `prefix` that `isAbandoned` says a killed run
+   * left, and returns how many it aborted. Never one of a write this process has in flight (the
+   * predicate cannot tell this run's uploads from a dead run's of the same key). Only S3 has it.
+   */
+  abortIncompleteUploads?(prefix: string, isAbandoned: (upload: MultipartUpload) => Promise<boolean>): Promise<number>;
   /** Removes `key`; removing a key that is not there is not an error (S3's DeleteObject). */
   delete(key: string): Promise<void>;
   /**

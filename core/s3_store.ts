@@ -149,6 +149,26 @@ export class S3Store implements ObjectStore {
     }
   }
 
+  /**
+   * Lists the uploads under `prefix`, then aborts those `isAbandoned` picks, one at a time (a
+   * killed run leaves one per object it was writing). An upload already gone (NoSuchUpload, as
+   * when an abort's answer was lost and it is sent again) is not counted.
+   */
+  async abortIncompleteUploads(prefix: string, isAbandoned: (upload: MultipartUpload) => Promise<boolean>): Promise<number> {
+    const abandoned: MultipartUpload[] = [];
+    for await (const upload of this.listMultipartUploads(prefix)) if (!uploading.has(`${this.bucket}/${upload.key}`) && (await isAbandoned(upload))) abandoned.push(upload);
+    let aborted = 0;
+    for (const { key, uploadId } of abandoned) {
+      try {
+        await this.send(() => new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), "AbortMultipartUpload", key, this.timeouts.metadataMs);
+        aborted++;
+      } catch (error) {
+        if ((error as S3RequestError).s3Code !== "NoSuchUpload") throw error;
+      }
+    }
+    return aborted;
+  }
+
   /** ListObjectsV2 pages under `prefix`, following continuation tokens; with a delimiter, its common prefixes too. */
   private async *listPages(prefix: string, delimiter: string | undefined): AsyncIterable<{ objects: ListedObject[]; prefixes: ListedPrefix[] }> {
     let token: string | undefined;
@@ -174,7 +194,7 @@ export class S3Store implements ObjectStore {
   /** Streams `body` to `key` with bounded memory (core/s3_upload.ts); nothing appears there unless all of it arrived. */
   async write(key: string, body: Readable, options: WriteOptions): Promise<void> {
     const send: SendS3 = (command, operation, timeoutMs, options) => this.send(command, operation, key, timeoutMs, options);
-    await uploadStream(send, { bucket: this.bucket, key }, body, options, this.timeouts);
+    await whileUploading(`${this.bucket}/${key}`, () => uploadStream(send, { bucket: this.bucket, key }, body, options, this.timeouts));
   }
 
   /**
@@ -202,6 +222,11 @@ export class S3Store implements ObjectStore {
         throw error;
       }
     }
+    return whileUploading(`${this.bucket}/${key}`, () => this.copyInParts(copySource, key, size, options));
+  }
+
+  /** A server-side copy over the CopyObject limit: UploadPartCopy, four parts at a time. */
+  private async copyInParts(copySource: string, key: string, size: number, { metadata, contentType }: CopyOptions): Promise<{ size: number; etag: string }> {
     const { UploadId } = await this.send<CreateMultipartUploadCommandOutput>(
       () => new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }),
       "CreateMultipartUpload",
@@ -241,6 +266,26 @@ export class S3Store implements ObjectStore {
     const operation = { name, bucket: this.bucket, key };
     const attempt = () => sendS3<T>(this.client, command(), operation, timeoutMs);
     return options.once ? attempt() : this.retry.send(operation, attempt);
+  }
+}
+
+/**
+ * The `bucket/key`s that writes and copies of this process are uploading to, with how many:
+ * abortIncompleteUploads leaves their uploads alone. Held by key, and set before
+ * CreateMultipartUpload is sent: its upload exists on S3 before its answer names it. One map for
+ * the process, not one per store: a job's several stores of one bucket, and runs in one process
+ * (tests), each see the others' writes.
+ */
+const uploading = new Map<string, number>();
+
+async function whileUploading<T>(target: string, upload: () => Promise<T>): Promise<T> {
+  uploading.set(target, (uploading.get(target) ?? 0) + 1);
+  try {
+    return await upload();
+  } finally {
+    const left = uploading.get(target)! - 1;
+    if (left) uploading.set(target, left);
+    else uploading.delete(target);
   }
 }
 

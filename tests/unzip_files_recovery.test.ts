@@ -72,8 +72,8 @@ describe.each(LAKE_KINDS)("unzip_files recovery on a %s lake", (kind) => {
     expect(rerun.summary!.counts).toMatchObject({ archives: 2, skipped: 1, unzipped: 1, extracted: 2 });
     expect(rerun.events.some((e) => e.msg === "removed the staging of killed runs")).toBe(true);
     expect(await filesUnder(DESTINATION)).toEqual(["_archive.inbox%2Fa.zip.json", "_archive.inbox%2Fb.zip.json", "first.csv", "small.csv", "zeros.bin"]);
-    // On S3 the killed run's upload of zeros.bin stays open (README, Known limits: a lifecycle rule aborts it).
-    expect(await stagingGone(lake, { uploads: false })).toBe(true);
+    // On S3 the killed run's upload of zeros.bin is aborted too.
+    expect(await stagingGone(lake)).toBe(true);
   }, 300_000);
 
   test("SIGTERM stops the entry in flight: the archive is rolled back, its staging removed, exit 143", async () => {

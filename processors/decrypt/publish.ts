@@ -1,3 +1,4 @@
+import { abortAbandonedUploads } from "../../core/abandoned_uploads";
 import type { Logger } from "../../core/log";
 import { SOURCE_ETAG_METADATA, type ObjectStore } from "../../core/object_store";
 import { retry } from "../../core/retry";
@@ -23,11 +24,14 @@ export function plaintextKey(key: string, prefix: string, destination: string): 
  * whole (S3: one PutObject or a completed multipart upload; file: a rename), so a reader never
  * sees part of it. A failed upload is retried from the spool.
  *
- * A run killed while writing a local file left its temp file beside the key
- * (`<key>.etl-partial-<run>.*`, core/file_store.ts), up to the whole plaintext: the run that
- * publishes the key next removes those of runs that hold no live lease (`isLive`). Only the
- * key's directory is read, not the destination's: other jobs' writers, some without a lease,
- * may share it. On S3 a killed upload is an incomplete multipart upload (README, Known limits).
+ * A run killed while writing left up to the whole plaintext behind, which the run that publishes
+ * the key next removes. On a local lake it is a temp file beside the key
+ * (`<key>.etl-partial-<run>.*`, core/file_store.ts), removed unless its run holds a live lease
+ * (`isLive`). On S3 it is an incomplete multipart upload of the key (a plaintext over 8 MiB),
+ * which names no run: every upload of the key is aborted but those of this process's writes.
+ * No other live run uploads it: this run holds the prefix's lease, and a key is the plaintext
+ * of one message of the prefix. Only the key is looked at (one more listing per plaintext on
+ * S3), not the destination: other jobs' writers, some without a lease, may share it.
  */
 export async function publishPlaintext(
   store: ObjectStore,
@@ -40,5 +44,6 @@ export async function publishPlaintext(
   const metadata: Record<string, string> = { [SOURCE_ETAG_METADATA]: source.etag, ...(source.signer ? { [SIGNER_METADATA]: source.signer } : {}) };
   await retry(() => store.write(key, spool.reader(), { size: spool.bytes, metadata }), { signal: o.signal });
   const removed = (await store.removeAbandonedPartials?.(key, o.isLive)) ?? 0;
-  if (removed) o.log.info("removed what killed runs left half-written beside the plaintext", { key, removed });
+  const aborted = await abortAbandonedUploads(store, key, async (upload) => upload.key === key, o.log);
+  if (removed || aborted) o.log.info("removed what killed runs left of the plaintext", { key, removed, abortedUploads: aborted });
 }

@@ -1,6 +1,5 @@
 import { createReadStream, statSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Dataset } from "../../core/dataset";
 import { errorMessage } from "../../core/errors";
@@ -8,6 +7,7 @@ import type { Counts } from "../../core/job";
 import type { Logger } from "../../core/log";
 import type { Metrics } from "../../core/metrics";
 import { writeBytes, type ObjectStore } from "../../core/object_store";
+import { makeWorkDirectory, removeAbandonedWorkDirectories } from "../../core/work_directory";
 import { collectFailures } from "./check_failures";
 import { checkAggregates, evaluateChecks, expectedColumns, failingRowsCondition, planChecks } from "./checks";
 import { countValues, scanColumns, type ColumnScanOptions } from "./column_profile";
@@ -49,11 +49,18 @@ const DETECTION_FAILED = /Conversion Error|Could not convert|CSV Error|Invalid I
  * bound; one grouping for the key's and the unique checks' duplicates (and the duplicate rows among
  * them). Then it evaluates the dataset's checks, diffs against the previous profile, and writes, unless a dry run:
  * `failures/<check>.parquet` for each failing row check, then `profile.json` and `profile.html`,
- * then removes failures files of checks that no longer fail.
+ * then removes failures files of checks that no longer fail. Its work directory (the staged files,
+ * DuckDB's spill) is named for its process (core/work_directory.ts): a run removes those killed
+ * runs left.
  */
 export async function runProfile(o: ProfileRunOptions): Promise<Counts> {
   const { store, inputs, dataset, log, counts } = o;
-  const work = await mkdtemp(join(tmpdir(), "etl-profile-"));
+  if (!o.dryRun) {
+    // What killed runs (of any job, on this host) left in $TMPDIR: staged inputs, DuckDB's spill.
+    const directories = await removeAbandonedWorkDirectories();
+    if (directories.length) log.info("removed the work directories of killed runs", { tmpdir: directories });
+  }
+  const work = await makeWorkDirectory("profile");
   let duck: { connection: ProfileSql; close(): void } | undefined;
   try {
     await mkdir(join(work, "files"));

@@ -1,8 +1,7 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import { Writable, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { abortAbandonedUploads } from "../../core/abandoned_uploads";
 import { isDatabaseError } from "../../core/database_error";
 import { errorMessage } from "../../core/errors";
 import type { Counts } from "../../core/job";
@@ -11,6 +10,7 @@ import { readUnlessMissing } from "../../core/missing_table";
 import type { Metrics } from "../../core/metrics";
 import type { ObjectStore } from "../../core/object_store";
 import type { Progress } from "../../core/progress";
+import { makeWorkDirectory, removeAbandonedWorkDirectories } from "../../core/work_directory";
 import type { DeadLetterRepository } from "../../repositories/dead_letters";
 import type { ProcessedFile, ProcessedFileRepository } from "../../repositories/processed_files";
 import type { Quarantine } from "../quarantine";
@@ -74,7 +74,15 @@ export async function unzipInbox(o: UnzipInboxOptions): Promise<Counts> {
     // A run killed mid-entry leaves that entry as a write's temp file, which listings do not show.
     const partials = (await o.store.removeAbandonedPartials?.(root, o.isLive)) ?? 0;
     const cleared = await clearAbandonedStaging(o.store, root, { runId: o.runId, isLive: o.isLive, isCommitted, log: o.log });
-    if (cleared || partials) o.log.info("removed the staging of killed runs", { runs: cleared, partialFiles: partials });
+    // On S3 an entry in flight (over 8 MiB) is a multipart upload, whose key names its run.
+    const isDead = async ({ key }: { key: string }) => {
+      const runId = key.slice(root.length).split("/")[0]!;
+      return runId !== o.runId && !(await o.isLive(runId));
+    };
+    const uploads = await abortAbandonedUploads(o.store, root, isDead, o.log);
+    if (cleared || partials || uploads) o.log.info("removed the staging of killed runs", { runs: cleared, partialFiles: partials, abortedUploads: uploads });
+    const directories = await removeAbandonedWorkDirectories();
+    if (directories.length) o.log.info("removed the work directories of killed runs", { tmpdir: directories });
   }
 
   const archives = await listArchives(o.store, o.prefix);
@@ -112,7 +120,7 @@ async function listArchives(store: ObjectStore, prefix: string): Promise<InboxAr
 async function unzipArchive(o: UnzipInboxOptions, listed: InboxArchive, staging: string): Promise<void> {
   const { store, counts } = o;
   const log = o.log.child({ archive: listed.key });
-  const tempDir = await mkdtemp(join(tmpdir(), "etl-unzip-"));
+  const tempDir = await makeWorkDirectory("unzip");
   const ownManifestKey = manifestKey(o.destination, listed.key);
   let publication: Publication | undefined;
   let committed = false;

@@ -3,12 +3,11 @@
  * that differs by kind: staging left behind (a directory, or objects and multipart uploads), an
  * entry being written (a temp file, or a multipart upload), a large object's size.
  */
-import { ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
-import { runCommand, s3, type CliResult } from "./fixtures";
+import { runCommand, type CliResult } from "./fixtures";
 import type { Lake } from "./lakes";
 import { writeStreamedZip } from "./zip_builder";
 
@@ -34,24 +33,15 @@ export async function reasonOf(lake: Lake, key: string): Promise<Record<string, 
   return JSON.parse(await lake.readText(`quarantine/unzip_files/${DAY}/${key}.reason.json`));
 }
 
-async function multipartUploads(lake: Lake, prefix: string): Promise<string[]> {
-  const out = await s3().send(new ListMultipartUploadsCommand({ Bucket: lake.arg, Prefix: prefix }));
-  return (out.Uploads ?? []).map((upload) => upload.Key!);
-}
-
-/**
- * Whether nothing is left of staging: no directory on disk; no object and no upload in progress on
- * S3, unless `uploads` is false (a killed run's uploads stay: README, Known limits).
- */
-export async function stagingGone(lake: Lake, options: { uploads?: boolean } = {}): Promise<boolean> {
+/** Whether nothing is left of staging: no directory on disk; no object and no upload in progress on S3. */
+export async function stagingGone(lake: Lake): Promise<boolean> {
   if (lake.dir) return !existsSync(join(lake.dir, "_staging"));
-  if ((await lake.keys("_staging/")).length > 0) return false;
-  return options.uploads === false || (await multipartUploads(lake, "_staging/")).length === 0;
+  return (await lake.keys("_staging/")).length === 0 && (await lake.uploads("_staging/")).length === 0;
 }
 
 /** Whether an entry named `name` is being written to staging: its temp file on disk, its multipart upload on S3. */
 export async function stagingWrites(lake: Lake, name: string): Promise<boolean> {
-  const keys = lake.dir ? await lake.keys("_staging/") : await multipartUploads(lake, "_staging/");
+  const keys = lake.dir ? await lake.keys("_staging/") : await lake.uploads("_staging/");
   return keys.some((key) => key.includes(name));
 }
 
