@@ -15,7 +15,7 @@ export async function waitUntil(what: string, process: Subprocess, ready: () => 
 const children = new Set<Subprocess>();
 
 /** Remembers a server process so it is killed when the test run ends, whatever way it ends. */
-export function track(child: Subprocess): Subprocess {
+export function track<T extends Subprocess>(child: T): T {
   children.add(child);
   return child;
 }
