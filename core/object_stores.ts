@@ -1,4 +1,5 @@
 import type { S3Client } from "@aws-sdk/client-s3";
+import { errorMessage } from "./errors";
 import { FileStore } from "./file_store";
 import type { Location, ObjectStore } from "./object_store";
 import type { Logger } from "./log";
@@ -91,10 +92,21 @@ async function createS3Client(options: ObjectStoresOptions, timeouts: S3Timeouts
  */
 function sdkLogger(log: Logger | undefined) {
   const warn = (...content: unknown[]) => {
-    const text = content.map(String).join(" ");
+    const text = content.map(sdkLogText).join(" ");
     if (text.includes("non-retryable streaming request")) return;
     if (log) log.warn(`AWS SDK: ${text}`);
     else console.warn(text);
   };
   return { debug: () => {}, info: () => {}, warn, error: warn };
+}
+
+/** The SDK hands its logger errors and plain objects too; String() made those "[object Object]". */
+function sdkLogText(item: unknown): string {
+  if (typeof item === "string") return item;
+  if (item instanceof Error) return errorMessage(item);
+  try {
+    return JSON.stringify(item) ?? String(item);
+  } catch {
+    return String(item);
+  }
 }
