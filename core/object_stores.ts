@@ -88,7 +88,9 @@ async function createS3Client(options: ObjectStoresOptions, timeouts: S3Timeouts
 /**
  * The SDK's warnings, in the run's log rather than on the console; without the one it writes
  * whenever a request with a streamed body (an upload part) fails: "non-retryable" is the SDK's
- * view, and the retry policy sends the part again from its buffer (core/s3_upload.ts).
+ * view, and the retry policy sends the part again from its buffer (core/s3_upload.ts). Its
+ * `error` is the logger middleware reporting every failed command, a HEAD's expected 404
+ * included: the caller reports the failures that matter (core/s3_request.ts), so it is dropped.
  */
 function sdkLogger(log: Logger | undefined) {
   const warn = (...content: unknown[]) => {
@@ -97,7 +99,7 @@ function sdkLogger(log: Logger | undefined) {
     if (log) log.warn(`AWS SDK: ${text}`);
     else console.warn(text);
   };
-  return { debug: () => {}, info: () => {}, warn, error: warn };
+  return { debug: () => {}, info: () => {}, warn, error: () => {} };
 }
 
 /** The SDK hands its logger errors and plain objects too; String() made those "[object Object]". */
