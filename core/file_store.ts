@@ -18,6 +18,11 @@ export function partialPath(path: string, owner = `pid${process.pid}`): string {
   return `${path}${PARTIAL}${owner}.${Math.random().toString(36).slice(2, 8)}`;
 }
 
+/** The key prefix of the temp files of writes to `key` alone (not of keys that start with it). */
+export function partialsOf(key: string): string {
+  return `${key}${PARTIAL}`;
+}
+
 /** Whether a file name is one partialPath() made: a write in progress or abandoned by a crash. */
 export function isPartial(name: string): boolean {
   return name.includes(PARTIAL);

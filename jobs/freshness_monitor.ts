@@ -54,7 +54,7 @@ async function checkSources(args: ArgValues<typeof ARGS>, ctx: JobContext): Prom
   const problems = declarationProblems(FRESHNESS_SOURCES);
   if (problems.length) throw new Error(`processors/observability/freshness/sources.ts: ${problems.join("; ")}`);
   const sources = selectSources(FRESHNESS_SOURCES, args.source);
-  const openStore = declaredBucketOpener(parseBucketMap(args.bucketMap, FRESHNESS_SOURCES), ctx.objectStore, ctx.signal);
+  const openStore = declaredBucketOpener(parseBucketMap(args.bucketMap, FRESHNESS_SOURCES), ctx.objectStore);
   const artefact = args.sourcesJson && (await ctx.objectStore(args.sourcesJson));
   if (artefact) await requireExists(artefact, "--sources-json");
   // The only identifiers the repository reads: the declared tables and columns.

@@ -226,11 +226,15 @@ for (const kind of LAKE_KINDS) {
       const live = await insertLease(db.sql, "decrypt_files:elsewhere", "pod-2", { expiresInSeconds: 60 });
       const liveFile = `decrypted/big.bin.etl-partial-${live}.def456`;
       if (kind === "file") await lake.write(liveFile, "in flight");
+      // A write of another key that starts with this one (a quarantine release's, which holds no
+      // lease): publishing big.bin must not take it for big.bin's.
+      const otherKeyFile = `decrypted/big.bin.gz.etl-partial-pid1.abc123`;
+      if (kind === "file") await lake.write(otherKeyFile, "another key in flight");
 
       const rerun = await run(["--bucket", lake.arg], env);
       expect(rerun.summary).toMatchObject({ exitCode: 0, counts: { decrypted: 1 } });
       await sameBytes("decrypted/big.bin", plaintext);
-      expect(await lake.keys("decrypted/")).toEqual(kind === "file" ? ["decrypted/big.bin", liveFile] : ["decrypted/big.bin"]);
+      expect(await lake.keys("decrypted/")).toEqual(kind === "file" ? ["decrypted/big.bin", otherKeyFile, liveFile].sort() : ["decrypted/big.bin"]);
     }, 180_000);
   });
 }

@@ -78,7 +78,7 @@ async function check(sources: FreshnessSource[], options: { now?: () => Date } =
   const signal = new AbortController().signal;
   try {
     const freshness = new FreshnessRepository(db.sql, sources.flatMap((s) => (s.kind === "table" ? [{ table: s.table, column: s.column }] : [])));
-    const counts = await checkFreshness({ sources, probe: { freshness, openStore: declaredBucketOpener(new Map(), (l) => stores.open(l), signal), signal }, log, metrics, signal, now: options.now });
+    const counts = await checkFreshness({ sources, probe: { freshness, openStore: declaredBucketOpener(new Map(), (l) => stores.open(l)), signal }, log, metrics, signal, now: options.now });
     const events = lines.map((l) => JSON.parse(l) as Record<string, any>);
     const byName = Object.fromEntries(events.filter((e) => e.event === "freshness.source").map((e) => [e.name, e]));
     return { counts, events, byName, result: events.find((e) => e.event === "freshness.result")!, gauges: metrics.gauges() };

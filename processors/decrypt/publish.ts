@@ -1,5 +1,6 @@
 import { abortAbandonedUploads } from "../../core/abandoned_uploads";
 import type { Logger } from "../../core/log";
+import { partialsOf } from "../../core/file_store";
 import { SOURCE_ETAG_METADATA, type ObjectStore } from "../../core/object_store";
 import { retry } from "../../core/retry";
 import type { PlaintextSpool } from "./spool";
@@ -43,7 +44,8 @@ export async function publishPlaintext(
   await spool.finish();
   const metadata: Record<string, string> = { [SOURCE_ETAG_METADATA]: source.etag, ...(source.signer ? { [SIGNER_METADATA]: source.signer } : {}) };
   await retry(() => store.write(key, spool.reader(), { size: spool.bytes, metadata }), { signal: o.signal });
-  const removed = (await store.removeAbandonedPartials?.(key, o.isLive)) ?? 0;
+  // partialsOf(key), not key: publishing decrypted/a.csv must not touch decrypted/a.csv.gz's writes.
+  const removed = (await store.removeAbandonedPartials?.(partialsOf(key), o.isLive)) ?? 0;
   const aborted = await abortAbandonedUploads(store, key, async (upload) => upload.key === key, o.log);
   if (removed || aborted) o.log.info("removed what killed runs left of the plaintext", { key, removed, abortedUploads: aborted });
 }

@@ -4,7 +4,6 @@ import type { Counts } from "../../../core/job";
 import type { Logger } from "../../../core/log";
 import type { Metrics } from "../../../core/metrics";
 import { writeBytes, type ObjectStore } from "../../../core/object_store";
-import { retry } from "../../../core/retry";
 import { measureSource, type ProbeDependencies } from "./probe";
 import { criteriaOf, type FreshnessSource } from "./sources";
 import { sourcesArtefact, type MeasuredSource } from "./sources_json";
@@ -66,7 +65,7 @@ export async function checkFreshness(o: FreshnessCheckOptions): Promise<Counts> 
   if (o.sourcesJson) {
     const { store, key, invocationId } = o.sourcesJson;
     const body = new TextEncoder().encode(JSON.stringify(sourcesArtefact(measured, { invocationId, generatedAt: now(), elapsedTime }), null, 2) + "\n");
-    await retry(() => writeBytes(store, key, body, "application/json"), { signal: o.signal });
+    await writeBytes(store, key, body, "application/json");
     o.log.info("wrote dbt's sources.json", { url: `${store.url}/${key}`, results: results.length });
   }
   return counts;

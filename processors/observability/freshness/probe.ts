@@ -21,11 +21,11 @@ export interface Measurement {
  * openStore for the probes: a declared bucket, or where `--bucket-map` reads it from, opened once
  * and checked to exist (a missing bucket is that source's runtime error, named, not an empty listing).
  */
-export function declaredBucketOpener(bucketMap: ReadonlyMap<string, Location>, open: (location: Location) => Promise<ObjectStore>, signal: AbortSignal): (bucket: string) => Promise<ObjectStore> {
+export function declaredBucketOpener(bucketMap: ReadonlyMap<string, Location>, open: (location: Location) => Promise<ObjectStore>): (bucket: string) => Promise<ObjectStore> {
   const opened = new Map<string, Promise<ObjectStore>>();
   const openChecked = async (bucket: string) => {
     const store = await open(bucketMap.get(bucket) ?? parseLocation(bucket));
-    if (!(await retry(() => store.exists(), { signal }))) throw new Error(`${store.url} does not exist`);
+    if (!(await store.exists())) throw new Error(`${store.url} does not exist`);
     return store;
   };
   return (bucket) => {
@@ -73,16 +73,15 @@ async function newestSilverPartition(dataset: string, bucket: string, deps: Prob
   if (committed) return { maxLoadedAt: committed.committedAt, detail: { partition: committed.partitionDate, runId: committed.runId, from: "etl_partitions" } };
   const store = await deps.openStore(bucket);
   const prefix = `silver/${dataset}/`;
-  const newestKey = await retry(async () => {
-    let newest: string | undefined;
-    for await (const object of store.list(prefix)) {
-      deps.signal.throwIfAborted();
-      // Fixed-width dates: the greatest key is the latest date.
-      if (MANIFEST.test(object.key.slice(prefix.length)) && (newest === undefined || object.key > newest)) newest = object.key;
-    }
-    return newest;
-  }, { signal: deps.signal });
+  // Each page's request is retried by the store (core/s3_retry.ts).
+  let newestKey: string | undefined;
+  for await (const object of store.list(prefix)) {
+    deps.signal.throwIfAborted();
+    // Fixed-width dates: the greatest key is the latest date.
+    if (MANIFEST.test(object.key.slice(prefix.length)) && (newestKey === undefined || object.key > newestKey)) newestKey = object.key;
+  }
   if (newestKey === undefined) return { maxLoadedAt: null, detail: { reason: `no committed partition of ${dataset} in etl_partitions or ${store.url}/${prefix}` } };
+  // The store retries the GET; a body that breaks off part-way is read again here.
   const manifest = JSON.parse((await retry(() => readBytes(store, newestKey), { signal: deps.signal })).toString("utf8")) as { committed_at?: unknown };
   const committedAt = typeof manifest.committed_at === "string" ? new Date(manifest.committed_at) : undefined;
   if (!committedAt || Number.isNaN(committedAt.getTime())) throw new Error(`${store.url}/${newestKey} has no valid committed_at`);
