@@ -92,7 +92,7 @@ function loadDuckDB(): Promise<DuckDBApi> {
  * private directory: the dynamic linker then finds the library duckdb.node needs already loaded
  * (it matches libraries by soname). The file is removed once loaded (its mapping stays); writing
  * it takes about 60 ms, and a run killed in those leaves a work directory that the next run of
- * a DuckDB job (bronze_to_silver, profile_dataset) removes (core/work_directory.ts). From source there is no asset: duckdb.node finds
+ * bronze_to_silver, profile_dataset or unzip_files removes (core/work_directory.ts). From source there is no asset: duckdb.node finds
  * libduckdb.so beside it in node_modules.
  */
 async function loadEmbeddedLibrary(): Promise<void> {

@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Logger } from "./log";
 
 const NAME = /^etl-([a-z_]+)-(.+)-(\d+)\.(\d+)-[A-Za-z0-9]{6}$/;
 
@@ -36,6 +37,12 @@ export async function removeAbandonedWorkDirectories(dir = tmpdir()): Promise<st
     removed.push(entry.name);
   }
   return removed;
+}
+
+/** What a run does before making its own: removes those of dead processes, and logs which. */
+export async function sweepAbandonedWorkDirectories(log: Logger, dir = tmpdir()): Promise<void> {
+  const directories = await removeAbandonedWorkDirectories(dir);
+  if (directories.length) log.info("removed the work directories of killed runs", { tmpdir: directories });
 }
 
 /** Whether the process `pid` that started at `start` (0: not known) still runs. */

@@ -7,7 +7,7 @@ import type { Counts } from "../../core/job";
 import type { Logger } from "../../core/log";
 import type { Metrics } from "../../core/metrics";
 import { writeBytes, type ObjectStore } from "../../core/object_store";
-import { makeWorkDirectory, removeAbandonedWorkDirectories } from "../../core/work_directory";
+import { makeWorkDirectory, sweepAbandonedWorkDirectories } from "../../core/work_directory";
 import { collectFailures } from "./check_failures";
 import { checkAggregates, evaluateChecks, expectedColumns, failingRowsCondition, planChecks } from "./checks";
 import { countValues, scanColumns, type ColumnScanOptions } from "./column_profile";
@@ -55,11 +55,8 @@ const DETECTION_FAILED = /Conversion Error|Could not convert|CSV Error|Invalid I
  */
 export async function runProfile(o: ProfileRunOptions): Promise<Counts> {
   const { store, inputs, dataset, log, counts } = o;
-  if (!o.dryRun) {
-    // What killed runs (of any job, on this host) left in $TMPDIR: staged inputs, DuckDB's spill.
-    const directories = await removeAbandonedWorkDirectories();
-    if (directories.length) log.info("removed the work directories of killed runs", { tmpdir: directories });
-  }
+  // What killed runs (of any job, on this host) left in $TMPDIR: staged inputs, DuckDB's spill.
+  if (!o.dryRun) await sweepAbandonedWorkDirectories(log);
   const work = await makeWorkDirectory("profile");
   let duck: { connection: ProfileSql; close(): void } | undefined;
   try {

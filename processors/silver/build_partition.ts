@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Dataset } from "../../core/dataset";
 import type { Counts } from "../../core/job";
 import { readUnlessMissing } from "../../core/missing_table";
-import { makeWorkDirectory, removeAbandonedWorkDirectories } from "../../core/work_directory";
+import { makeWorkDirectory, sweepAbandonedWorkDirectories } from "../../core/work_directory";
 import type { Logger } from "../../core/log";
 import type { ObjectStore } from "../../core/object_store";
 import type { AgencyRepository } from "../../repositories/agencies";
@@ -105,6 +105,5 @@ export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Co
 /** What killed runs left: their files in the partition, their work directories in $TMPDIR. */
 async function removeLeftovers(o: BuildPartitionOptions): Promise<void> {
   await removeDeadRunLeftovers({ store: o.store, prefix: silverPrefix(o.dataset, o.partitionDate), runId: o.runId, isLive: o.isLive, log: o.log });
-  const directories = await removeAbandonedWorkDirectories();
-  if (directories.length) o.log.info("removed the work directories of killed runs", { tmpdir: directories });
+  await sweepAbandonedWorkDirectories(o.log);
 }

@@ -10,7 +10,7 @@ import { readUnlessMissing } from "../../core/missing_table";
 import type { Metrics } from "../../core/metrics";
 import type { ObjectStore } from "../../core/object_store";
 import type { Progress } from "../../core/progress";
-import { makeWorkDirectory, removeAbandonedWorkDirectories } from "../../core/work_directory";
+import { makeWorkDirectory, sweepAbandonedWorkDirectories } from "../../core/work_directory";
 import type { DeadLetterRepository } from "../../repositories/dead_letters";
 import type { ProcessedFile, ProcessedFileRepository } from "../../repositories/processed_files";
 import type { Quarantine } from "../quarantine";
@@ -81,8 +81,7 @@ export async function unzipInbox(o: UnzipInboxOptions): Promise<Counts> {
     };
     const uploads = await abortAbandonedUploads(o.store, root, isDead, o.log);
     if (cleared || partials || uploads) o.log.info("removed the staging of killed runs", { runs: cleared, partialFiles: partials, abortedUploads: uploads });
-    const directories = await removeAbandonedWorkDirectories();
-    if (directories.length) o.log.info("removed the work directories of killed runs", { tmpdir: directories });
+    await sweepAbandonedWorkDirectories(o.log);
   }
 
   const archives = await listArchives(o.store, o.prefix);
