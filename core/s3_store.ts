@@ -60,7 +60,8 @@ export interface S3StoreOptions {
  * buffer. Every request this makes can be sent twice: CopyObject and UploadPartCopy copy the same
  * bytes again; a CreateMultipartUpload whose answer was lost leaves an empty upload (S3's
  * AbortIncompleteMultipartUpload lifecycle rule removes it); a CompleteMultipartUpload whose
- * answer was lost is answered NoSuchUpload the second time, a failure the caller sees.
+ * answer was lost is answered NoSuchUpload the second time, and the object's ETag tells whether
+ * it is this upload's (core/s3_upload.ts).
  */
 export class S3Store implements ObjectStore {
   readonly url: string;

@@ -2,11 +2,14 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
   type CreateMultipartUploadCommandOutput,
+  type HeadObjectCommandOutput,
   type UploadPartCommandOutput,
 } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { streamed } from "./gc_pacer";
 import type { WriteOptions } from "./object_store";
@@ -18,6 +21,11 @@ const PART_SIZE = 8 * MiB;
 const MAX_PARTS = 10_000;
 /** Parts uploading at once; one more buffer fills meanwhile. */
 const PARTS_IN_FLIGHT = 2;
+
+interface CompletedPart {
+  PartNumber: number;
+  ETag: string | undefined;
+}
 
 /**
  * Sends one request to S3 with its deadline and the retry policy (S3Store's send): `command`
@@ -47,7 +55,7 @@ export async function uploadStream(send: SendS3, target: { bucket: string; key: 
   const free: Buffer[] = [];
   let allocated = 0;
   const inFlight = new Set<Promise<void>>();
-  const parts: Array<{ PartNumber: number; ETag: string | undefined }> = [];
+  const parts: CompletedPart[] = [];
   let failure: { error: unknown } | undefined;
   let uploadId: string | undefined;
   let part: Buffer | undefined;
@@ -118,12 +126,7 @@ export async function uploadStream(send: SendS3, target: { bucket: string; key: 
     await sendPart(part!, filled);
     while (inFlight.size > 0) await Promise.race(inFlight);
     if (failure) throw failure.error;
-    // S3 assembles the parts before it answers.
-    await send(
-      () => new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
-      "CompleteMultipartUpload",
-      timeouts.copyMs(size),
-    );
+    await completeUpload(send, target, uploadId!, parts, timeouts, size);
   } catch (error) {
     await Promise.allSettled(inFlight);
     if (uploadId !== undefined) {
@@ -133,6 +136,29 @@ export async function uploadStream(send: SendS3, target: { bucket: string; key: 
     }
     throw error;
   }
+}
+
+/**
+ * Completes the upload; S3 assembles the parts before it answers. A completion whose answer was
+ * lost (a reset after S3 handled it) is answered NoSuchUpload when the policy sends it again,
+ * though the object is whole: the key is HEADed then, and an object with the ETag S3 gives these
+ * parts (the MD5 of their MD5s, then "-<parts>") is this write, done.
+ */
+async function completeUpload(send: SendS3, target: { bucket: string; key: string }, uploadId: string, parts: CompletedPart[], timeouts: S3Timeouts, size: number): Promise<void> {
+  const { bucket, key } = target;
+  try {
+    await send(() => new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), "CompleteMultipartUpload", timeouts.copyMs(size));
+  } catch (error) {
+    if ((error as { s3Code?: string }).s3Code !== "NoSuchUpload") throw error;
+    const head = await send<HeadObjectCommandOutput>(() => new HeadObjectCommand({ Bucket: bucket, Key: key }), "HeadObject", timeouts.metadataMs).catch(() => undefined);
+    if (head?.ETag?.replaceAll('"', "") !== multipartEtag(parts) || head.ContentLength !== size) throw error;
+  }
+}
+
+function multipartEtag(parts: CompletedPart[]): string {
+  const md5 = createHash("md5");
+  for (const part of parts) md5.update(Buffer.from((part.ETag ?? "").replaceAll('"', ""), "hex"));
+  return `${md5.digest("hex")}-${parts.length}`;
 }
 
 /** A part's bytes as a stream of 1 MiB views of its buffer (nothing is copied here). */

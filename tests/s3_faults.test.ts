@@ -227,3 +227,29 @@ test("a streamed multipart write: parts that fail are sent again from their buff
   // Three 8 MiB parts, four of their sends failed; the upload was created and completed once each.
   expect(proxy.requests.byOperation).toMatchObject({ CreateMultipartUpload: 5, UploadPart: 7, CompleteMultipartUpload: 4 });
 });
+
+test("a multipart completion whose answer was lost is answered NoSuchUpload when sent again: the object at the key with these parts' ETag is taken as this write's, another is not", async () => {
+  const bucket = await createBucket();
+  const body = randomBytes(17 * 1024 * 1024);
+  // After the server handled it: the object is assembled, the client never hears so; sent again,
+  // S3 answers NoSuchUpload (moto would complete it again: the answer is S3's, given by the proxy).
+  proxy.resetNext(1, { afterUpstream: true, when: "CompleteMultipartUpload" });
+  proxy.failNext(1, 404, { code: "NoSuchUpload", when: "CompleteMultipartUpload" });
+  const stores = new ObjectStores({ s3Endpoint: proxy.url, awsRegion: process.env.AWS_REGION!, s3TimeoutMs: 5_000 });
+  const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+  try {
+    const store = await stores.open({ kind: "s3", bucket });
+    await store.write("assembled.bin", Readable.from([body]), { size: body.length });
+    expect(sha256(await getObjectBytes(bucket, "assembled.bin"))).toBe(sha256(body));
+    // A NoSuchUpload for an upload that was never completed: the object at the key is the first
+    // write's, not made of these parts, so this write fails.
+    proxy.failNext(1, 404, { code: "NoSuchUpload", when: "CompleteMultipartUpload" });
+    const other = randomBytes(17 * 1024 * 1024);
+    await expect(store.write("assembled.bin", Readable.from([other]), { size: other.length })).rejects.toThrow(/CompleteMultipartUpload .*NoSuchUpload/);
+  } finally {
+    await stores.close();
+  }
+  expect(sha256(await getObjectBytes(bucket, "assembled.bin"))).toBe(sha256(body));
+  expect(proxy.pendingFaults()).toBe(0);
+  expect(proxy.requests.byOperation).toMatchObject({ CompleteMultipartUpload: 3, HeadObject: 2 });
+});
