@@ -213,11 +213,44 @@ for (const kind of LAKE_KINDS) {
       expect(rebuilt.summary).toMatchObject({ exitCode: 3, counts: { rejectedInputs: 1, rowsOut: 4 } });
       expect((await manifestOf("service_requests", date)).rejected_inputs.map((r: { key: string }) => r.key)).toEqual([`${prefix}cut.json`]);
 
-      // Nothing readable: an empty partition, its rejects, exit 3; never a failed run.
+      // Nothing readable and nothing committed: no partition at all, the reject logged, exit 3; never a failed run.
       await lake.write(`bronze/service_requests/dt=2026-11-10/only.ndjson.gz`, "not gzip\n");
       const empty = await run(args("service_requests", "2026-11-10"));
-      expect(empty.summary).toMatchObject({ exitCode: 3, counts: { inputs: 1, rejectedInputs: 1, rowsIn: 0, rowsOut: 0 } });
-      expect(await manifestOf("service_requests", "2026-11-10")).toMatchObject({ rows: { in: 0, out: 0 }, rejected_inputs: [{ key: "bronze/service_requests/dt=2026-11-10/only.ndjson.gz" }] });
+      expect(empty.summary).toMatchObject({ exitCode: 3, counts: { inputs: 1, rejectedInputs: 1, failed: 1, rowsIn: 0, rowsOut: 0 } });
+      expect(await lake.keys(silver("service_requests", "2026-11-10"))).toEqual([]);
+      expect(empty.events.filter((e) => e.event === "silver.rejected_input")).toEqual([
+        expect.objectContaining({ file: "bronze/service_requests/dt=2026-11-10/only.ndjson.gz", rule: "unreadable_file", reason: expect.stringContaining("Input is not a GZIP stream") }),
+      ]);
+    });
+
+    test("a re-delivery whose only file cannot be read keeps the committed partition as it was, exit 3; fixed, the partition is rebuilt", async () => {
+      const date = "2026-11-12";
+      await writeBronze("service_requests", date, "a.ndjson", [request(1), request(2)].join("\n") + "\n");
+      const first = await run(args("service_requests", date));
+      expect(first.exitCode).toBe(0);
+      const committedKeys = await lake.keys(silver("service_requests", date));
+      const manifestBefore = (await lake.read(`${silver("service_requests", date)}_manifest.json`)).toString();
+      const [ledgerBefore] = await db.sql`select fingerprint, run_id::text from etl_partitions where dataset = 'service_requests'`;
+
+      await writeBronze("service_requests", date, "a.ndjson", `{"id": 1, "title": "cut`);
+      for (let attempt = 0; attempt < 2; attempt++) {
+        // Run again with the same bad file: the same outcome, the fingerprint never recorded.
+        const bad = await run(args("service_requests", date));
+        expect(bad.summary).toMatchObject({ exitCode: 3, status: "partial", counts: { inputs: 1, rejectedInputs: 1, failed: 1, rowsOut: 0 } });
+        expect((await lake.read(`${silver("service_requests", date)}_manifest.json`)).toString()).toBe(manifestBefore);
+        expect(await lake.keys(silver("service_requests", date))).toEqual(committedKeys);
+        expect((await readSilver("service_requests", date)).map((r) => Number(r.id))).toEqual([1, 2]);
+        expect([...(await db.sql`select fingerprint, run_id::text from etl_partitions where dataset = 'service_requests'`)]).toEqual([ledgerBefore!]);
+        expect(bad.events.filter((e) => e.event === "silver.rejected_input")).toEqual([
+          expect.objectContaining({ file: `bronze/service_requests/dt=${date}/a.ndjson`, rule: "unreadable_file", reason: expect.stringContaining("Malformed JSON") }),
+        ]);
+      }
+
+      await writeBronze("service_requests", date, "a.ndjson", [request(1), request(3)].join("\n") + "\n");
+      const fixed = await run(args("service_requests", date));
+      expect(fixed.summary).toMatchObject({ exitCode: 0, counts: { rowsOut: 2, rejectedInputs: 0 } });
+      expect((await readSilver("service_requests", date)).map((r) => Number(r.id))).toEqual([1, 3]);
+      expect(await partitionEntries("service_requests", date)).toEqual([String(fixed.summary!.runId), "_manifest.json"].sort());
     });
 
     test("a dry run transforms and counts and writes nothing; without --date the logical date's day is the partition", async () => {

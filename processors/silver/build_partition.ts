@@ -11,7 +11,8 @@ import type { PartitionRepository } from "../../repositories/partitions";
 import { bronzePrefix, fingerprintInputs, listBronzeInputs, sameInputs, stageInputs } from "./bronze_inputs";
 import { removeDeadRunLeftovers } from "./leftovers";
 import { publishPartition, silverPrefix, writePartitionFiles } from "./publish";
-import { transformPartition, type DuckSql, type TransformCounts } from "./transform";
+import type { UnreadableInput } from "./bronze_read";
+import { UNREADABLE_FILE, transformPartition, type DuckSql, type TransformCounts } from "./transform";
 
 export interface BuildPartitionOptions {
   dataset: Dataset;
@@ -41,7 +42,8 @@ export interface BuildPartitionOptions {
  * (in the partition and in $TMPDIR); then skipped when the inputs' fingerprint is the committed
  * one (and its manifest is there), else staged, transformed in DuckDB, written as Parquet and
  * published, then recorded in etl_partitions. A bronze file DuckDB cannot read is left out,
- * named in the rejects and the manifest, and makes the run partial. A dry run transforms and
+ * named in the rejects and the manifest, and makes the run partial; with none readable the
+ * committed partition is kept (keepCommitted). A dry run transforms and
  * counts but writes and removes nothing.
  */
 export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Counts> {
@@ -71,9 +73,10 @@ export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Co
     const overRatio = ratio > o.maxRejectRatio;
     if (overRatio) log.warn("rejected rows over --max-reject-ratio", { rejected: checked.rejected, rowsIn: checked.rowsIn, ratio: Math.round(ratio * 10_000) / 10_000, max: o.maxRejectRatio });
     // A file left out is rows lost that no ratio can weigh: always partial (exit 3).
-    if (unreadable.length) log.warn("bronze files that cannot be read were left out of the partition", { files: unreadable });
     Object.assign(counts, { rejectedInputs: unreadable.length, failed: (overRatio ? checked.rejected : 0) + unreadable.length });
     const outcome = (rowsOut: number): TransformCounts => ({ ...checked, rowsOut, duplicates: checked.rowsIn - checked.rejected - rowsOut });
+    if (unreadable.length === files.length) return keepCommitted(o, unreadable, committed?.runId, Object.assign(counts, outcome(0)));
+    if (unreadable.length) log.warn("bronze files that cannot be read were left out of the partition", { files: unreadable });
     if (o.dryRun) {
       const [row] = (await duck.connection.runAndReadAll("select count(*)::double as n from silver")).getRowObjects();
       return Object.assign(counts, outcome(Number(row!.n)));
@@ -100,6 +103,19 @@ export async function buildSilverPartition(o: BuildPartitionOptions): Promise<Co
     duck?.close();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * No input readable: publishing would replace the committed partition with an empty one, so one
+ * bad re-delivery would wipe what readers see. The partition stays as it is and the fingerprint
+ * is not recorded (a rerun after the file is fixed rebuilds); the rejects, which no manifest can
+ * point at, are logged one event each.
+ */
+function keepCommitted(o: BuildPartitionOptions, unreadable: UnreadableInput[], committedRun: string | undefined, counts: Counts): Counts {
+  for (const input of unreadable) o.log.warn("bronze input rejected", { event: "silver.rejected_input", file: input.key, rule: UNREADABLE_FILE, reason: input.reason });
+  const kept = committedRun ? `the committed partition (run ${committedRun}) is kept as it is` : "nothing is published";
+  o.log.warn(`no bronze file of the partition can be read: ${kept}`, { prefix: `${o.store.url}/${bronzePrefix(o.dataset, o.partitionDate)}`, files: unreadable.length });
+  return counts;
 }
 
 /** What killed runs left: their files in the partition, their work directories in $TMPDIR. */
