@@ -46,9 +46,10 @@ export async function planBackfill(o: {
   return slots.filter((s) => (o.reprocess === "all" ? true : o.reprocess === "failed" ? s.state === "failed" : s.state !== "succeeded"));
 }
 
-// Day runs that failed for want of a dependency (75) or were interrupted (130, 143): a rerun may
-// succeed. Any other failure (a bad argument, recorded items, an error in the data) stays.
-const TRANSIENT = new Set([75, 130, 143]);
+// Day runs that failed for want of a dependency (75), were interrupted (130, 143) or killed
+// (137, SIGKILL: the OOM killer's, which Kubernetes retries in a pod): a rerun may succeed.
+// Any other failure (a bad argument, recorded items, an error in the data) stays.
+const TRANSIENT = new Set([75, 130, 137, 143]);
 
 /**
  * Runs the planned slots as child runs of the job (`run(date)` spawns one and returns its exit

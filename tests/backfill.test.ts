@@ -152,6 +152,9 @@ test("a backfill whose failed days all failed transiently is transient (75); one
     code: "transient",
     message: "2 of 3 day(s) failed transiently: 2026-10-01 (exit 75), 2026-10-03 (exit 143); a rerun of the backfill retries them",
   });
+  // A day child SIGKILLed (137, as the OOM killer does) is run again by the next backfill; beside a day that failed for good, partial.
+  expect(await backfillOf([137, 0])).toEqual({ code: "transient", message: "1 of 2 day(s) failed transiently: 2026-10-01 (exit 137); a rerun of the backfill retries them" });
+  expect(await backfillOf([137, 1])).toEqual({ counts: { planned: 2, succeeded: 0, failed: 2 } });
 });
 
 const FAULTS: Array<[string, (server: PostgresServer) => Promise<void>]> = [
