@@ -4,9 +4,11 @@ import { loadConfig, type PlatformConfig } from "../config";
 import type { Sql } from "../db";
 import { durationMs } from "../duration";
 import { EtlError, errorMessage } from "../errors";
+import { isDatabaseError } from "../database_error";
 import { isMissingTable } from "../missing_table";
 import { isPermissionDenied, permissionDenial } from "../permission_denied";
 import { redactText, secretsFromEnv } from "../redact";
+import { isTransientError } from "../transient";
 
 /**
  * What the operator commands (`etl runs`, `etl dlq`) share: their flags parsed strictly (a bad
@@ -60,14 +62,24 @@ export async function runOperatorCommand(
 
 function describe(command: string, error: unknown): string {
   if (isMissingTable(error)) return `${command}: this database has no platform tables yet; run \`etl migrate\` (${errorMessage(error)})`;
-  const message = errorMessage(permissionDenial(error, undefined) ?? error);
+  let message = errorMessage(permissionDenial(error, undefined) ?? error);
+  if (exitCodeOf(error) === 75) {
+    // postgres.js says only "write CONNECTION_CLOSED <host:port>" of a connection the server dropped.
+    if (isDatabaseError(error) && !(error instanceof EtlError)) message = `the database connection failed (${message})`;
+    message += "; a transient failure: try again";
+  }
   return message.startsWith(command) ? message : `${command}: ${message}`;
 }
 
+/**
+ * 2 for what only the operator can fix, 75 for what may pass (a lost connection, S3 unreachable
+ * or throttling: core/transient.ts, as the jobs decide), 1 for the rest. A connection terminated
+ * under `etl runs` exited 1, so a wrapper retrying on 75 gave up.
+ */
 function exitCodeOf(error: unknown): number {
   if (isMissingTable(error) || isPermissionDenied(error)) return 2;
-  if (error instanceof EtlError) return error.code === "transient" ? 75 : error.code === "usage" || error.code === "config" ? 2 : 1;
-  return 1;
+  if (error instanceof EtlError && (error.code === "usage" || error.code === "config")) return 2;
+  return isTransientError(error) ? 75 : 1;
 }
 
 /** "24h", "7d", "30m", "90s" ago, or an ISO date / timestamp. */
