@@ -1,5 +1,5 @@
 import { CircuitBreaker } from "../core/circuit_breaker";
-import { errorMessage } from "../core/errors";
+import { EtlError, errorMessage } from "../core/errors";
 import type { Logger } from "../core/log";
 import type { Metrics } from "../core/metrics";
 import { unsafeKeyReason } from "../core/object_key";
@@ -55,7 +55,12 @@ type Known = { size: number; etag: string | null; metadata?: Record<string, stri
  * request cannot replay: a streamed copy's body that broke off, which is read again from the start.
  *
  * A failure is returned as a `failed` outcome, not thrown, so one bad item does not stop the run;
- * only an open circuit breaker or an abort throws. The breaker opening ends every copy in flight
+ * only an open circuit breaker, an abort or a configuration error throws. That last is S3 denying
+ * a request by policy (S3AccessDeniedError: a PutObject or CopyObject at the destination, a
+ * GetObject at the source) or rejecting the credentials: it is the role's, not the object's, so
+ * every item would meet it, each a dead letter that a replay only fails again (30 attachments
+ * under a denied CopyObject were 30 dead letters and exit 3); thrown, it stops new copies and
+ * the run exits 2 naming the action to grant. The breaker opening ends every copy in flight
  * at once: they would otherwise each run out their own attempts first, while the workers freed
  * by the failures before the tenth started copies of their own (a CopyObject-only stall ran on
  * past 300 s that way).
@@ -106,6 +111,7 @@ export class AttachmentCopier {
     } catch (error) {
       if (this.options.signal?.aborted) throw error;
       if (this.open) throw this.open.error;
+      if (error instanceof EtlError && error.code === "config") throw error;
       if (isTransientError(error)) this.recordFailure(error);
       const message = errorMessage(error);
       log.warn("copy failed", { attachmentId: attachment.id, key: sourceKey, error: message });

@@ -116,11 +116,12 @@ describe.each(LAKE_KINDS)("unzip_files recovery on a %s lake", (kind) => {
   test("a publish that fails half-way is rolled back: the archive stays in the inbox with a dead letter, exit 3", async () => {
     await lake.write("inbox/a.zip", buildZip(["a", "b", "c", "d"].map((n) => ({ name: `${n}.csv`, data: n }))));
     // The move of b.csv fails: on disk a folder is where it would go (no object there, so no
-    // conflict); on S3 its CopyObject is denied.
+    // conflict); on S3 its CopyObject is refused as malformed, a failure neither transient nor a
+    // denial (a 403 AccessDenied ends the run with exit 2 instead: tests/access_denied.test.ts).
     const proxy = kind === "s3" ? await startFaultProxy(process.env.S3_ENDPOINT!) : undefined;
     try {
       if (lake.dir) await lake.write(`${DESTINATION}b.csv/kept.txt`, "someone else's");
-      proxy?.failNext(1, 403, { when: (r) => r.method === "PUT" && "x-amz-copy-source" in r.headers && decodeURIComponent(r.path.split("?")[0]!).endsWith(`${DESTINATION}b.csv`) });
+      proxy?.failNext(1, 400, { code: "InvalidRequest", when: (r) => r.method === "PUT" && "x-amz-copy-source" in r.headers && decodeURIComponent(r.path.split("?")[0]!).endsWith(`${DESTINATION}b.csv`) });
       const run = await unzipLake([], proxy ? { S3_ENDPOINT: proxy.url } : {});
       expect(run.exitCode).toBe(3);
       expect(run.summary!.counts).toMatchObject({ archives: 1, unzipped: 0, quarantined: 0, failed: 1 });

@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { isDatabaseError } from "../../core/database_error";
-import { errorMessage } from "../../core/errors";
+import { EtlError, errorMessage } from "../../core/errors";
 import { mapBounded } from "../../core/executor";
 import type { Counts } from "../../core/job";
 import type { Logger } from "../../core/log";
@@ -132,8 +132,11 @@ async function decryptToSpool(input: Input, o: DecryptInboxOptions): Promise<Dec
 /**
  * A refused message goes to the quarantine; a database error ends the run (the message was fine:
  * a terminated backend under markProcessed gave "read ECONNRESET", and the run exited 3 with a
- * dead letter for it, where a lost connection is transient, 75); anything else is a failed item,
- * tried again by the next run.
+ * dead letter for it, where a lost connection is transient, 75); so does S3 denying a request by
+ * policy or rejecting the credentials (a configuration error, exit 2 naming the IAM action: every
+ * message would meet it, and a denied PutObject gave each one a dead letter and the run exit 3);
+ * anything else is a failed item, tried again by the next run. Thrown, it starts no new message
+ * (mapBounded) and lets those in flight finish.
  */
 async function settleFailure(input: Input, error: unknown, o: DecryptInboxOptions): Promise<void> {
   if (error instanceof DecryptRefusal) {
@@ -145,7 +148,7 @@ async function settleFailure(input: Input, error: unknown, o: DecryptInboxOption
       error = quarantineError;
     }
   }
-  if (isDatabaseError(error)) throw error;
+  if (isDatabaseError(error) || (error instanceof EtlError && error.code === "config")) throw error;
   o.counts.failed!++;
   o.log.error("decrypting failed", { key: input.key, error: errorMessage(error) });
   await o.deadLetters.recordDeadLetters([{ itemKey: input.key, error: errorMessage(error), payload: { etag: input.etag } }]);

@@ -3,7 +3,7 @@ import { Writable, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { abortAbandonedUploads } from "../../core/abandoned_uploads";
 import { isDatabaseError } from "../../core/database_error";
-import { errorMessage } from "../../core/errors";
+import { EtlError, errorMessage } from "../../core/errors";
 import type { Counts } from "../../core/job";
 import type { Logger } from "../../core/log";
 import { readUnlessMissing } from "../../core/missing_table";
@@ -160,7 +160,7 @@ async function unzipArchive(o: UnzipInboxOptions, listed: InboxArchive, staging:
       });
     }
     // A database error (the record of the archive lost its connection) is the run's: exit 75, not a failed archive.
-    if (o.signal.aborted || isDatabaseError(error)) throw error;
+    if (o.signal.aborted || isDatabaseError(error) || appliesToTheRole(error)) throw error;
     if (!(error instanceof RuleViolation)) {
       counts.failed!++;
       log.error("could not extract the archive; it stays in the inbox for the next run", { error: errorMessage(error) });
@@ -192,16 +192,32 @@ async function quarantineArchive(o: UnzipInboxOptions, archive: InboxArchive, vi
     await o.quarantine.quarantine(archive.key, { rule: violation.rule, detail: violation.detail });
     o.counts.quarantined!++;
   } catch (error) {
+    if (appliesToTheRole(error)) throw error;
     o.counts.failed!++;
     o.log.error("could not quarantine the archive; it stays in the inbox", { archive: archive.key, rule: violation.rule, error: errorMessage(error) });
     await o.deadLetters?.recordDeadLetters([{ itemKey: archive.key, error: `${violation.rule}: ${violation.detail} (quarantine failed: ${errorMessage(error)})`, payload: { key: archive.key, etag: archive.etag } }]);
   }
 }
 
-/** Housekeeping once the archive is recorded: a failure here is a warning, never a rollback. */
+/** Housekeeping once the archive is recorded: a failure here is a warning (a denial ends the run, exit 2), never a rollback. */
 async function afterCommit(o: UnzipInboxOptions, archive: InboxArchive, log: Logger): Promise<void> {
   await o.deadLetters?.resolveDeadLetters([archive.key]).catch((error) => log.warn("could not resolve the archive's dead letter", { error: errorMessage(error) }));
-  if (o.deleteProcessed) await o.store.delete(archive.key).catch((error) => log.warn("could not delete the processed archive", { error: errorMessage(error) }));
+  if (o.deleteProcessed) {
+    await o.store.delete(archive.key).catch((error) => {
+      if (appliesToTheRole(error)) throw error;
+      log.warn("could not delete the processed archive", { error: errorMessage(error) });
+    });
+  }
+}
+
+/**
+ * S3 denying a request by policy (S3AccessDeniedError names the action) or rejecting the
+ * credentials: every archive would meet it, so it ends the run (exit 2) instead of failing this
+ * one with a dead letter that a replay only fails again; the archive's publication is rolled back
+ * first, as for any failure. A denied CopyObject at publish was a failed archive and exit 3.
+ */
+function appliesToTheRole(error: unknown): boolean {
+  return error instanceof EtlError && error.code === "config";
 }
 
 /** A dry run's sink: the entry is inflated and checked, and its bytes dropped. */
