@@ -7,7 +7,7 @@
 # and loads for the jobs that use it (bronze_to_silver), also needs libstdc++ and libgcc_s. So the
 # runtime image is distroless cc (base plus those two): no shell, no package manager, uid 65532.
 # DuckDB's library is written to $TMPDIR (/tmp) when a job opens it: /tmp must be writable (the
-# CronJobs mount an emptyDir there). tests/build.test.ts runs the same binaries in a root
+# CronJobs mount an emptyDir there). tests/scripts/build/build.test.ts runs the same binaries in a root
 # filesystem holding only them, the libraries ldd lists and /proc, as uid 65532 and PID 1.
 
 FROM oven/bun:1.4.4 AS build
@@ -21,7 +21,7 @@ FROM gcr.io/distroless/cc-debian12:nonroot AS etl
 COPY --from=build /src/dist/etl /etl
 USER 65532:65532
 # Two malloc arenas instead of one per thread: DuckDB's threads fragment the heap, and on a 10M-row
-# partition the peak RSS fell from 675 to 602 MiB (scripts/bench_silver.ts).
+# partition the peak RSS fell from 675 to 602 MiB (scripts/bench/silver.ts).
 ENV LOG_FORMAT=json MALLOC_ARENA_MAX=2
 ENTRYPOINT ["/etl"]
 

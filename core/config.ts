@@ -10,15 +10,15 @@ export interface PlatformConfig {
   databaseUrl: string | undefined;
   s3Endpoint: string | undefined;
   awsRegion: string;
-  /** Time to live of a lease (core/lease.ts); tests shorten it. */
+  /** Time to live of a lease (core/ledger/lease.ts); tests shorten it. */
   leaseTtlMs: number;
-  /** Base of the S3 deadlines (core/s3_request.ts); tests shorten it. */
+  /** Base of the S3 deadlines (core/storage/s3_request.ts); tests shorten it. */
   s3TimeoutMs: number;
-  /** Longest a database statement may run; a query unanswered 5 s after it failed (core/query_deadline.ts). */
+  /** Longest a database statement may run; a query unanswered 5 s after it failed (core/db/query_deadline.ts). */
   databaseTimeoutMs: number;
-  /** Where every run pushes its metrics at its end (core/pushgateway.ts); none when unset. */
+  /** Where every run pushes its metrics at its end (core/metrics/pushgateway.ts); none when unset. */
   pushgatewayUrl: string | undefined;
-  /** How often a run without a live progress line logs a job.progress event (core/progress.ts). */
+  /** How often a run without a live progress line logs a job.progress event (core/runtime/progress.ts). */
   progressIntervalMs: number;
 }
 

@@ -1,6 +1,6 @@
 /**
  * One error base class for the platform. `code` is short and stable; the job runner
- * (core/runner.ts) is the only place that turns a code into an exit code.
+ * (core/runtime/runner.ts) is the only place that turns a code into an exit code.
  */
 export type ErrorCode = "usage" | "config" | "transient" | "interrupted" | "failed";
 

@@ -1,13 +1,13 @@
-import { arg } from "../core/args";
+import { arg } from "../core/runtime/args";
 import { UsageError } from "../core/errors";
-import { defineJob } from "../core/job";
-import { argsHash, recordedArgs } from "../core/ledger";
-import { parseJobArgv } from "../core/parse_args";
+import { defineJob } from "../core/runtime/job";
+import { argsHash, recordedArgs } from "../core/ledger/ledger";
+import { parseJobArgv } from "../core/runtime/parse_args";
 import { secretsFromEnv } from "../core/redact";
-import { discoverJobs } from "../core/registry";
+import { discoverJobs } from "../core/runtime/registry";
 import { isCompiled } from "../core/version";
-import { daysBetween, planBackfill, runBackfill, spawnSlotRun, type Reprocess } from "../processors/backfill";
-import { JobRunRepository } from "../repositories/job_runs";
+import { daysBetween, planBackfill, runBackfill, spawnSlotRun, type Reprocess } from "../processors/data_pipeline/backfill";
+import { JobRunRepository } from "../core/ledger/job_runs";
 
 export const JOB = defineJob({
   name: "backfill",
@@ -34,7 +34,7 @@ export const JOB = defineJob({
     const job = await target.load();
     const parsed = parseJobArgv(job, args.jobArgs, {});
     if (!("args" in parsed) || parsed.help !== undefined) throw new UsageError(`the arguments after -- are ${args.job}'s; see etl ${args.job} --help`);
-    if (args.emitK8s) return { pods: await (await import("../scripts/manifests")).backfillJobManifest(args, args.emitK8s, job) };
+    if (args.emitK8s) return { pods: await (await import("../scripts/deploy/manifests")).backfillJobManifest(args, args.emitK8s, job) };
 
     const days = daysBetween(args.from, args.to);
     // The hash the runner gives each child's slot: its plan reads the ledger by it.

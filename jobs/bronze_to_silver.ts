@@ -1,10 +1,10 @@
-import { arg } from "../core/args";
+import { arg } from "../core/runtime/args";
 import { UsageError } from "../core/errors";
-import { SkippedRun, defineJob } from "../core/job";
-import { holdsLiveLease } from "../core/lease";
-import { locationUrl } from "../core/object_store";
-import { datasetNames, loadDataset } from "../processors/dataset_catalog";
-import { buildSilverPartition } from "../processors/silver/build_partition";
+import { SkippedRun, defineJob } from "../core/runtime/job";
+import { holdsLiveLease } from "../core/ledger/lease";
+import { locationUrl } from "../core/storage/object_store";
+import { datasetNames, loadDataset } from "../processors/datasets/index";
+import { buildSilverPartition } from "../processors/data_pipeline/silver/build_partition";
 import { AgencyRepository } from "../repositories/agencies";
 import { PartitionRepository } from "../repositories/partitions";
 
@@ -18,7 +18,7 @@ export const JOB = defineJob({
     date: arg.optionalDate("partition (default: the logical date's day)"),
     maxRejectRatio: arg.number("share of rejected rows above which the run is partial (exit 3)", { min: 0, max: 1, default: 0.01 }),
     // The process peaks about 300 MiB above this (Bun, DuckDB's code, writers' buffers): at 256MB a
-    // 10M-row partition peaked at 552 MiB, at 400MB at 665 MiB (scripts/bench_silver.ts).
+    // 10M-row partition peaked at 552 MiB, at 400MB at 665 MiB (scripts/bench/silver.ts).
     memoryLimit: arg.text("DuckDB memory limit; larger partitions spill to disk", { default: "256MB", placeholder: "<size>", pattern: /^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, patternHelp: "must be a size such as 400MB or 2GB" }),
     threads: arg.integer("DuckDB threads", { min: 1, max: 64, default: 2 }),
     maxSpill: arg.text("most DuckDB spills to the work directory (keep it under the pod's /tmp)", { default: "7GB", placeholder: "<size>", pattern: /^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$/i, patternHelp: "must be a size such as 7GB" }),
@@ -35,7 +35,7 @@ export const JOB = defineJob({
     const lease = ctx.dryRun ? undefined : await ctx.lease(`bronze_to_silver:${locationUrl(args.bucket)}:${dataset.name}:${partitionDate}`);
     if (lease && "heldBy" in lease) return new SkippedRun(`run ${lease.heldBy.runId} on ${lease.heldBy.host} is building this partition`);
     try {
-      const { openDuckDB } = await import("../core/duckdb");
+      const { openDuckDB } = await import("../core/db/duckdb");
       return await buildSilverPartition({
         ...ctx,
         ...args,

@@ -1,7 +1,7 @@
-import { arg } from "../core/args";
+import { arg } from "../core/runtime/args";
 import { describeUrl } from "../core/config";
 import { UsageError } from "../core/errors";
-import { defineJob } from "../core/job";
+import { defineJob } from "../core/runtime/job";
 import { measureDatabase } from "../processors/observability/db_metrics";
 import { DbHealthRepository } from "../repositories/db_health";
 

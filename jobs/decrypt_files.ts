@@ -1,12 +1,12 @@
-import { arg } from "../core/args";
+import { arg } from "../core/runtime/args";
 import { UsageError } from "../core/errors";
-import { SkippedRun, defineJob } from "../core/job";
-import { holdsLiveLease } from "../core/lease";
-import { locationUrl, requireExists } from "../core/object_store";
-import { decryptInbox } from "../processors/decrypt/inbox";
-import { loadKeyring } from "../processors/decrypt/keys";
-import { Quarantine } from "../processors/quarantine";
-import { DeadLetterRepository } from "../repositories/dead_letters";
+import { SkippedRun, defineJob } from "../core/runtime/job";
+import { holdsLiveLease } from "../core/ledger/lease";
+import { locationUrl, requireExists } from "../core/storage/object_store";
+import { decryptInbox } from "../processors/file_processing/decrypt/inbox";
+import { loadKeyring } from "../processors/file_processing/decrypt/keys";
+import { Quarantine } from "../processors/file_processing/quarantine/quarantine";
+import { DeadLetterRepository } from "../core/ledger/dead_letters";
 import { ProcessedFileRepository } from "../repositories/processed_files";
 
 const FINGERPRINT = "([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})";
@@ -29,7 +29,7 @@ export const JOB = defineJob({
     // The spool holding a plaintext until it is checked is on the pod's /tmp: this bounds it, and
     // a compression bomb is refused instead of filling the disk.
     maxOutputMib: arg.integer("largest plaintext accepted, in MiB; a larger one is quarantined", { min: 1, default: 4096 }),
-    // openpgp 6.3 can hang on a corrupt compressed packet instead of failing (processors/decrypt/decrypt_stream.ts).
+    // openpgp 6.3 can hang on a corrupt compressed packet instead of failing (processors/file_processing/decrypt/decrypt_stream.ts).
     stallSeconds: arg.integer("quarantine a message on which openpgp makes no progress for this long", { min: 1, max: 3600, default: 30 }),
     // Decryption runs on the one JavaScript thread (AES and SHA-1 in native code, called from it):
     // a second file in flight overlaps S3 transfers with it, more only queue.

@@ -1,9 +1,9 @@
-import { arg, kebabCase, type ArgValues } from "../core/args";
-import type { JobContext } from "../core/context";
+import { arg, kebabCase, type ArgValues } from "../core/runtime/args";
+import type { JobContext } from "../core/runtime/context";
 import { durationMs } from "../core/duration";
 import { UsageError } from "../core/errors";
-import { defineJob, type Counts } from "../core/job";
-import { locationLabel, requireExists } from "../core/object_store";
+import { defineJob, type Counts } from "../core/runtime/job";
+import { locationLabel, requireExists } from "../core/storage/object_store";
 import { checkCompleteness } from "../processors/observability/completeness/check";
 import { checkFreshness } from "../processors/observability/freshness/check";
 import { declaredBucketOpener } from "../processors/observability/freshness/probe";

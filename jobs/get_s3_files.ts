@@ -1,9 +1,9 @@
-import { arg, type ArgValues } from "../core/args";
+import { arg, type ArgValues } from "../core/runtime/args";
 import { UsageError } from "../core/errors";
-import type { JobContext } from "../core/context";
-import { SkippedRun, defineJob, type Counts } from "../core/job";
-import { locationUrl } from "../core/object_store";
-import { copyAgencyAttachments, replayedAttachmentId } from "../processors/agency_copy";
+import type { JobContext } from "../core/runtime/context";
+import { SkippedRun, defineJob, type Counts } from "../core/runtime/job";
+import { locationUrl } from "../core/storage/object_store";
+import { copyAgencyAttachments, replayedAttachmentId } from "../processors/data_pipeline/get_s3_files/agency_copy";
 import { AgencyRepository } from "../repositories/agencies";
 
 const ARGS = {
@@ -12,7 +12,7 @@ const ARGS = {
   destinationBucket: arg.location("bucket or directory to copy them to"),
   destinationPrefix: arg.keyPrefix("key prefix at the destination, ending in / (default: agency_id=<id>/)"),
   // 16 parallel copies saturate one pod's network on server-side copies; the HTTP agent allows
-  // 1024 sockets (core/object_stores.ts), so 256 is the most that never queues on a socket.
+  // 1024 sockets (core/storage/object_stores.ts), so 256 is the most that never queues on a socket.
   concurrency: arg.integer("copies in flight at once", { min: 1, max: 256, default: 16 }),
   batchSize: arg.integer("attachments read from the database per page", { min: 1, max: 10_000, default: 500 }),
   shard: arg.shard("process only attachments with id % n = i"),
@@ -43,7 +43,7 @@ async function copyAgency(args: ArgValues<typeof ARGS>, ctx: JobContext, replayI
     Promise.all([ctx.objectStore(args.sourceBucket), ctx.objectStore(args.destinationBucket)]),
   ]);
   if (!agency) throw new UsageError(`--agency-id ${args.agencyId}: no such agency`);
-  // Not requireExists: both at once, and the source named first. S3 retries each (core/s3_retry.ts).
+  // Not requireExists: both at once, and the source named first. S3 retries each (core/storage/s3_retry.ts).
   const [sourceExists, destinationExists] = await Promise.all([source.exists(), args.destinationBucket.kind === "s3" ? destination.exists() : true]);
   if (!sourceExists) throw new UsageError(`--source-bucket ${source.url} does not exist`);
   if (!destinationExists) throw new UsageError(`--destination-bucket ${destination.url} does not exist`);

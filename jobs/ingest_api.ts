@@ -1,9 +1,9 @@
-import { arg } from "../core/args";
+import { arg } from "../core/runtime/args";
 import { ConfigError, UsageError } from "../core/errors";
-import { HttpClient } from "../core/http_client";
-import { defineJob } from "../core/job";
-import { ingestResource } from "../processors/api_ingest/ingest";
-import { datasetNames, loadDataset } from "../processors/dataset_catalog";
+import { HttpClient } from "../core/http/http_client";
+import { defineJob } from "../core/runtime/job";
+import { ingestResource } from "../processors/data_pipeline/api_ingest/ingest";
+import { datasetNames, loadDataset } from "../processors/datasets/index";
 import { WatermarkRepository } from "../repositories/watermarks";
 
 export const JOB = defineJob({

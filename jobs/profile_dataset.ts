@@ -1,8 +1,8 @@
-import { arg } from "../core/args";
-import { defineJob } from "../core/job";
-import { datasetNames, loadDataset } from "../processors/dataset_catalog";
-import { runProfile } from "../processors/profile/run_profile";
-import { resolveProfileTarget } from "../processors/profile/target";
+import { arg } from "../core/runtime/args";
+import { defineJob } from "../core/runtime/job";
+import { datasetNames, loadDataset } from "../processors/datasets/index";
+import { runProfile } from "../processors/file_processing/profile/run_profile";
+import { resolveProfileTarget } from "../processors/file_processing/profile/target";
 
 export const JOB = defineJob({
   name: "profile_dataset",
@@ -31,7 +31,7 @@ export const JOB = defineJob({
     const dataset = args.dataset === undefined ? undefined : await loadDataset(args.dataset);
     const store = await ctx.objectStore(args.bucket);
     const target = await resolveProfileTarget({ ...args, store, dataset, logicalDate: ctx.logicalDate });
-    const { openDuckDB } = await import("../core/duckdb");
+    const { openDuckDB } = await import("../core/db/duckdb");
     return runProfile({
       ...ctx,
       ...args,

@@ -1,6 +1,6 @@
-import { arg } from "../core/args";
-import { defineJob } from "../core/job";
-import { locationLabel, requireExists } from "../core/object_store";
+import { arg } from "../core/runtime/args";
+import { defineJob } from "../core/runtime/job";
+import { locationLabel, requireExists } from "../core/storage/object_store";
 import { measureS3Prefix } from "../processors/observability/s3/metrics";
 
 export const JOB = defineJob({
@@ -13,7 +13,7 @@ export const JOB = defineJob({
     depth: arg.integer("path segments below the prefix that make a group (0: the prefix is one group)", { min: 0, max: 32, default: 1 }),
     // A listing waits one round trip per 1000 keys. With 50 ms a page, 8 listings side by side
     // took 1M keys in 35 s against 104 s for one stream, at 29 requests/s; with none (CPU-bound on
-    // 2 cores) they cost 14% more than one stream (scripts/bench_s3_metrics.ts).
+    // 2 cores) they cost 14% more than one stream (scripts/bench/s3_metrics.ts).
     concurrency: arg.integer("sub-prefixes listed at once", { min: 1, max: 64, default: 8 }),
     // Six series per group in the Pushgateway; past this, objects count in the "(other)" group.
     maxGroups: arg.integer("groups reported; objects of later groups count in (other)", { min: 1, max: 100_000, default: 1000 }),

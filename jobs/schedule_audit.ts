@@ -1,7 +1,7 @@
-import { arg } from "../core/args";
+import { arg } from "../core/runtime/args";
 import { UsageError } from "../core/errors";
-import { defineJob } from "../core/job";
-import { scheduledJobs } from "../core/registry";
+import { defineJob } from "../core/runtime/job";
+import { scheduledJobs } from "../core/runtime/registry";
 import { durationMs } from "../core/duration";
 import { auditSchedules } from "../processors/observability/schedule/audit";
 import { SlotRunRepository } from "../repositories/slot_runs";

@@ -1,8 +1,8 @@
-import { arg } from "../core/args";
-import { defineJob } from "../core/job";
-import { requireExists } from "../core/object_store";
-import { PACKAGE_ARGS, packagePrefix } from "../processors/dag_package";
-import { mirrorPackage } from "../processors/dag_mirror";
+import { arg } from "../core/runtime/args";
+import { defineJob } from "../core/runtime/job";
+import { requireExists } from "../core/storage/object_store";
+import { PACKAGE_ARGS, packagePrefix } from "../processors/core/dags/dag_package";
+import { mirrorPackage } from "../processors/core/dags/dag_mirror";
 
 export const JOB = defineJob({
   name: "sync_dags",

@@ -1,14 +1,14 @@
-import { arg } from "../core/args";
+import { arg } from "../core/runtime/args";
 import { UsageError } from "../core/errors";
-import { SkippedRun, defineJob } from "../core/job";
-import { holdsLiveLease } from "../core/lease";
-import { unsafePrefixReason } from "../core/object_key";
-import { locationUrl, requireExists } from "../core/object_store";
-import { QUARANTINE_PREFIX, Quarantine } from "../processors/quarantine";
-import { byteSizeArg } from "../processors/unzip/limits";
-import { STAGING_ROOT } from "../processors/unzip/staging";
-import { unzipInbox } from "../processors/unzip/unzip_inbox";
-import { DeadLetterRepository } from "../repositories/dead_letters";
+import { SkippedRun, defineJob } from "../core/runtime/job";
+import { holdsLiveLease } from "../core/ledger/lease";
+import { unsafePrefixReason } from "../core/storage/object_key";
+import { locationUrl, requireExists } from "../core/storage/object_store";
+import { QUARANTINE_PREFIX, Quarantine } from "../processors/file_processing/quarantine/quarantine";
+import { byteSizeArg } from "../processors/file_processing/unzip/limits";
+import { STAGING_ROOT } from "../processors/file_processing/unzip/staging";
+import { unzipInbox } from "../processors/file_processing/unzip/unzip_inbox";
+import { DeadLetterRepository } from "../core/ledger/dead_letters";
 import { ProcessedFileRepository } from "../repositories/processed_files";
 
 export const JOB = defineJob({
@@ -25,7 +25,7 @@ export const JOB = defineJob({
     maxEntryBytes: byteSizeArg("most bytes one entry may inflate to", "10GB"),
     maxRatio: arg.number("highest inflated:compressed ratio of an entry over 100 KiB (Apache POI's limit)", { min: 1, default: 100 }),
     maxDepth: arg.integer("levels of nested .zip entries extracted, each into a folder named after it; a deeper one is quarantined", { min: 0, max: 10, default: 1 }),
-    // Four entries in flight: each write to S3 holds up to three 8 MiB part buffers (core/s3_upload.ts).
+    // Four entries in flight: each write to S3 holds up to three 8 MiB part buffers (core/storage/s3_upload.ts).
     concurrency: arg.integer("entries extracted at once", { min: 1, max: 64, default: 4 }),
     deleteProcessed: arg.flag("delete an archive from the inbox once extracted and recorded (default: keep it; the ledger remembers it)"),
   },

@@ -1,5 +1,5 @@
-import type { Sql } from "../core/db";
-import { retry } from "../core/retry";
+import type { Sql } from "../core/db/db";
+import { retry } from "../core/http/retry";
 
 export interface AttachmentByKey {
   /** bigint, kept as text so ids above 2^53 survive. */
@@ -41,7 +41,7 @@ export class AttachmentListingRepository {
    * page at a time. Keyset pagination (rows after the last key and id seen) keeps memory flat and
    * never skips or repeats a row that changes between pages. With an index on
    * `attachment (agency_id, s3_key collate "C", id)` each page is one index range scan; without
-   * one, each page sorts the agency's rows again (scripts/bench_completeness.ts measures both).
+   * one, each page sorts the agency's rows again (scripts/bench/completeness.ts measures both).
    * A page read that fails on a lost connection is retried on a new one.
    */
   async *listAttachmentsByKey(agencyId: number, options: { batchSize: number; dueBefore?: Date; signal?: AbortSignal }): AsyncGenerator<AttachmentByKey[]> {

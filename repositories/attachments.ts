@@ -1,5 +1,5 @@
-import type { Sql } from "../core/db";
-import { retry } from "../core/retry";
+import type { Sql } from "../core/db/db";
+import { retry } from "../core/http/retry";
 
 export interface Attachment {
   /** bigint, kept as text so ids above 2^53 survive. */

@@ -1,4 +1,4 @@
-import type { Sql } from "../core/db";
+import type { Sql } from "../core/db/db";
 
 /**
  * The health of the database the job is connected to, from PostgreSQL's statistics views, with

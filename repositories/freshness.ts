@@ -1,4 +1,4 @@
-import type { Sql } from "../core/db";
+import type { Sql } from "../core/db/db";
 
 /** A table and timestamptz column whose max() a freshness source reads. */
 export interface DeclaredColumn {

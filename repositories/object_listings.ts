@@ -1,6 +1,6 @@
-import type { Sql } from "../core/db";
+import type { Sql } from "../core/db/db";
 import { ConfigError } from "../core/errors";
-import type { ListedObject } from "../core/object_store";
+import type { ListedObject } from "../core/storage/object_store";
 
 export type ListingSide = "source" | "destination";
 const SIDE_CODE: Record<ListingSide, string> = { source: "s", destination: "d" };

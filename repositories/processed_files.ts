@@ -1,4 +1,4 @@
-import type { Sql } from "../core/db";
+import type { Sql } from "../core/db/db";
 
 export interface ProcessedFile {
   key: string;

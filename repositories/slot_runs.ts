@@ -1,5 +1,5 @@
-import type { Sql } from "../core/db";
-import type { LedgerStatus } from "./job_runs";
+import type { Sql } from "../core/db/db";
+import type { LedgerStatus } from "../core/ledger/job_runs";
 
 /** A run of a scheduled job, as the schedule audit reads it from etl_job_runs. */
 export interface SlotRun {

@@ -1,6 +1,6 @@
-import type { Counts } from "../../core/job";
+import type { Counts } from "../../core/runtime/job";
 import type { Logger } from "../../core/log";
-import type { Metrics } from "../../core/metrics";
+import type { Metrics } from "../../core/metrics/metrics";
 import type { DbHealthRepository, SessionFigures, TableFigures } from "../../repositories/db_health";
 
 export interface DbMetricsOptions {

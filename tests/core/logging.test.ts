@@ -2,9 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { loadConfig } from "../../core/config";
 import { ConfigError } from "../../core/errors";
 import { createLogger } from "../../core/log";
-import { parseLocation } from "../../core/object_store";
+import { parseLocation } from "../../core/storage/object_store";
 import { REDACTED, redactText, redactValue, secretsFromEnv } from "../../core/redact";
-import { csvField } from "../../processors/copy_manifest";
+import { csvField } from "../../processors/data_pipeline/get_s3_files/copy_manifest";
 
 describe("redaction", () => {
   const env = { AWS_SECRET_ACCESS_KEY: "aws-secret-value", DATABASE_URL: "postgres://etl:p%40ss-word@db:5432/etl" };

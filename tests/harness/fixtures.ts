@@ -151,10 +151,10 @@ export async function runCommand(entry: string[], argv: string[], env: Record<st
   return { exitCode, stdout, stderr, events, summary: events.find((e) => e.event === "job.finished") };
 }
 
-export const runEtl = (argv: string[], env?: Record<string, string | undefined>) => runCommand(["core/cli.ts"], argv, env);
+export const runEtl = (argv: string[], env?: Record<string, string | undefined>) => runCommand(["core/cli/dispatcher.ts"], argv, env);
 export const runGetS3Files = (argv: string[], env?: Record<string, string | undefined>) => runCommand(["jobs/get_s3_files.ts"], argv, env);
 
-/** Parses a manifest CSV (as written by processors/copy_manifest.ts) into rows of named fields. */
+/** Parses a manifest CSV (as written by processors/data_pipeline/get_s3_files/copy_manifest.ts) into rows of named fields. */
 export function parseCsv(text: string): Array<Record<string, string>> {
   const records: string[][] = [];
   let field = "";

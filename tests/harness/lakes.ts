@@ -7,9 +7,9 @@ import { DeleteObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/clien
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
-import type { ObjectStore } from "../../core/object_store";
-import { ObjectStores } from "../../core/object_stores";
-import { parseLocation } from "../../core/object_store";
+import type { ObjectStore } from "../../core/storage/object_store";
+import { ObjectStores } from "../../core/storage/object_stores";
+import { parseLocation } from "../../core/storage/object_store";
 import { createBucket, getObjectBytes, listKeys, putObject, s3 } from "./fixtures";
 
 export const LAKE_KINDS = ["s3", "file"] as const;

@@ -1,5 +1,5 @@
 import type { Subprocess } from "bun";
-export { freePort } from "../../core/embedded_postgres";
+export { freePort } from "../../core/db/embedded_postgres";
 
 /** Polls `ready` until it resolves true or `timeoutMs` passes; fails early if the process died. */
 export async function waitUntil(what: string, process: Subprocess, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {

@@ -1,8 +1,8 @@
-import type { Counts } from "../../../core/job";
+import type { Counts } from "../../../core/runtime/job";
 import type { Logger } from "../../../core/log";
-import type { Metrics } from "../../../core/metrics";
-import type { ObjectStore } from "../../../core/object_store";
-import type { Progress } from "../../../core/progress";
+import type { Metrics } from "../../../core/metrics/metrics";
+import type { ObjectStore } from "../../../core/storage/object_store";
+import type { Progress } from "../../../core/runtime/progress";
 import { readAhead } from "../../../core/executor";
 import type { AttachmentListingRepository } from "../../../repositories/attachment_listing";
 import { mergeCompleteness, type ExpectedObject } from "./merge";
@@ -45,7 +45,7 @@ const OWN_FILE = /^_manifest(\.\d+-of-\d+)?\.csv$/;
 export async function checkCompleteness(o: CompletenessCheckOptions): Promise<Counts> {
   const report = new CompletenessReport({ csv: o.report !== undefined });
   try {
-    // A listing page or a page of rows that fails is fetched again alone (core/s3_retry.ts, the
+    // A listing page or a page of rows that fails is fetched again alone (core/storage/s3_retry.ts, the
     // repository's retry); one that still fails ends the run.
     const counts = await merge(o, report);
     const ratio = counts.expected === 0 ? 1 : counts.present / counts.expected;

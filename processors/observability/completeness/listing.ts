@@ -3,7 +3,7 @@ import { open, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { ObjectStore } from "../../../core/object_store";
+import type { ObjectStore } from "../../../core/storage/object_store";
 import { compareKeys, type FoundObject } from "./merge";
 
 // Objects sorted in memory at a time when a listing must be sorted: about 20 MB of keys of 60
@@ -18,7 +18,7 @@ const RUN_OBJECTS = 100_000;
  * killed run leaves nothing in /tmp.
  */
 export async function* listInKeyOrder(store: ObjectStore, prefix: string, options: { runObjects?: number; signal?: AbortSignal } = {}): AsyncGenerator<FoundObject> {
-  // The stores with a local path are the directories (core/file_store.ts).
+  // The stores with a local path are the directories (core/storage/file_store.ts).
   if (!store.localPath) {
     for await (const { key, size } of store.list(prefix)) yield { key, size };
     return;

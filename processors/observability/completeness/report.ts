@@ -2,8 +2,8 @@ import { closeSync, createReadStream, fstatSync, openSync, unlinkSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FileSink } from "bun";
-import type { ObjectStore } from "../../../core/object_store";
-import { csvField } from "../../copy_manifest";
+import type { ObjectStore } from "../../../core/storage/object_store";
+import { csvField } from "../../data_pipeline/get_s3_files/copy_manifest";
 import type { Discrepancy } from "./merge";
 
 const REPORT_HEADER = ["status", "destination_key", "attachment_id", "expected_size", "actual_size"] as const;

@@ -1,9 +1,9 @@
 import { errorMessage } from "../../../core/errors";
 import { mapBounded } from "../../../core/executor";
-import type { Counts } from "../../../core/job";
+import type { Counts } from "../../../core/runtime/job";
 import type { Logger } from "../../../core/log";
-import type { Metrics } from "../../../core/metrics";
-import { writeBytes, type ObjectStore } from "../../../core/object_store";
+import type { Metrics } from "../../../core/metrics/metrics";
+import { writeBytes, type ObjectStore } from "../../../core/storage/object_store";
 import { measureSource, type ProbeDependencies } from "./probe";
 import { criteriaOf, type FreshnessSource } from "./sources";
 import { sourcesArtefact, type MeasuredSource } from "./sources_json";

@@ -1,5 +1,5 @@
-import { parseLocation, readBytes, type Location, type ObjectStore } from "../../../core/object_store";
-import { retry } from "../../../core/retry";
+import { parseLocation, readBytes, type Location, type ObjectStore } from "../../../core/storage/object_store";
+import { retry } from "../../../core/http/retry";
 import type { FreshnessRepository } from "../../../repositories/freshness";
 import type { FreshnessSource } from "./sources";
 import { listGroups } from "../s3/listing";
@@ -37,7 +37,7 @@ export function declaredBucketOpener(bucketMap: ReadonlyMap<string, Location>, o
 
 // An s3_prefix is listed as s3_metrics lists (processors/observability/s3/listing.ts): the
 // sub-prefixes two levels down, 8 at a time. One ListObjectsV2 stream is bound by its round
-// trips; 8 listed 1M keys in a third of the time of one (scripts/bench_s3_metrics.ts).
+// trips; 8 listed 1M keys in a third of the time of one (scripts/bench/s3_metrics.ts).
 const LISTING = { depth: 2, concurrency: 8, maxGroups: 10_000 };
 
 /** Measures one declared source. Throws when it cannot be measured (the result's `runtime error`). */
@@ -73,7 +73,7 @@ async function newestSilverPartition(dataset: string, bucket: string, deps: Prob
   if (committed) return { maxLoadedAt: committed.committedAt, detail: { partition: committed.partitionDate, runId: committed.runId, from: "etl_partitions" } };
   const store = await deps.openStore(bucket);
   const prefix = `silver/${dataset}/`;
-  // Each page's request is retried by the store (core/s3_retry.ts).
+  // Each page's request is retried by the store (core/storage/s3_retry.ts).
   let newestKey: string | undefined;
   for await (const object of store.list(prefix)) {
     deps.signal.throwIfAborted();

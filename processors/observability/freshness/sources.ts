@@ -6,8 +6,8 @@
  * `--bucket-map etl-lake=file:...` reads one from elsewhere (the demo's directories).
  */
 import { UsageError } from "../../../core/errors";
-import { unsafeKeyReason, unsafePrefixReason } from "../../../core/object_key";
-import { parseLocation, type Location } from "../../../core/object_store";
+import { unsafeKeyReason, unsafePrefixReason } from "../../../core/storage/object_key";
+import { parseLocation, type Location } from "../../../core/storage/object_store";
 import { parseThreshold, thresholdSeconds, type FreshnessCriteria } from "./status";
 
 interface Declared {

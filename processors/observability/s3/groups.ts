@@ -1,4 +1,4 @@
-import type { ListedObject, MultipartUpload } from "../../../core/object_store";
+import type { ListedObject, MultipartUpload } from "../../../core/storage/object_store";
 
 /** What s3_metrics reports for one prefix group. */
 export interface GroupFigures {

@@ -1,6 +1,6 @@
 import { mapBounded } from "../../../core/executor";
-import type { ListedObject, ObjectStore } from "../../../core/object_store";
-import { S3RequestError } from "../../../core/s3_request";
+import type { ListedObject, ObjectStore } from "../../../core/storage/object_store";
+import { S3RequestError } from "../../../core/storage/s3_request";
 import { GroupTable, groupOf } from "./groups";
 
 export interface GroupListingOptions {
@@ -29,7 +29,7 @@ export interface GroupListing {
  * prefixes in all, then lists the deepest level's prefixes in full, `concurrency` at a time:
  * ListObjectsV2 is one page of 1000 keys per round trip, so a single stream waits on latency:
  * with 50 ms a page, 8 listings side by side took 1M keys 2.9x faster than one
- * (scripts/bench_s3_metrics.ts). Objects met on the way down (directly under a shallower prefix)
+ * (scripts/bench/s3_metrics.ts). Objects met on the way down (directly under a shallower prefix)
  * are counted from the delimiter listing itself. A directory is one stream (its walk is local).
  */
 export async function listGroups(options: GroupListingOptions): Promise<GroupListing> {
@@ -108,7 +108,7 @@ async function listLevel(store: ObjectStore, parent: string, budget: { left: num
 
 /**
  * Counts one listing into `table`, through a table of its own merged when the listing is done. A
- * page that fails is sent again alone by the S3 request's retry policy (core/s3_retry.ts); one
+ * page that fails is sent again alone by the S3 request's retry policy (core/storage/s3_retry.ts); one
  * that still fails ends the run.
  */
 async function countInto(table: GroupTable, options: GroupListingOptions, list: () => AsyncIterable<ListedObject>, groupFor: (key: string) => string): Promise<void> {

@@ -1,8 +1,8 @@
-import type { Counts } from "../../../core/job";
+import type { Counts } from "../../../core/runtime/job";
 import type { Logger } from "../../../core/log";
-import type { Metrics } from "../../../core/metrics";
-import type { ObjectStore } from "../../../core/object_store";
-import type { Progress } from "../../../core/progress";
+import type { Metrics } from "../../../core/metrics/metrics";
+import type { ObjectStore } from "../../../core/storage/object_store";
+import type { Progress } from "../../../core/runtime/progress";
 import { OTHER_GROUP, type GroupFigures } from "./groups";
 import { countIncompleteUploads, listGroups } from "./listing";
 

@@ -1,7 +1,7 @@
-import type { Counts } from "../../../core/job";
-import { LOST_AFTER_MS } from "../../../core/ledger";
+import type { Counts } from "../../../core/runtime/job";
+import { LOST_AFTER_MS } from "../../../core/ledger/ledger";
 import type { Logger } from "../../../core/log";
-import type { Metrics } from "../../../core/metrics";
+import type { Metrics } from "../../../core/metrics/metrics";
 import type { SlotRun } from "../../../repositories/slot_runs";
 import { expectedSlots, parseCron, Zone } from "./slots";
 
@@ -46,7 +46,7 @@ export interface SlotVerdict {
 
 /**
  * Every scheduled job's slots from now - since to now - grace against its ledger rows by logical
- * date (a CronJob's run takes its slot from the Job's name, core/logical_date.ts), one verdict per
+ * date (a CronJob's run takes its slot from the Job's name, core/runtime/logical_date.ts), one verdict per
  * slot and shard. One `schedule_audit.slot` event per problem slot, a gauge
  * etl_schedule_slots{job,kind} for every kind, and counts per kind over all jobs. `failed` is
  * missed + doubled + lost: the runner makes the run partial (exit 3) when it is above zero; slots

@@ -1,0 +1,169 @@
+#!/usr/bin/env bun
+import { loadJobs, type Registry } from "../runtime/registry";
+
+const USAGE = `etl: run the platform's batch jobs
+
+usage:
+  etl list [--json]              every job with lane, description and schedule
+  etl run <job> [--] [args...]   run a job
+  etl <job> [args...]            the same
+  etl <job> --help               a job's flags, defaults and description
+  etl migrate                    apply the platform's migrations (idempotent)
+  etl runs [--job J] [--status S] [--since 24h] [--limit N] [--json]
+                                 the run ledger, newest first; etl runs show <run-id> for one run
+  etl dlq list [--job J] [--all] [--json]
+                                 dead letters: items jobs could not process
+  etl dlq replay <job> [--item KEY ...]
+                                 run those items again through the job, with the failed run's arguments
+  etl dlq discard <job> --item KEY --reason TEXT
+                                 close dead letters that will not be replayed, saying why
+  etl quarantine list --bucket B [--job J] [--released] [--json]
+                                 files file_processing jobs refused, with the rule each broke
+  etl quarantine release <key> --bucket B --reason TEXT
+                                 put a quarantined file back for its job's next run
+  etl doctor [job] [--json]      check the environment, database, buckets and Pushgateway runs need
+  etl --version                  the platform's version and build
+  etl manifests [--out deploy] [--image-prefix P] [--image-tag T] [--check]
+                                 write a Kubernetes CronJob per scheduled job (--check: exit 1 on drift)
+  etl dags [--package etl] [--out dags/<package>] [--namespace etl] [--image-prefix P] [--image-tag T]
+                                 write an Airflow DAG per scheduled job, and metadata.json
+  etl publish-dags [--dag-bucket B] [--env E] [--package P] [--dir dags/<package>] [--dry-run]
+                                 publish that folder to <env>/<package>/ in the DAG bucket
+                                 (flags default to DAG_BUCKET, ENV, PACKAGE_NAME)
+
+With ETL_DEFAULT_JOB set, arguments that start with a flag run that job.
+Exit codes: 0 ok or skipped, 1 failed, 2 usage/config, 3 partial, 75 transient, 130/143 interrupted.
+`;
+
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processIo: CliIo = {
+  env: process.env,
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+
+/** The `etl` dispatcher. Takes argv and the job list as parameters so tests never touch process state. */
+export async function main(argv: readonly string[], registry: Registry, io: CliIo = processIo): Promise<number> {
+  const [command, ...rest] = argv;
+  const defaultJob = io.env.ETL_DEFAULT_JOB?.trim();
+  if (defaultJob && (command === undefined || command.startsWith("-"))) return runNamed(defaultJob, [...argv], registry, io);
+  switch (command) {
+    case undefined:
+      io.err(USAGE);
+      return 2;
+    case "-h":
+    case "--help":
+    case "help":
+      io.out(USAGE);
+      return 0;
+    case "--version": {
+      const { VERSION, describeBuild } = await import("../version");
+      io.out(`etl ${VERSION} (${describeBuild()})\n`);
+      return 0;
+    }
+    case "list":
+      return listJobs(rest, registry, io);
+    case "migrate": {
+      const { MIGRATE_JOB } = await import("./commands/migrate");
+      return MIGRATE_JOB.entrypoint(rest, { migrations: registry.migrations });
+    }
+    case "dlq": {
+      const { dlqCommand } = await import("./commands/dlq");
+      return dlqCommand(rest, registry, io);
+    }
+    case "quarantine": {
+      const { quarantineCommand } = await import("../../processors/file_processing/quarantine/command");
+      return quarantineCommand(rest, io);
+    }
+    case "runs": {
+      const { runsCommand } = await import("./commands/runs");
+      return runsCommand(rest, io);
+    }
+    case "doctor": {
+      const { doctorCommand } = await import("./commands/doctor");
+      return doctorCommand(rest, registry, io);
+    }
+    case "publish-dags": {
+      const { PUBLISH_DAGS } = await import("../../scripts/deploy/publish_dags");
+      // Its run is recorded in the ledger like a job's: a compiled binary has no migrations/ folder to read.
+      return PUBLISH_DAGS.entrypoint(rest, { migrations: registry.migrations });
+    }
+    case "manifests":
+    case "dags": {
+      const { generate } = await import("../../scripts/deploy/generate");
+      return generate(command, rest, await loadJobs(registry.jobs), io);
+    }
+    case "run": {
+      const [name, ...args] = rest;
+      if (!name) {
+        io.err(`etl run: name a job; known jobs: ${registry.jobs.map((j) => j.name).join(", ")}\n`);
+        return 2;
+      }
+      return runNamed(name, args, registry, io);
+    }
+    default:
+      if (command.startsWith("-")) {
+        io.err(`etl: unknown option ${command}\n\n${USAGE}`);
+        return 2;
+      }
+      return runNamed(command, rest, registry, io);
+  }
+}
+
+/** Runs a job by name; a leading `--` (etl run <job> -- args) only separates the job's arguments. */
+async function runNamed(name: string, args: string[], registry: Registry, io: CliIo): Promise<number> {
+  if (args[0] === "--") args = args.slice(1);
+  const entry = registry.jobs.find((j) => j.name === name);
+  if (!entry) {
+    io.err(`etl: unknown job "${name}"; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}\n`);
+    return 2;
+  }
+  return (await entry.load()).entrypoint(args, { migrations: registry.migrations });
+}
+
+async function listJobs(args: string[], registry: Registry, io: CliIo): Promise<number> {
+  const unknown = args.find((a) => a !== "--json");
+  if (unknown) {
+    io.err(`etl list: unknown option ${unknown}; usage: etl list [--json]\n`);
+    return 2;
+  }
+  const jobs = await loadJobs(registry.jobs);
+  const rows = jobs.map((job) => ({
+    name: job.name,
+    lane: job.lane,
+    description: job.description,
+    schedule: job.schedule
+      ? { cron: job.schedule.cron, timeZone: job.schedule.timeZone ?? "UTC", shards: job.schedule.shards ?? 1, args: job.schedule.args }
+      : null,
+  }));
+  if (args.includes("--json")) {
+    io.out(JSON.stringify(rows, null, 2) + "\n");
+    return 0;
+  }
+  const width = Math.max(4, ...rows.map((r) => r.name.length));
+  const laneWidth = Math.max(4, ...rows.map((r) => r.lane.length));
+  for (const r of rows) {
+    const schedule = r.schedule ? `  [${r.schedule.cron} ${r.schedule.timeZone}${r.schedule.shards > 1 ? `, ${r.schedule.shards} shards` : ""}]` : "";
+    io.out(`${r.name.padEnd(width)}  ${r.lane.padEnd(laneWidth)}  ${r.description}${schedule}\n`);
+  }
+  return 0;
+}
+
+/** Runs the dispatcher as a process: `bun core/cli/dispatcher.ts` from source, or a compiled binary's entry. */
+export async function runCli(registry: Registry): Promise<never> {
+  try {
+    process.exit(await main(process.argv.slice(2), registry));
+  } catch (error) {
+    // Only a broken job file gets here (a job's own errors end in its run summary).
+    process.stderr.write(`etl: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+}
+
+if (import.meta.main) await runCli({ jobs: (await import("../runtime/registry")).discoverJobs() });
+

@@ -1,0 +1,25 @@
+import type { Dataset } from "../../core/dataset";
+import { UsageError } from "../../core/errors";
+import { DATASETS } from "../../core/registry.generated";
+import { discoverDatasets, type DatasetEntry } from "../../core/runtime/registry";
+import { isCompiled } from "../../core/version";
+
+/**
+ * The datasets: from source, the files processors/datasets/ holds now (a dataset just added is
+ * known without a build); in a compiled binary, which cannot glob its bundle, the build's list.
+ */
+const datasets = (): DatasetEntry[] => (isCompiled() ? DATASETS : discoverDatasets());
+
+/** The datasets' names, as processors/datasets/ holds them (one file each). */
+export function datasetNames(): string[] {
+  return datasets().map((d) => d.name);
+}
+
+/** The dataset `name`; an unknown one is a usage error naming the known ones. */
+export async function loadDataset(name: string, flag = "--dataset"): Promise<Dataset> {
+  const entry = datasets().find((d) => d.name === name);
+  if (!entry) throw new UsageError(`${flag} ${name}: no such dataset; known datasets: ${datasetNames().join(", ")}`);
+  const { DATASET } = await entry.load();
+  if (DATASET.name !== name) throw new Error(`processors/datasets/${name}.ts declares dataset "${DATASET.name}"; the name must be the file name`);
+  return DATASET;
+}

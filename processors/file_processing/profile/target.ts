@@ -1,0 +1,45 @@
+import type { Dataset } from "../../../core/dataset";
+import { UsageError } from "../../../core/errors";
+import type { ObjectStore } from "../../../core/storage/object_store";
+import { partitionInputs, prefixInputs, type ProfileInputs } from "./inputs";
+import { previousPartitionProfile, profileKey } from "./profile_diff";
+
+const DAY_MS = 86_400_000;
+
+/** What a run profiles, what freshness is measured against, and the profile it diffs with. */
+export interface ProfileTarget {
+  inputs: ProfileInputs;
+  referenceTime: Date;
+  previousProfileKey: string | undefined;
+}
+
+/**
+ * From the flags: with `prefix`, the files under it (diffed with the profile already at the
+ * output); else the dataset's committed partition of `date` (default: the logical date's day),
+ * diffed with the newest earlier partition's profile.
+ */
+export async function resolveProfileTarget(o: {
+  store: ObjectStore;
+  dataset: Dataset | undefined;
+  date: string | undefined;
+  prefix: string | undefined;
+  outPrefix: string | undefined;
+  logicalDate: Date | undefined;
+}): Promise<ProfileTarget> {
+  if (o.prefix !== undefined) {
+    if (o.date) throw new UsageError("--date names a dataset's partition; with --prefix the files under the prefix are profiled: give one or the other");
+    const inputs = await prefixInputs(o.store, o.prefix, o.outPrefix ?? `${o.prefix}_profile/`);
+    return { inputs, referenceTime: o.logicalDate ?? new Date(), previousProfileKey: profileKey(inputs.outputPrefix) };
+  }
+  if (!o.dataset) throw new UsageError("give --dataset D (its silver partition is profiled) or --prefix P (the files under it are)");
+  if (o.outPrefix !== undefined) throw new UsageError("--out-prefix applies with --prefix; a partition's profile goes to silver/<dataset>/dt=<date>/_profile/");
+  const partitionDate = o.date ?? o.logicalDate?.toISOString().slice(0, 10);
+  if (!partitionDate) throw new UsageError("give the partition with --date YYYY-MM-DD or --logical-date");
+  // A past partition is judged at its day's end, so a backfilled profile's freshness means what it did that day.
+  const dayEnd = Date.parse(`${partitionDate}T00:00:00Z`) + DAY_MS;
+  return {
+    inputs: await partitionInputs(o.store, o.dataset, partitionDate),
+    referenceTime: o.logicalDate ?? new Date(Math.min(Date.now(), dayEnd)),
+    previousProfileKey: await previousPartitionProfile(o.store, o.dataset, partitionDate),
+  };
+}
