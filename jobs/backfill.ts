@@ -5,7 +5,6 @@ import { argsHash, recordedArgs } from "../core/ledger/ledger";
 import { parseJobArgv } from "../core/runtime/parse_args";
 import { secretsFromEnv } from "../core/redact";
 import { discoverJobs } from "../core/runtime/registry";
-import { isCompiled } from "../core/version";
 import { daysBetween, planBackfill, runBackfill, spawnSlotRun, type Reprocess } from "../processors/data_pipeline/backfill";
 import { JobRunRepository } from "../core/ledger/job_runs";
 
@@ -25,8 +24,8 @@ export const JOB = defineJob({
     jobArgs: arg.rest("the job's own arguments, as for `etl run <job>`, without --logical-date"),
   },
   async run(args, ctx) {
-    // From source, the jobs the glob finds now; in a compiled binary, the build's list.
-    const jobs = isCompiled() ? (await import("../core/registry.generated")).JOBS : discoverJobs();
+    // The dispatcher's jobs (in a binary, the ones it carries); run as `bun jobs/backfill.ts`, the glob's.
+    const jobs = ctx.registry?.jobs ?? discoverJobs();
     const target = jobs.find((j) => j.name === args.job);
     if (!target || args.job === "backfill") throw new UsageError(`--job ${args.job}: no such job to backfill; known jobs: ${jobs.map((j) => j.name).filter((n) => n !== "backfill").join(", ")}`);
     if (args.from > args.to || daysBetween(args.from, args.to).length > 3660) throw new UsageError(`--from ${args.from} --to ${args.to}: the range must run forward and span at most ten years`);

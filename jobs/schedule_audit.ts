@@ -27,7 +27,7 @@ export const JOB = defineJob({
     const graceMs = durationMs(args.grace)!;
     if (sinceMs > MAX_SINCE_MS) throw new UsageError(`--since ${args.since.trim()}: at most 366d`);
     if (sinceMs <= graceMs) throw new UsageError(`--since ${args.since.trim()} must be longer than --grace ${args.grace.trim()}: the window is [now - since, now - grace]`);
-    const jobs = (await scheduledJobs({ name: "schedule_audit", schedule: SCHEDULE })).map(({ name, ...schedule }) => ({ name, schedule }));
+    const jobs = (await scheduledJobs(ctx.registry, { name: "schedule_audit", schedule: SCHEDULE })).map(({ name, ...schedule }) => ({ name, schedule }));
     const selected = args.job === undefined ? jobs : jobs.filter((j) => j.name === args.job);
     if (args.job !== undefined && !selected.length) {
       throw new UsageError(`--job ${args.job}: no such scheduled job; scheduled jobs: ${jobs.map((j) => j.name).join(", ")}`);

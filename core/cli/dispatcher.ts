@@ -1,5 +1,11 @@
-#!/usr/bin/env bun
-import { loadJobs, type Registry } from "../runtime/registry";
+/**
+ * The `etl` dispatcher: lists and runs the jobs of the registry it is given, and the commands of
+ * core/cli/commands. It imports no job: its entry gives it what to serve (scripts/etl.ts from
+ * source, by glob; a compiled binary's generated entry, by list), with the commands whose code
+ * lives outside core (`etl quarantine`, `etl manifests`, `etl dags`, `etl publish-dags`).
+ */
+import { loadJobs } from "../runtime/registry";
+import type { CliIo, DispatcherRegistry } from "./io";
 
 const USAGE = `etl: run the platform's batch jobs
 
@@ -35,11 +41,7 @@ With ETL_DEFAULT_JOB set, arguments that start with a flag run that job.
 Exit codes: 0 ok or skipped, 1 failed, 2 usage/config, 3 partial, 75 transient, 130/143 interrupted.
 `;
 
-export interface CliIo {
-  env: Record<string, string | undefined>;
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
+export type { CliIo, DispatcherRegistry } from "./io";
 
 const processIo: CliIo = {
   env: process.env,
@@ -48,7 +50,7 @@ const processIo: CliIo = {
 };
 
 /** The `etl` dispatcher. Takes argv and the job list as parameters so tests never touch process state. */
-export async function main(argv: readonly string[], registry: Registry, io: CliIo = processIo): Promise<number> {
+export async function main(argv: readonly string[], registry: DispatcherRegistry, io: CliIo = processIo): Promise<number> {
   const [command, ...rest] = argv;
   const defaultJob = io.env.ETL_DEFAULT_JOB?.trim();
   if (defaultJob && (command === undefined || command.startsWith("-"))) return runNamed(defaultJob, [...argv], registry, io);
@@ -70,15 +72,11 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
       return listJobs(rest, registry, io);
     case "migrate": {
       const { MIGRATE_JOB } = await import("./commands/migrate");
-      return MIGRATE_JOB.entrypoint(rest, { migrations: registry.migrations });
+      return MIGRATE_JOB.entrypoint(rest, { registry });
     }
     case "dlq": {
       const { dlqCommand } = await import("./commands/dlq");
       return dlqCommand(rest, registry, io);
-    }
-    case "quarantine": {
-      const { quarantineCommand } = await import("../../processors/file_processing/quarantine/command");
-      return quarantineCommand(rest, io);
     }
     case "runs": {
       const { runsCommand } = await import("./commands/runs");
@@ -87,16 +85,6 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
     case "doctor": {
       const { doctorCommand } = await import("./commands/doctor");
       return doctorCommand(rest, registry, io);
-    }
-    case "publish-dags": {
-      const { PUBLISH_DAGS } = await import("../../scripts/deploy/publish_dags");
-      // Its run is recorded in the ledger like a job's: a compiled binary has no migrations/ folder to read.
-      return PUBLISH_DAGS.entrypoint(rest, { migrations: registry.migrations });
-    }
-    case "manifests":
-    case "dags": {
-      const { generate } = await import("../../scripts/deploy/generate");
-      return generate(command, rest, await loadJobs(registry.jobs), io);
     }
     case "run": {
       const [name, ...args] = rest;
@@ -111,22 +99,23 @@ export async function main(argv: readonly string[], registry: Registry, io: CliI
         io.err(`etl: unknown option ${command}\n\n${USAGE}`);
         return 2;
       }
+      if (registry.commands && Object.hasOwn(registry.commands, command)) return registry.commands[command]!(rest, registry, io);
       return runNamed(command, rest, registry, io);
   }
 }
 
 /** Runs a job by name; a leading `--` (etl run <job> -- args) only separates the job's arguments. */
-async function runNamed(name: string, args: string[], registry: Registry, io: CliIo): Promise<number> {
+async function runNamed(name: string, args: string[], registry: DispatcherRegistry, io: CliIo): Promise<number> {
   if (args[0] === "--") args = args.slice(1);
   const entry = registry.jobs.find((j) => j.name === name);
   if (!entry) {
     io.err(`etl: unknown job "${name}"; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}\n`);
     return 2;
   }
-  return (await entry.load()).entrypoint(args, { migrations: registry.migrations });
+  return (await entry.load()).entrypoint(args, { registry });
 }
 
-async function listJobs(args: string[], registry: Registry, io: CliIo): Promise<number> {
+async function listJobs(args: string[], registry: DispatcherRegistry, io: CliIo): Promise<number> {
   const unknown = args.find((a) => a !== "--json");
   if (unknown) {
     io.err(`etl list: unknown option ${unknown}; usage: etl list [--json]\n`);
@@ -154,8 +143,8 @@ async function listJobs(args: string[], registry: Registry, io: CliIo): Promise<
   return 0;
 }
 
-/** Runs the dispatcher as a process: `bun core/cli/dispatcher.ts` from source, or a compiled binary's entry. */
-export async function runCli(registry: Registry): Promise<never> {
+/** Runs the dispatcher as a process: scripts/etl.ts from source, or a compiled binary's entry. */
+export async function runCli(registry: DispatcherRegistry): Promise<never> {
   try {
     process.exit(await main(process.argv.slice(2), registry));
   } catch (error) {
@@ -164,6 +153,4 @@ export async function runCli(registry: Registry): Promise<never> {
     process.exit(1);
   }
 }
-
-if (import.meta.main) await runCli({ jobs: (await import("../runtime/registry")).discoverJobs() });
 

@@ -11,7 +11,7 @@
  */
 import { EtlError, errorMessage } from "../errors";
 import type { Gauge, Metrics } from "./metrics";
-import type { RunStatus } from "../runtime/runner";
+import type { RunStatus } from "../runtime/contract";
 
 export interface RunMetrics {
   job: string;

@@ -1,49 +1,14 @@
 import type { PlatformConfig } from "../config";
 import { ConfigError } from "../errors";
-import type { Database, Sql } from "../db/db";
-import type { Counts } from "./job";
-import { acquireLease, type Lease, type LeaseHolder } from "../ledger/lease";
+import type { Database } from "../db/db";
+import type { JobContext, Registry } from "./contract";
+import { acquireLease } from "../ledger/lease";
 import type { Logger } from "../log";
-import type { Migration } from "../db/migrate";
 import { Metrics } from "../metrics/metrics";
 import type { Progress } from "./progress";
-import type { Location, ObjectStore } from "../storage/object_store";
 import { ObjectStores } from "../storage/object_stores";
 
-/** What a job's run function receives besides its arguments. */
-export interface JobContext {
-  job: string;
-  runId: string;
-  /** Bound to job and runId. */
-  log: Logger;
-  metrics: Metrics;
-  /** Items done of a total, and bytes: a live line on a terminal, job.progress events otherwise. */
-  progress: Progress;
-  /**
-   * What the run has done so far, filled as it goes: the summary of a run that is interrupted or
-   * fails reports these, so it still says what was done.
-   */
-  counts: Counts;
-  /** Aborted on SIGINT/SIGTERM: stop starting work, let in-flight work finish. */
-  signal: AbortSignal;
-  /** `--dry-run`: read and compare, write nothing. */
-  dryRun: boolean;
-  /** The slot a scheduled run stands for (core/runtime/logical_date.ts); a job's default partition. */
-  logicalDate: Date | undefined;
-  /** `--force`: the run works even though its logical date already succeeded. */
-  force: boolean;
-  env: Record<string, string | undefined>;
-  /** The database, connected (and migrated, unless dry run) on first use; closed by the runner. */
-  db(): Promise<Sql>;
-  /** The platform's migrations, the ones db() applies: the migrations/ glob from source, the generated list in a compiled binary. */
-  migrations(): Promise<Migration[]>;
-  objectStore(location: Location): Promise<ObjectStore>;
-  /**
-   * Takes the lease `name` for this run (core/ledger/lease.ts), or returns the live run holding it.
-   * The lease's signal aborts when it is lost: stop starting work then.
-   */
-  lease(name: string): Promise<Lease | { heldBy: LeaseHolder }>;
-}
+export type { JobContext } from "./contract";
 
 export interface RunResources {
   context: JobContext;
@@ -62,7 +27,7 @@ export function createRunResources(init: {
   force: boolean;
   env: Record<string, string | undefined>;
   config: PlatformConfig;
-  migrations?: () => Promise<Migration[]>;
+  registry?: Registry;
 }): RunResources {
   const { config } = init;
   let database: Promise<Database> | undefined;
@@ -100,7 +65,8 @@ export function createRunResources(init: {
     force: init.force,
     env: init.env,
     db: async () => (await (database ??= connect())).sql,
-    migrations: async () => (init.migrations ? init.migrations() : (await import("../db/migrate")).loadMigrations()),
+    migrations: async () => (init.registry?.migrations ? init.registry.migrations() : (await import("../db/migrate")).loadMigrations()),
+    registry: init.registry,
     objectStore: (location) => {
       stores ??= new ObjectStores({ s3Endpoint: config.s3Endpoint, awsRegion: config.awsRegion, s3TimeoutMs: config.s3TimeoutMs, owner: init.runId, log: init.log, signal: init.signal });
       return stores.open(location);

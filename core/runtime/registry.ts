@@ -1,37 +1,15 @@
 import { basename, join } from "node:path";
-import type { Dataset } from "../dataset";
-import type { Job } from "./job";
-import type { Migration } from "../db/migrate";
-import { isCompiled } from "../version";
+import type { Job, JobEntry, Registry, ScheduledJob } from "./contract";
 
-/** A job known by name, loaded only when needed. */
-export interface JobEntry {
-  name: string;
-  load(): Promise<Job>;
-}
-
-/** A scheduled job as the build records it (core/schedules.generated.ts SCHEDULES). */
-export interface ScheduledJob {
-  name: string;
-  cron: string;
-  timeZone?: string;
-  shards?: number;
-}
-
-/** What the dispatcher serves: from source, the globs; in a compiled binary, the generated lists. */
-export interface Registry {
-  jobs: JobEntry[];
-  migrations?: () => Promise<Migration[]>;
-}
-
-/** A dataset known by name (processors/datasets/<name>.ts), loaded only when a job asks for it. */
-export interface DatasetEntry {
-  name: string;
-  load(): Promise<{ DATASET: Dataset }>;
-}
+export type { JobEntry, Registry, ScheduledJob } from "./contract";
 
 const JOBS_DIR = join(import.meta.dir, "..", "..", "jobs");
-const DATASETS_DIR = join(import.meta.dir, "..", "..", "processors", "datasets");
+
+/** A module found by file name, loaded only when asked for. */
+export interface ModuleEntry<T> {
+  name: string;
+  load(): Promise<T>;
+}
 
 /**
  * The .ts files of `dir` that declare something: not tests, declarations, generated lists or the
@@ -43,26 +21,23 @@ function moduleFiles(dir: string): string[] {
     .sort();
 }
 
-/**
- * Finds the jobs by file glob: every jobs/<name>.ts is the job <name>. Adding a job is adding
- * one file. (A compiled binary cannot glob its own bundle; the build generates the same list.)
- */
-export function discoverJobs(dir = JOBS_DIR): JobEntry[] {
-  return moduleFiles(dir).map((file) => {
-    const name = basename(file, ".ts");
-    return { name, load: () => loadJobModule(name, import(join(dir, file))) };
-  });
+/** Every declaring module of `dir` (see moduleFiles) by its file name: how jobs and datasets are found from source. */
+export function discoverModules<T>(dir: string): ModuleEntry<T>[] {
+  return moduleFiles(dir).map((file) => ({ name: basename(file, ".ts"), load: () => import(join(dir, file)) as Promise<T> }));
 }
 
-/** Finds the datasets by file glob, as the jobs: every processors/datasets/<name>.ts is the dataset <name>. */
-export function discoverDatasets(dir = DATASETS_DIR): DatasetEntry[] {
-  return moduleFiles(dir).map((file) => ({ name: basename(file, ".ts"), load: () => import(join(dir, file)) }));
+/**
+ * Finds the jobs by file glob: every jobs/<name>.ts is the job <name>. Adding a job is adding
+ * one file. (A compiled binary cannot glob its own bundle; its generated entry lists its jobs.)
+ */
+export function discoverJobs(dir = JOBS_DIR): JobEntry[] {
+  return discoverModules<{ JOB?: Job }>(dir).map(({ name, load }) => ({ name, load: () => loadJobModule(name, load()) }));
 }
 
 /** What a schedule is read from: a job (a loaded one, or the job that is running). */
 type Scheduled = Pick<Job, "name"> & { schedule?: Pick<NonNullable<Job["schedule"]>, "cron" | "timeZone" | "shards"> };
 
-/** The schedules of `jobs`, as core/schedules.generated.ts records them. */
+/** The schedules of `jobs`, as jobs/schedules.generated.ts records them. */
 export function schedulesOf(jobs: readonly Scheduled[]): ScheduledJob[] {
   return jobs.flatMap(({ name, schedule }) =>
     schedule ? [{ name, cron: schedule.cron, ...(schedule.timeZone && { timeZone: schedule.timeZone }), ...(schedule.shards && { shards: schedule.shards }) }] : [],
@@ -70,15 +45,16 @@ export function schedulesOf(jobs: readonly Scheduled[]): ScheduledJob[] {
 }
 
 /**
- * Every scheduled job's schedule, for schedule_audit. From source, read from the jobs the glob
- * finds now, so a job just added is audited without a build; in a compiled binary, the list the
- * build wrote, which also holds the jobs of other lanes (a lane's binary does not carry them).
- * `running` is the job asking, taken as it is: `bun jobs/schedule_audit.ts` importing its own
- * file, still evaluating its top-level await, waited for itself forever.
+ * Every scheduled job's schedule, for schedule_audit: the list a compiled binary's registry
+ * carries (it also holds the jobs of other lanes, which a lane's binary does not), else read from
+ * the jobs themselves, so from source a job just added is audited without a build. `running` is
+ * the job asking, taken as it is: `bun jobs/schedule_audit.ts` importing its own file, still
+ * evaluating its top-level await, waited for itself forever.
  */
-export async function scheduledJobs(running: Scheduled): Promise<ScheduledJob[]> {
-  if (isCompiled()) return (await import("../schedules.generated")).SCHEDULES;
-  return schedulesOf(await Promise.all(discoverJobs().map((entry) => (entry.name === running.name ? running : entry.load()))));
+export async function scheduledJobs(registry: Registry | undefined, running: Scheduled): Promise<ScheduledJob[]> {
+  if (registry?.schedules) return registry.schedules();
+  const entries = registry?.jobs ?? discoverJobs();
+  return schedulesOf(await Promise.all(entries.map((entry) => (entry.name === running.name ? running : entry.load()))));
 }
 
 /** Loads every job of a list, e.g. for `etl list` or the generators. */

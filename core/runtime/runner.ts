@@ -3,11 +3,10 @@ import { loadConfig, type PlatformConfig } from "../config";
 import { createRunResources } from "./context";
 import type { Sql } from "../db/db";
 import { ConfigError, EtlError, TransientError, UsageError, errorMessage } from "../errors";
-import { SkippedRun, type Job, type ReplayItem } from "./job";
+import { SkippedRun, type Job, type RunnerEnvironment, type RunStatus } from "./contract";
 import { recordedArgs, startLedger, type LedgerOptions, type LedgerRun, type RunLedger } from "../ledger/ledger";
 import { createLogger, type Logger } from "../log";
 import { formatLogicalDate } from "./logical_date";
-import type { Migration } from "../db/migrate";
 import type { Metrics } from "../metrics/metrics";
 import { parseJobArgv } from "./parse_args";
 import { RunProgress } from "./progress";
@@ -21,23 +20,7 @@ import { isTransientError } from "../http/transient";
 
 /** Exit codes besides the signals' (core/runtime/signals.ts). */
 export const EXIT = { succeeded: 0, failed: 1, usage: 2, partial: 3, transient: 75 } as const;
-export type RunStatus = "succeeded" | "partial" | "failed" | "interrupted" | "skipped";
-
-export interface RunnerEnvironment {
-  env: Record<string, string | undefined>;
-  /** Log sink, one line per call; stdout by default. */
-  write?: (line: string) => void;
-  stdoutIsTTY?: boolean;
-  /** Installs SIGINT/SIGTERM handlers for the run (on by default). */
-  handleSignals?: boolean;
-  graceMs?: number;
-  /** How a forced shutdown ends the process; process.exit by default. */
-  exit?: (code: number) => void;
-  /** The platform's migrations: the migrations/ glob from source, the generated list in a compiled binary. */
-  migrations?: () => Promise<Migration[]>;
-  /** `etl dlq replay`: run the job's replay hook on these dead letters instead of its run function. */
-  replay?: ReplayItem[];
-}
+export type { RunStatus, RunnerEnvironment } from "./contract";
 
 function processEnvironment(): RunnerEnvironment {
   return { env: process.env, stdoutIsTTY: process.stdout.isTTY === true };
@@ -173,7 +156,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     force: parsed.force,
     env: environment.env,
     config: config!,
-    migrations: environment.migrations,
+    registry: environment.registry,
   });
   const { context } = resources;
   jobMetrics = context.metrics;

@@ -1,12 +1,19 @@
 import type { Dataset } from "../../core/dataset";
 import { UsageError } from "../../core/errors";
-import { DATASETS } from "../../core/registry.generated";
-import { discoverDatasets, type DatasetEntry } from "../../core/runtime/registry";
+import { discoverModules, type ModuleEntry } from "../../core/runtime/registry";
 import { isCompiled } from "../../core/version";
+import { DATASETS } from "./datasets.generated";
+
+/** A dataset known by name (processors/datasets/<name>.ts), loaded only when a job asks for it. */
+export type DatasetEntry = ModuleEntry<{ DATASET: Dataset }>;
+
+/** The dataset files beside this catalog, found by file glob as the jobs are: every processors/datasets/<name>.ts is the dataset <name>. */
+export const discoverDatasets = (): DatasetEntry[] => discoverModules(import.meta.dir);
 
 /**
  * The datasets: from source, the files processors/datasets/ holds now (a dataset just added is
- * known without a build); in a compiled binary, which cannot glob its bundle, the build's list.
+ * known without a build); in a compiled binary, which cannot glob its bundle, the build's list
+ * (datasets.generated.ts, beside them).
  */
 const datasets = (): DatasetEntry[] => (isCompiled() ? DATASETS : discoverDatasets());
 

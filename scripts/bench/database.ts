@@ -16,7 +16,7 @@ export async function createBenchDatabase(adminUrl: string, name: string, seed: 
   await sql.unsafe(await Bun.file(join(ROOT, "tests/fixtures/external_schema.sql")).text());
   await seed(sql);
   await sql.end();
-  const migrate = Bun.spawnSync(["bun", "core/cli/dispatcher.ts", "migrate"], { cwd: ROOT, env: { ...process.env, DATABASE_URL: url }, stdout: "pipe", stderr: "pipe" });
+  const migrate = Bun.spawnSync(["bun", "scripts/etl.ts", "migrate"], { cwd: ROOT, env: { ...process.env, DATABASE_URL: url }, stdout: "pipe", stderr: "pipe" });
   if (migrate.exitCode !== 0) throw new Error(`etl migrate exited ${migrate.exitCode}\n${migrate.stderr.toString()}${migrate.stdout.toString().slice(-2000)}`);
   return { url, drop: async () => (await admin.unsafe(`drop database if exists ${name} with (force)`), await admin.end()) };
 }

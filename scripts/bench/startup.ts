@@ -4,7 +4,7 @@
  *
  *   dist/etl (--bytecode, what `bun run build` ships)
  *   the same build without --bytecode
- *   `bun core/cli/dispatcher.ts` from source
+ *   `bun scripts/etl.ts` from source
  *
  * Each runs `list` (every job declaration loaded) and `get_s3_files --help` (one job file and its
  * argument parser), RUNS times after two warm-up runs; the table gives median and p90 wall time
@@ -53,7 +53,7 @@ try {
   const variants: Array<[string, string[]]> = [
     ["binary, bytecode", [withBytecode]],
     ["binary, no bytecode", [withoutBytecode]],
-    ["bun core/cli/dispatcher.ts", ["bun", "core/cli/dispatcher.ts"]],
+    ["bun scripts/etl.ts", ["bun", "scripts/etl.ts"]],
   ];
   for (const argv of [["list"], ["get_s3_files", "--help"]]) {
     console.log(`\netl ${argv.join(" ")} (${runs} runs each)`);

@@ -1,7 +1,8 @@
 /**
- * `bun run build`: regenerates core/registry.generated.ts and core/schedules.generated.ts, then
- * compiles dist/etl (every job) and dist/etl-<lane> (one lane's jobs each) as standalone
- * executables. Runs from source need neither: they glob jobs/, schedules and datasets themselves.
+ * `bun run build`: regenerates the lists a binary needs in place of the globs (migrations/,
+ * processors/datasets/ and jobs/ each hold theirs, *.generated.ts; scripts/build/registry_source.ts),
+ * then compiles dist/etl (every job) and dist/etl-<lane> (one lane's jobs each) as standalone
+ * executables. Runs from source need none of it: they glob jobs/, migrations/ and datasets themselves.
  *
  *   bun run build              generated lists + all binaries
  *   bun run build:registry     generated lists only (what the drift test checks); dist/ is left as it was
@@ -18,7 +19,7 @@ import { dirname, join, relative } from "node:path";
 import { EMBEDDED_LIBRARY } from "../../core/db/duckdb";
 import { LANES } from "../../core/runtime/job";
 import { discoverJobs, loadJobs } from "../../core/runtime/registry";
-import { entrySource, registrySource, scheduleTable, schedulesSource, type JobFile } from "./registry_source";
+import { entrySource, generatedSources, type JobFile } from "./registry_source";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const DIST = join(ROOT, "dist");
@@ -28,9 +29,9 @@ const DUCKDB_HOST_BINDINGS = `@duckdb/node-bindings-${process.platform}-${proces
 const transpiler = new Bun.Transpiler({ loader: "ts" });
 
 async function writeRegistry(): Promise<void> {
-  await writeFile(join(ROOT, "core", "registry.generated.ts"), registrySource());
-  await writeFile(join(ROOT, "core", "schedules.generated.ts"), schedulesSource(await scheduleTable()));
-  console.log("wrote core/registry.generated.ts and core/schedules.generated.ts");
+  const sources = await generatedSources();
+  for (const [path, source] of sources) await writeFile(join(ROOT, path), source);
+  console.log(`wrote ${[...sources.keys()].join(", ")}`);
 }
 
 /**

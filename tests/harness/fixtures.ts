@@ -151,7 +151,7 @@ export async function runCommand(entry: string[], argv: string[], env: Record<st
   return { exitCode, stdout, stderr, events, summary: events.find((e) => e.event === "job.finished") };
 }
 
-export const runEtl = (argv: string[], env?: Record<string, string | undefined>) => runCommand(["core/cli/dispatcher.ts"], argv, env);
+export const runEtl = (argv: string[], env?: Record<string, string | undefined>) => runCommand(["scripts/etl.ts"], argv, env);
 export const runGetS3Files = (argv: string[], env?: Record<string, string | undefined>) => runCommand(["jobs/get_s3_files.ts"], argv, env);
 
 /** Parses a manifest CSV (as written by processors/data_pipeline/get_s3_files/copy_manifest.ts) into rows of named fields. */

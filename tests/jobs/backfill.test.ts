@@ -33,7 +33,7 @@ const record = (id: number) => JSON.stringify({ id, agency_id: 10, title: "t", s
 const env = () => ({ DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "2" });
 /** Runs the backfill over `bucket`; its children's logs share its stdout, so `summary` is the backfill's own. */
 async function backfill(argv: string[], bucket = `file:${lake}`) {
-  const result = await runCommand(["core/cli/dispatcher.ts"], ["backfill", "--job", "bronze_to_silver", "--from", DAYS[0]!, "--to", DAYS.at(-1)!, ...argv, "--", "--dataset", "service_requests", "--bucket", bucket], env());
+  const result = await runCommand(["scripts/etl.ts"], ["backfill", "--job", "bronze_to_silver", "--from", DAYS[0]!, "--to", DAYS.at(-1)!, ...argv, "--", "--dataset", "service_requests", "--bucket", bucket], env());
   return { ...result, summary: result.events.find((e) => e.event === "job.finished" && e.job === "backfill") };
 }
 const slotRuns = async () =>
@@ -77,7 +77,7 @@ describe.each(LAKE_KINDS)("backfill of bronze_to_silver on a %s lake", (kind) =>
   test("a backfill killed mid-range, run again, continues where it stopped", async () => {
     const days = ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"];
     for (const day of days) await bronze(day, record(1) + "\n");
-    const argv = ["core/cli/dispatcher.ts", "backfill", "--job", "bronze_to_silver", "--from", days[0]!, "--to", days.at(-1)!, "--parallel", "1", "--", "--dataset", "service_requests", "--bucket", target.arg];
+    const argv = ["scripts/etl.ts", "backfill", "--job", "bronze_to_silver", "--from", days[0]!, "--to", days.at(-1)!, "--parallel", "1", "--", "--dataset", "service_requests", "--bucket", target.arg];
     const killed = track(Bun.spawn(["bun", ...argv], { cwd: ROOT, env: { ...process.env, ...env(), LOG_FORMAT: "json" }, stdout: "ignore" }));
     // Until two days are done (the ledger table appears with the first run).
     while (!((await slotRuns().catch(() => [])).filter((r) => r.status === "succeeded").length >= 2)) await Bun.sleep(50);
@@ -126,7 +126,7 @@ test("refuses what it cannot do, with exit 2 naming it", async () => {
     [["backfill", "--job", "bronze_to_silver", "--from", "2026-10-01", "--to", "2026-10-02", "--", "--bogus"], "unknown option '--bogus'"],
   ];
   for (const [argv, message] of cases) {
-    const run = await runCommand(["core/cli/dispatcher.ts"], argv, env());
+    const run = await runCommand(["scripts/etl.ts"], argv, env());
     expect(run.exitCode).toBe(2);
     expect(run.summary!.job).toBe("backfill");
     expect(String(run.summary?.error)).toContain(message);
@@ -174,7 +174,7 @@ test.each(FAULTS)("PostgreSQL %s under a backfill: its days exit 75, and so does
       mkdirSync(join(lake, `bronze/service_requests/dt=${day}`), { recursive: true });
       writeFileSync(join(lake, `bronze/service_requests/dt=${day}/a.ndjson`), record(1) + "\n");
     }
-    const argv = ["core/cli/dispatcher.ts", "backfill", "--job", "bronze_to_silver", "--from", DAYS[0]!, "--to", DAYS.at(-1)!, "--parallel", "3", "--", "--dataset", "service_requests", "--bucket", `file:${lake}`];
+    const argv = ["scripts/etl.ts", "backfill", "--job", "bronze_to_silver", "--from", DAYS[0]!, "--to", DAYS.at(-1)!, "--parallel", "3", "--", "--dataset", "service_requests", "--bucket", `file:${lake}`];
     const child = track(Bun.spawn(["bun", ...argv], { cwd: ROOT, env: { ...process.env, DATABASE_URL: server.url, LOG_FORMAT: "json" }, stdout: "pipe" }));
     const lines: string[] = [];
     let stopped: Promise<void> | undefined;

@@ -23,7 +23,7 @@ let lake: string;
 beforeEach(async () => {
   db = await createTestDatabase();
   lake = mkdtempSync(join(tmpdir(), "etl-db-faults-"));
-  expect((await runCommand(["core/cli/dispatcher.ts"], ["migrate"], { DATABASE_URL: db.url })).exitCode).toBe(0);
+  expect((await runCommand(["scripts/etl.ts"], ["migrate"], { DATABASE_URL: db.url })).exitCode).toBe(0);
 });
 afterEach(async () => {
   await db.drop();

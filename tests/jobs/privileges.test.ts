@@ -72,7 +72,7 @@ beforeAll(async () => {
   await dropRoles(README_ROLES);
   await db.sql.unsafe(superuserSql);
   for (const role of README_ROLES) await db.sql.unsafe(`alter role ${role} password '${PASSWORD}'`);
-  const migrated = await runCommand(["core/cli/dispatcher.ts"], ["migrate"], { DATABASE_URL: urlAs("etl_owner") });
+  const migrated = await runCommand(["scripts/etl.ts"], ["migrate"], { DATABASE_URL: urlAs("etl_owner") });
   expect(migrated.exitCode).toBe(0);
   const owner = postgres(urlAs("etl_owner"), { max: 1, onnotice: () => {} });
   await owner.unsafe(ownerSql);
@@ -88,7 +88,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const run = (url: string, job: string, argv: string[], env: Record<string, string> = {}) => runCommand(["core/cli/dispatcher.ts"], ["run", job, ...argv], { DATABASE_URL: url, ...env });
+const run = (url: string, job: string, argv: string[], env: Record<string, string> = {}) => runCommand(["scripts/etl.ts"], ["run", job, ...argv], { DATABASE_URL: url, ...env });
 
 function expectRan(result: CliResult, job: string, exitCodes = [0]): void {
   const summary = result.events.find((e) => e.event === "job.finished" && e.job === job);
@@ -179,12 +179,12 @@ describe("the README's roles", () => {
 
   test("the operator commands run as etl_job; as a role without the ledger's grants, exit 2 naming the table", async () => {
     for (const argv of [["runs", "--limit", "1"], ["dlq", "list", "--all"]]) {
-      const result = await runCommand(["core/cli/dispatcher.ts"], argv, { DATABASE_URL: urlAs("etl_job") });
+      const result = await runCommand(["scripts/etl.ts"], argv, { DATABASE_URL: urlAs("etl_job") });
       expect({ argv, exitCode: result.exitCode, stderr: result.stderr }).toEqual({ argv, exitCode: 0, stderr: "" });
     }
     const bare = await roleWith("etl_no_ledger", []);
     await db.sql.unsafe("revoke all on etl_job_runs from etl_no_ledger");
-    const refused = await runCommand(["core/cli/dispatcher.ts"], ["runs"], { DATABASE_URL: bare });
+    const refused = await runCommand(["scripts/etl.ts"], ["runs"], { DATABASE_URL: bare });
     expect({ exitCode: refused.exitCode, stderr: refused.stderr.trim() }).toEqual({
       exitCode: 2,
       stderr: 'etl runs: permission denied for table etl_job_runs (SQLSTATE 42501), refusing an UPDATE: grant the role what README.md "Privileges" lists for this job',
@@ -276,12 +276,12 @@ describe("a missing grant is exit 2 naming it", () => {
     const proxy = await startFaultProxy(process.env.S3_ENDPOINT!);
     try {
       proxy.failNext(1, 403, { code: "AccessDenied", when: (r) => r.method === "GET" && r.path.includes("list-type=2") });
-      const result = await runCommand(["core/cli/dispatcher.ts"], ["run", "s3_metrics", "--bucket", bucket], { DATABASE_URL: "", S3_ENDPOINT: proxy.url });
+      const result = await runCommand(["scripts/etl.ts"], ["run", "s3_metrics", "--bucket", bucket], { DATABASE_URL: "", S3_ENDPOINT: proxy.url });
       expect(result.exitCode).toBe(2);
       expect(result.summary!.error).toBe(`S3 denied ListObjectsV2 on s3://${bucket} (HTTP 403 AccessDenied): the credentials' policy must allow s3:ListBucket there`);
       // What a job can do without is still left out with a warning: s3_metrics' open uploads.
       proxy.failNext(1, 403, { code: "AccessDenied", when: (r) => r.method === "GET" && /[?&]uploads/.test(r.path) });
-      const partial = await runCommand(["core/cli/dispatcher.ts"], ["run", "s3_metrics", "--bucket", bucket], { DATABASE_URL: "", S3_ENDPOINT: proxy.url });
+      const partial = await runCommand(["scripts/etl.ts"], ["run", "s3_metrics", "--bucket", bucket], { DATABASE_URL: "", S3_ENDPOINT: proxy.url });
       expect(partial.summary).toMatchObject({ exitCode: 0, counts: { objects: 1 } });
       expect(partial.events.some((e) => e.level === "warn" && String(e.fix).includes("s3:ListBucketMultipartUploads"))).toBe(true);
     } finally {

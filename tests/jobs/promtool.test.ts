@@ -118,7 +118,7 @@ describe("every job's push passes promtool check metrics", () => {
     expect(build.result.exitCode).toBe(0);
     await expectLintClean(build.bodies, "bronze_to_silver");
     // The backfill's children push as bronze_to_silver; the backfill itself as backfill.
-    const backfill = await run("core/cli/dispatcher.ts", ["backfill", "--job", "bronze_to_silver", "--from", DAY, "--to", DAY, "--reprocess", "all", "--", "--dataset", "service_requests", "--bucket", `file:${lake()}`, "--max-reject-ratio", "1"]);
+    const backfill = await run("scripts/etl.ts", ["backfill", "--job", "bronze_to_silver", "--from", DAY, "--to", DAY, "--reprocess", "all", "--", "--dataset", "service_requests", "--bucket", `file:${lake()}`, "--max-reject-ratio", "1"]);
     expect(backfill.result.exitCode).toBe(0);
     await expectLintClean(backfill.bodies, "backfill");
     await expectLintClean(backfill.bodies, "bronze_to_silver");

@@ -1,7 +1,7 @@
 import { DeadLetterAdmin, type DeadLetterRow } from "../../ledger/dead_letters";
 import { JobRunRepository } from "../../ledger/job_runs";
 import { argvOf, kebabCase } from "../../runtime/args";
-import type { CliIo } from "../dispatcher";
+import type { CliIo } from "../io";
 import type { Sql } from "../../db/db";
 import type { Job } from "../../runtime/job";
 import { REDACTED } from "../../redact";
@@ -109,7 +109,7 @@ async function replay(args: string[], registry: Registry, io: CliIo): Promise<nu
   let exitCode = 0;
   for (const batch of batches) {
     io.err(`etl dlq replay: ${batch.items.length} item(s) of ${job!.name} with ${batch.argv.join(" ")}\n`);
-    const code = await job!.entrypoint(batch.argv, { migrations: registry.migrations, replay: batch.items });
+    const code = await job!.entrypoint(batch.argv, { registry, replay: batch.items });
     if (exitCode === 0) exitCode = code;
   }
   return exitCode;

@@ -1,4 +1,4 @@
-import type { CliIo } from "../dispatcher";
+import type { CliIo } from "../io";
 import { loadConfig, type PlatformConfig } from "../../config";
 import { errorMessage } from "../../errors";
 import type { Job } from "../../runtime/job";

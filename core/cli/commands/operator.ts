@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { CliIo } from "../dispatcher";
+import type { CliIo } from "../io";
 import { loadConfig, type PlatformConfig } from "../../config";
 import type { Sql } from "../../db/db";
 import { durationMs } from "../../duration";

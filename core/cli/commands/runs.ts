@@ -1,5 +1,5 @@
 import { JobRunRepository, type JobRun, type LedgerStatus } from "../../ledger/job_runs";
-import type { CliIo } from "../dispatcher";
+import type { CliIo } from "../io";
 import type { Sql } from "../../db/db";
 import { LOST_AFTER_MS } from "../../ledger/ledger";
 import { formatLogicalDate } from "../../runtime/logical_date";

@@ -1,7 +1,7 @@
 import { hostname, userInfo } from "node:os";
 import { listQuarantined, releaseQuarantined, RELEASED_SUFFIX, type ReleaseRecord } from "./quarantine";
 import { DeadLetterAdmin } from "../../../core/ledger/dead_letters";
-import type { CliIo } from "../../../core/cli/dispatcher";
+import type { CliIo } from "../../../core/cli/io";
 import type { PlatformConfig } from "../../../core/config";
 import type { Sql } from "../../../core/db/db";
 import { parseLocation, type ObjectStore } from "../../../core/storage/object_store";

@@ -24,7 +24,7 @@ export interface SlotRunSource {
 }
 
 export interface ScheduleAuditOptions {
-  /** The scheduled jobs (core/schedules.generated.ts). */
+  /** The scheduled jobs (the registry's schedules: jobs/schedules.generated.ts in a binary). */
   jobs: readonly AuditedJob[];
   runs: SlotRunSource;
   sinceMs: number;

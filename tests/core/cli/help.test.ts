@@ -1,6 +1,6 @@
 /**
  * Every job's `--help` lists every flag of its declaration: parsed in-process by the parser every
- * job uses, and printed by each job's real entrypoint in a process of its own (`bun core/cli/dispatcher.ts
+ * job uses, and printed by each job's real entrypoint in a process of its own (`bun scripts/etl.ts
  * <job> --help`, and a job file run directly). Commander writes help in pieces (the options, then
  * each addHelpText block); backfill's once printed only its last piece, the "After --" line.
  */
@@ -41,7 +41,7 @@ describe("--help lists every flag of the job's declaration", () => {
   }
 
   for (const job of jobs) {
-    test(`${job.name}, printed by \`bun core/cli/dispatcher.ts ${job.name} --help\``, async () => {
+    test(`${job.name}, printed by \`bun scripts/etl.ts ${job.name} --help\``, async () => {
       const run = await runEtl([job.name, "--help"]);
       expect(run.stderr).toBe("");
       expect(run.exitCode).toBe(0);

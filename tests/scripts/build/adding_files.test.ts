@@ -59,12 +59,11 @@ afterAll(async () => {
   if (tree) rmSync(tree, { recursive: true, force: true });
 });
 
-const etl = (argv: string[]) => runCommand([join(tree, "core", "cli", "dispatcher.ts")], argv, { DATABASE_URL: db.url });
+const etl = (argv: string[]) => runCommand([join(tree, "scripts", "etl.ts")], argv, { DATABASE_URL: db.url });
 
 test("the copy's generated lists do not know the new files: what follows comes from the globs", () => {
-  expect(readFileSync(join(tree, "core", "schedules.generated.ts"), "utf8")).not.toContain("nightly_probe");
-  expect(readFileSync(join(tree, "core", "registry.generated.ts"), "utf8")).not.toContain("nightly_probe");
-  expect(readFileSync(join(tree, "core", "registry.generated.ts"), "utf8")).not.toContain("probe_rows");
+  expect(readFileSync(join(tree, "jobs", "schedules.generated.ts"), "utf8")).not.toContain("nightly_probe");
+  expect(readFileSync(join(tree, "processors", "datasets", "datasets.generated.ts"), "utf8")).not.toContain("probe_rows");
 });
 
 test("a new scheduled job is listed, audited by schedule_audit and backfilled, without a build", async () => {

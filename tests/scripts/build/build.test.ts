@@ -13,16 +13,17 @@ import { openDuckDB } from "../../../core/db/duckdb";
 import { migrationVersions } from "../../../core/db/migrate";
 import { discoverJobs, loadJobs } from "../../../core/runtime/registry";
 import { compile, duckdbLibrary, usesDuckDB } from "../../../scripts/build/build";
-import { registrySource, scheduleTable, schedulesSource } from "../../../scripts/build/registry_source";
+import { generatedSources } from "../../../scripts/build/registry_source";
 import { BUILD_TIMEOUT_MS, buildDist } from "../../harness/dist";
 import { startPostgres } from "../../harness/postgres_server";
 import { ROOT, createBucket, createTestDatabase, getObjectText, listKeys, putObject, runCommand, seedAttachments, signalWhenCopying, type TestDatabase } from "../../harness/fixtures";
 
 const isRoot = process.getuid?.() === 0;
 
-test("core/registry.generated.ts lists exactly what the jobs/ and migrations/ globs find, core/schedules.generated.ts the jobs' schedules (run `bun run build:registry`)", async () => {
-  expect(readFileSync(join(ROOT, "core/registry.generated.ts"), "utf8")).toBe(registrySource());
-  expect(readFileSync(join(ROOT, "core/schedules.generated.ts"), "utf8")).toBe(schedulesSource(await scheduleTable()));
+test("each *.generated.ts lists exactly what its folder's glob finds: migrations, datasets, the jobs' schedules (run `bun run build:registry`)", async () => {
+  const sources = await generatedSources();
+  expect([...sources.keys()]).toEqual(["migrations/migrations.generated.ts", "processors/datasets/datasets.generated.ts", "jobs/schedules.generated.ts"]);
+  for (const [path, source] of sources) expect(readFileSync(join(ROOT, path), "utf8")).toBe(source);
 });
 
 test("a binary carries DuckDB when one of its jobs imports @duckdb/node-api, through any file, statically or not", () => {

@@ -1,0 +1,161 @@
+/**
+ * The job contract (DESIGN.md "The job contract"): what a job declares, what a run returns, and
+ * what the dispatcher hands a run. Types and constants only, so the runtime's modules (runner,
+ * context, metrics) and the jobs all depend on this file and it on none of them.
+ */
+import type { ArgSpecs, ArgValues } from "./args";
+import type { PlatformConfig } from "../config";
+import type { Migration } from "../db/migrate";
+import type { Sql } from "../db/db";
+import type { Lease, LeaseHolder } from "../ledger/lease";
+import type { Logger } from "../log";
+import type { Metrics } from "../metrics/metrics";
+import type { Location, ObjectStore } from "../storage/object_store";
+import type { Progress } from "./progress";
+
+export const LANES = ["core", "data_pipeline", "file_processing", "observability"] as const;
+export type Lane = (typeof LANES)[number];
+
+/** What a run reports: named counts, e.g. { copied: 10, skipped: 0, failed: 0 }. */
+export type Counts = Record<string, number>;
+
+/** Returned instead of counts when the run decided not to run (another run holds the lock). */
+export class SkippedRun {
+  constructor(readonly reason: string) {}
+}
+
+export interface JobSchedule<S extends ArgSpecs> {
+  /** Five-field cron expression, as Kubernetes CronJob takes it. */
+  cron: string;
+  /** IANA time zone the cron expression is read in; UTC when absent. */
+  timeZone?: string;
+  /** The fixed arguments of the scheduled run. */
+  args: Partial<Record<keyof S, string | number | boolean>>;
+  /** Run as a Kubernetes Indexed Job of this many pods, each taking its shard from JOB_COMPLETION_INDEX. */
+  shards?: number;
+  /** Kills the run after this long (Job activeDeadlineSeconds); 6 hours when absent. */
+  maxDurationSeconds?: number;
+  /** The pod's memory limit and /tmp size (Kubernetes quantities), when the defaults (512Mi, 1Gi) are too small. */
+  resources?: { memory?: string; tmp?: string };
+}
+
+export interface JobDefinition<S extends ArgSpecs> {
+  /** snake_case, equal to the file name under jobs/. */
+  name: string;
+  /** One line, shown by `etl list` and `--help`. */
+  description: string;
+  lane: Lane;
+  args: S;
+  schedule?: JobSchedule<S>;
+  /**
+   * Labels that split the job's Pushgateway group (`job=<job>/dataset=<d>`): a push replaces the
+   * series of its group, so a job run once per dataset or bucket names it here, or each run would
+   * erase the gauges of the one before. The platform's configuration tells e.g. which database.
+   */
+  metricsGroup?(args: ArgValues<S>, config: PlatformConfig): Record<string, string>;
+  /** The work. Counts with a `failed` or `quarantined` above zero make the run partial (exit 3). */
+  run(args: ArgValues<S>, context: JobContext): Promise<Counts | SkippedRun>;
+  /**
+   * Opt-in for `etl dlq replay`: processes only these dead letters again, with the arguments of
+   * the run that failed them, resolving the ones it processes as `replayed`.
+   */
+  replay?(items: ReplayItem[], args: ArgValues<S>, context: JobContext): Promise<Counts | SkippedRun>;
+}
+
+/** A dead letter handed back to its job (etl_dead_letters: item_key and payload). */
+export interface ReplayItem {
+  itemKey: string;
+  payload: Record<string, unknown>;
+}
+
+export interface Job<S extends ArgSpecs = ArgSpecs> extends JobDefinition<S> {
+  /** Parses argv, runs, logs the summary and returns the exit code. */
+  entrypoint(argv: readonly string[], environment?: Partial<RunnerEnvironment>): Promise<number>;
+}
+
+/** How a run ended, as the ledger and the metrics record it. */
+export type RunStatus = "succeeded" | "partial" | "failed" | "interrupted" | "skipped";
+
+export interface RunnerEnvironment {
+  env: Record<string, string | undefined>;
+  /** Log sink, one line per call; stdout by default. */
+  write?: (line: string) => void;
+  stdoutIsTTY?: boolean;
+  /** Installs SIGINT/SIGTERM handlers for the run (on by default). */
+  handleSignals?: boolean;
+  graceMs?: number;
+  /** How a forced shutdown ends the process; process.exit by default. */
+  exit?: (code: number) => void;
+  /**
+   * What the dispatcher that started the run serves: its jobs, migrations and schedules. Absent
+   * when a job file runs itself (`bun jobs/<name>.ts`): the runtime then globs jobs/ and migrations/.
+   */
+  registry?: Registry;
+  /** `etl dlq replay`: run the job's replay hook on these dead letters instead of its run function. */
+  replay?: ReplayItem[];
+}
+
+/** A job known by name, loaded only when needed. */
+export interface JobEntry {
+  name: string;
+  load(): Promise<Job>;
+}
+
+/** A scheduled job as the build records it (jobs/schedules.generated.ts SCHEDULES). */
+export interface ScheduledJob {
+  name: string;
+  cron: string;
+  timeZone?: string;
+  shards?: number;
+}
+
+/**
+ * What the dispatcher serves: from source, the globs over jobs/ and migrations/; in a compiled
+ * binary, the lists its generated entry gives (scripts/build/registry_source.ts).
+ */
+export interface Registry {
+  jobs: JobEntry[];
+  migrations?: () => Promise<Migration[]>;
+  /** Every scheduled job's schedule, including the jobs of other lanes a lane binary does not carry. */
+  schedules?: () => Promise<ScheduledJob[]>;
+}
+
+/** What a job's run function receives besides its arguments. */
+export interface JobContext {
+  job: string;
+  runId: string;
+  /** Bound to job and runId. */
+  log: Logger;
+  metrics: Metrics;
+  /** Items done of a total, and bytes: a live line on a terminal, job.progress events otherwise. */
+  progress: Progress;
+  /**
+   * What the run has done so far, filled as it goes: the summary of a run that is interrupted or
+   * fails reports these, so it still says what was done.
+   */
+  counts: Counts;
+  /** Aborted on SIGINT/SIGTERM: stop starting work, let in-flight work finish. */
+  signal: AbortSignal;
+  /** `--dry-run`: read and compare, write nothing. */
+  dryRun: boolean;
+  /** The slot a scheduled run stands for (core/runtime/logical_date.ts); a job's default partition. */
+  logicalDate: Date | undefined;
+  /** `--force`: the run works even though its logical date already succeeded. */
+  force: boolean;
+  env: Record<string, string | undefined>;
+  /** The database, connected (and migrated, unless dry run) on first use; closed by the runner. */
+  db(): Promise<Sql>;
+  /** The platform's migrations, the ones db() applies: the migrations/ glob from source, the generated list in a compiled binary. */
+  migrations(): Promise<Migration[]>;
+  /**
+   * The jobs, migrations and schedules of the dispatcher that started the run (core/runtime/contract.ts),
+   * e.g. for backfill's child runs; undefined when a job file runs itself.
+   */
+  registry: Registry | undefined;
+  objectStore(location: Location): Promise<ObjectStore>;
+  /**
+   * Takes the lease `name` for this run (core/ledger/lease.ts), or returns the live run holding it.
+   * The lease's signal aborts when it is lost: stop starting work then.
+   */
+  lease(name: string): Promise<Lease | { heldBy: LeaseHolder }>;
+}
