@@ -1,6 +1,6 @@
 /**
  * The job contract (DESIGN.md "The job contract"): what a job declares, what a run returns, and
- * what the dispatcher hands a run. Types and constants only, so the runtime's modules (runner,
+ * what the dispatcher hands a run. Types, LANES and SkippedRun only, so the runtime's modules (runner,
  * context, metrics) and the jobs all depend on this file and it on none of them.
  */
 import type { ArgSpecs, ArgValues } from "./args";
