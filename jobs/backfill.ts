@@ -4,7 +4,7 @@ import { defineJob } from "../core/runtime/job";
 import { argsHash, recordedArgs } from "../core/ledger/ledger";
 import { parseJobArgv } from "../core/runtime/parse_args";
 import { secretsFromEnv } from "../core/redact";
-import { discoverJobs } from "../core/runtime/registry";
+import { registryJobs } from "../core/runtime/registry";
 import { daysBetween, planBackfill, runBackfill, spawnSlotRun, type Reprocess } from "../processors/data_pipeline/backfill";
 import { JobRunRepository } from "../core/ledger/job_runs";
 
@@ -25,7 +25,7 @@ export const JOB = defineJob({
   },
   async run(args, ctx) {
     // The dispatcher's jobs (in a binary, the ones it carries); run as `bun jobs/backfill.ts`, the glob's.
-    const jobs = ctx.registry?.jobs ?? discoverJobs();
+    const jobs = registryJobs(ctx.registry);
     const target = jobs.find((j) => j.name === args.job);
     if (!target || args.job === "backfill") throw new UsageError(`--job ${args.job}: no such job to backfill; known jobs: ${jobs.map((j) => j.name).filter((n) => n !== "backfill").join(", ")}`);
     if (args.from > args.to || daysBetween(args.from, args.to).length > 3660) throw new UsageError(`--from ${args.from} --to ${args.to}: the range must run forward and span at most ten years`);

@@ -9,12 +9,16 @@ import { runCli } from "../core/cli/dispatcher";
 import type { Command } from "../core/cli/io";
 import { discoverJobs, loadJobs } from "../core/runtime/registry";
 
+/** `etl manifests` or `etl dags`: the artefact generated from the registry's jobs. */
+const generateCommand = (kind: "manifests" | "dags"): Command => async (args, registry, io) =>
+  (await import("./deploy/generate")).generate(kind, args, await loadJobs(registry.jobs), io);
+
 export const COMMANDS: Record<string, Command> = {
   // file_processing's quarantine (DESIGN.md "file_processing"): list and release what its jobs refused.
   quarantine: async (args, _registry, io) => (await import("../processors/file_processing/quarantine/command")).quarantineCommand(args, io),
   // The deployment artefacts, generated from the jobs' declarations.
-  manifests: async (args, registry, io) => (await import("./deploy/generate")).generate("manifests", args, await loadJobs(registry.jobs), io),
-  dags: async (args, registry, io) => (await import("./deploy/generate")).generate("dags", args, await loadJobs(registry.jobs), io),
+  manifests: generateCommand("manifests"),
+  dags: generateCommand("dags"),
   // Its run is recorded in the ledger like a job's: a compiled binary has no migrations/ folder to read.
   "publish-dags": async (args, registry) => (await import("./deploy/publish_dags")).PUBLISH_DAGS.entrypoint(args, { registry }),
 };

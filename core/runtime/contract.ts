@@ -95,11 +95,14 @@ export interface RunnerEnvironment {
   replay?: ReplayItem[];
 }
 
-/** A job known by name, loaded only when needed. */
-export interface JobEntry {
+/** A module known by name (a job, a dataset), loaded only when asked for. */
+export interface ModuleEntry<T> {
   name: string;
-  load(): Promise<Job>;
+  load(): Promise<T>;
 }
+
+/** A job known by name, loaded only when needed. */
+export type JobEntry = ModuleEntry<Job>;
 
 /** A scheduled job as the build records it (jobs/schedules.generated.ts SCHEDULES). */
 export interface ScheduledJob {

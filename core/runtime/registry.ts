@@ -1,15 +1,9 @@
 import { basename, join } from "node:path";
-import type { Job, JobEntry, Registry, ScheduledJob } from "./contract";
+import type { Job, JobEntry, ModuleEntry, Registry, ScheduledJob } from "./contract";
 
-export type { JobEntry, Registry, ScheduledJob } from "./contract";
+export type { JobEntry, ModuleEntry, Registry, ScheduledJob } from "./contract";
 
 const JOBS_DIR = join(import.meta.dir, "..", "..", "jobs");
-
-/** A module found by file name, loaded only when asked for. */
-export interface ModuleEntry<T> {
-  name: string;
-  load(): Promise<T>;
-}
 
 /**
  * The .ts files of `dir` that declare something: not tests, declarations, generated lists or the
@@ -34,6 +28,11 @@ export function discoverJobs(dir = JOBS_DIR): JobEntry[] {
   return discoverModules<{ JOB?: Job }>(dir).map(({ name, load }) => ({ name, load: () => loadJobModule(name, load()) }));
 }
 
+/** The jobs of the dispatcher that started a run; a job file that runs itself (no registry) has the glob's. */
+export function registryJobs(registry: Registry | undefined): JobEntry[] {
+  return registry?.jobs ?? discoverJobs();
+}
+
 /** What a schedule is read from: a job (a loaded one, or the job that is running). */
 type Scheduled = Pick<Job, "name"> & { schedule?: Pick<NonNullable<Job["schedule"]>, "cron" | "timeZone" | "shards"> };
 
@@ -53,8 +52,7 @@ export function schedulesOf(jobs: readonly Scheduled[]): ScheduledJob[] {
  */
 export async function scheduledJobs(registry: Registry | undefined, running: Scheduled): Promise<ScheduledJob[]> {
   if (registry?.schedules) return registry.schedules();
-  const entries = registry?.jobs ?? discoverJobs();
-  return schedulesOf(await Promise.all(entries.map((entry) => (entry.name === running.name ? running : entry.load()))));
+  return schedulesOf(await Promise.all(registryJobs(registry).map((entry) => (entry.name === running.name ? running : entry.load()))));
 }
 
 /** Loads every job of a list, e.g. for `etl list` or the generators. */
