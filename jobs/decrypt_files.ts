@@ -54,7 +54,7 @@ export const JOB = defineJob({
     if (lease && "heldBy" in lease) return new SkippedRun(`run ${lease.heldBy.runId} on ${lease.heldBy.host} is decrypting this prefix`);
     try {
       const deadLetters = new DeadLetterRepository(sql, ctx.job, ctx.runId);
-      const date = (ctx.logicalDate ?? new Date()).toISOString().slice(0, 10);
+      const date = ctx.partitionDate ?? new Date().toISOString().slice(0, 10);
       return await decryptInbox({
         ...ctx,
         ...args,

@@ -20,7 +20,9 @@ export const JOB = defineJob({
     recordsPerFile: arg.integer("records per bronze file", { min: 1, max: 10_000_000, default: 50_000 }),
     fullRefresh: arg.flag("pull everything, ignoring the watermark"),
   },
-  // Hourly; each hour's pull lands in the bronze partition of its logical date.
+  partitioned: true,
+  // Hourly; each pull lands in the bronze partition of the day its data interval starts in, so the
+  // 00:15 pull (23:15 to 00:15) closes the day before.
   schedule: { cron: "15 * * * *", timeZone: "UTC", args: { dataset: "service_requests", bucket: "etl-lake" } },
   async run(args, ctx) {
     const dataset = await loadDataset(args.dataset);
@@ -45,7 +47,7 @@ export const JOB = defineJob({
       client,
       baseUrl,
       store: await ctx.objectStore(args.bucket),
-      partitionDate: (ctx.logicalDate ?? new Date()).toISOString().slice(0, 10),
+      partitionDate: ctx.partitionDate ?? new Date().toISOString().slice(0, 10),
       watermarks: new WatermarkRepository(await ctx.db()),
       prefetch: args.concurrency,
     });

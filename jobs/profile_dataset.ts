@@ -1,8 +1,9 @@
 import { arg } from "../core/runtime/args";
-import { defineJob } from "../core/runtime/job";
+import { defineJob, type Counts } from "../core/runtime/job";
+import { addCounts, lookbackDays } from "../core/runtime/partition_days";
 import { datasetNames, loadDataset } from "../processors/datasets/index";
 import { runProfile } from "../processors/file_processing/profile/run_profile";
-import { resolveProfileTarget } from "../processors/file_processing/profile/target";
+import { partitionChangedSinceProfile, resolveProfileTarget } from "../processors/file_processing/profile/target";
 
 export const JOB = defineJob({
   name: "profile_dataset",
@@ -11,7 +12,8 @@ export const JOB = defineJob({
   args: {
     bucket: arg.location("the lake holding silver/, or with --prefix the bucket or directory of the files"),
     dataset: arg.optionalText(`dataset whose partition, types, key and checks apply (${datasetNames().join(", ")}); optional with --prefix`, { placeholder: "<name>" }),
-    date: arg.optionalDate("partition (default: the logical date's day)"),
+    date: arg.optionalDate("partition (default: the day the slot's data interval covers, else the logical date's day)"),
+    lookbackDays: arg.integer("also profile again the days before it whose partition was rebuilt since its profile (1: that day alone)", { min: 1, max: 31, default: 1 }),
     prefix: arg.keyPrefix("profile the Parquet, CSV or NDJSON files under this prefix instead of a partition"),
     outPrefix: arg.keyPrefix("with --prefix: where profile.json, profile.html and failures/ go (default: <prefix>_profile/)"),
     topValues: arg.integer("most frequent values kept per column", { min: 1, max: 100, default: 10 }),
@@ -23,23 +25,42 @@ export const JOB = defineJob({
     threads: arg.integer("DuckDB threads", { min: 1, max: 64, default: 2 }),
     maxSpill: arg.text("most DuckDB spills to the work directory (keep it under the pod's /tmp)", { default: "7GB", placeholder: "<size>", pattern: /^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$/i, patternHelp: "must be a size such as 7GB" }),
   },
-  // Daily, after bronze_to_silver (01:30) has built the day's partition.
-  schedule: { cron: "0 2 * * *", timeZone: "UTC", args: { dataset: "service_requests", bucket: "etl-lake" }, resources: { memory: "1Gi", tmp: "8Gi" } },
+  partitioned: true,
+  // Daily per dataset, after bronze_to_silver (01:30) built the day that closed and rebuilt the
+  // days before it whose bronze changed: those are profiled again, the others are left as they are.
+  schedules: {
+    service_requests: { cron: "0 2 * * *", timeZone: "UTC", args: { dataset: "service_requests", bucket: "etl-lake", lookbackDays: 3 }, resources: { memory: "1Gi", tmp: "8Gi" } },
+    partner_payments: { cron: "0 2 * * *", timeZone: "UTC", args: { dataset: "partner_payments", bucket: "etl-lake", lookbackDays: 3 }, resources: { memory: "1Gi", tmp: "8Gi" } },
+  },
   // One Pushgateway group per dataset (or prefix): profiling one must not erase another's gauges.
   metricsGroup: (args) => ({ dataset: args.dataset ?? `prefix:${args.prefix}` }),
   async run(args, ctx) {
     const dataset = args.dataset === undefined ? undefined : await loadDataset(args.dataset);
     const store = await ctx.objectStore(args.bucket);
-    const target = await resolveProfileTarget({ ...args, store, dataset, logicalDate: ctx.logicalDate });
     const { openDuckDB } = await import("../core/db/duckdb");
-    return runProfile({
-      ...ctx,
-      ...args,
-      ...target,
-      store,
-      dataset,
-      openDuckDB: (tempDirectory) => openDuckDB({ tempDirectory, memoryLimit: args.memoryLimit, threads: args.threads, maxTempSize: args.maxSpill }),
-    });
+    const profile = async (date: string | undefined, log = ctx.log) => {
+      const target = await resolveProfileTarget({ ...args, date, store, dataset, logicalDate: ctx.logicalDate });
+      return runProfile({
+        ...ctx,
+        ...args,
+        ...target,
+        log,
+        counts: {},
+        store,
+        dataset,
+        openDuckDB: (tempDirectory) => openDuckDB({ tempDirectory, memoryLimit: args.memoryLimit, threads: args.threads, maxTempSize: args.maxSpill }),
+      });
+    };
+    const day = args.date ?? ctx.partitionDate;
+    if (args.prefix !== undefined || !day) return Object.assign(ctx.counts, await profile(args.date));
+    const total: Counts = { partitions: 0 };
+    for (const date of lookbackDays(day, args.lookbackDays)) {
+      if (ctx.signal.aborted) break;
+      // The day before are profiled again only when rebuilt since: its profile names the manifest it read.
+      if (date !== day && !(await partitionChangedSinceProfile(store, dataset!, date, ctx.log))) continue;
+      Object.assign(ctx.counts, addCounts(total, { ...(await profile(date, ctx.log.child({ partition: date }))), partitions: 1 }));
+    }
+    return total;
   },
 });
 

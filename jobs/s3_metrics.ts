@@ -19,7 +19,11 @@ export const JOB = defineJob({
     maxGroups: arg.integer("groups reported; objects of later groups count in (other)", { min: 1, max: 100_000, default: 1000 }),
   },
   // Hourly: the lake's layout (bronze|silver / dataset) as groups.
-  schedule: { cron: "0 * * * *", timeZone: "UTC", args: { bucket: "etl-lake", depth: 2 }, maxDurationSeconds: 3000 },
+  // Hourly, per bucket: the lake by dataset and partition, the archive by agency.
+  schedules: {
+    etl_lake: { cron: "0 * * * *", timeZone: "UTC", args: { bucket: "etl-lake", depth: 2 }, maxDurationSeconds: 3000 },
+    etl_attachments_archive: { cron: "0 * * * *", timeZone: "UTC", args: { bucket: "etl-attachments-archive", depth: 1 }, maxDurationSeconds: 3000 },
+  },
   // One Pushgateway group per bucket and prefix: measuring one must not erase another's gauges.
   // Not `prefix`: the gateway overwrites a sample's label with the group's label of the same name.
   // The depth too: two schedules over one prefix at two depths push the same gauges.

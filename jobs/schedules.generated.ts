@@ -4,14 +4,17 @@ import type { ScheduledJob } from "../core/runtime/contract";
 
 /** Every scheduled job's schedule, for schedule_audit in a binary that does not carry the job. */
 export const SCHEDULES: ScheduledJob[] = [
-  { name: "bronze_to_silver", cron: "30 1 * * *", timeZone: "UTC" },
-  { name: "db_metrics", cron: "*/5 * * * *", timeZone: "UTC" },
-  { name: "decrypt_files", cron: "*/15 * * * *", timeZone: "UTC" },
-  { name: "freshness_monitor", cron: "*/15 * * * *", timeZone: "UTC" },
-  { name: "get_s3_files", cron: "0 2 * * *", timeZone: "UTC", shards: 4 },
-  { name: "ingest_api", cron: "15 * * * *", timeZone: "UTC" },
-  { name: "profile_dataset", cron: "0 2 * * *", timeZone: "UTC" },
-  { name: "s3_metrics", cron: "0 * * * *", timeZone: "UTC" },
-  { name: "schedule_audit", cron: "0 6 * * *", timeZone: "UTC" },
-  { name: "unzip_files", cron: "5-59/15 * * * *", timeZone: "UTC" },
+  { name: "bronze_to_silver", schedule: "service_requests", cron: "30 1 * * *", timeZone: "UTC", partitioned: true, args: {"dataset":"service_requests","bucket":"etl-lake","lookbackDays":3} },
+  { name: "bronze_to_silver", schedule: "partner_payments", cron: "30 1 * * *", timeZone: "UTC", partitioned: true, args: {"dataset":"partner_payments","bucket":"etl-lake","lookbackDays":3} },
+  { name: "db_metrics", schedule: "default", cron: "*/5 * * * *", timeZone: "UTC", args: {"schema":"public"} },
+  { name: "decrypt_files", schedule: "default", cron: "*/15 * * * *", timeZone: "UTC", args: {"bucket":"etl-lake","prefix":"inbox/","destination":"decrypted/"} },
+  { name: "freshness_monitor", schedule: "default", cron: "*/15 * * * *", timeZone: "UTC", args: {} },
+  { name: "get_s3_files", schedule: "default", cron: "0 2 * * *", timeZone: "UTC", shards: 4, args: {"agencyId":10,"sourceBucket":"etl-attachments","destinationBucket":"etl-attachments-archive"} },
+  { name: "ingest_api", schedule: "default", cron: "15 * * * *", timeZone: "UTC", partitioned: true, args: {"dataset":"service_requests","bucket":"etl-lake"} },
+  { name: "profile_dataset", schedule: "service_requests", cron: "0 2 * * *", timeZone: "UTC", partitioned: true, args: {"dataset":"service_requests","bucket":"etl-lake","lookbackDays":3} },
+  { name: "profile_dataset", schedule: "partner_payments", cron: "0 2 * * *", timeZone: "UTC", partitioned: true, args: {"dataset":"partner_payments","bucket":"etl-lake","lookbackDays":3} },
+  { name: "s3_metrics", schedule: "etl_lake", cron: "0 * * * *", timeZone: "UTC", args: {"bucket":"etl-lake","depth":2} },
+  { name: "s3_metrics", schedule: "etl_attachments_archive", cron: "0 * * * *", timeZone: "UTC", args: {"bucket":"etl-attachments-archive","depth":1} },
+  { name: "schedule_audit", schedule: "default", cron: "0 6 * * *", timeZone: "UTC", args: {"since":"25h"} },
+  { name: "unzip_files", schedule: "default", cron: "5-59/15 * * * *", timeZone: "UTC", partitioned: true, args: {"bucket":"etl-lake","prefix":"decrypted/partner_payments/","destination":"bronze/partner_payments/dt={date}/"} },
 ];

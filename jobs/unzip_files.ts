@@ -19,7 +19,7 @@ export const JOB = defineJob({
     bucket: arg.location("bucket or directory holding the inbox, the destination and quarantine/"),
     prefix: { ...arg.keyPrefix("the inbox: every key under it ending in .zip is an archive"), default: "inbox/" },
     destination: arg.text("key prefix the entries go to, ending in /; {date} stands for the day (e.g. bronze/service_requests/dt={date}/)", { placeholder: "<prefix>" }),
-    date: arg.optionalDate("the day for {date} and the quarantine folder (default: the logical date's day, else today, UTC)"),
+    date: arg.optionalDate("the day for {date} and the quarantine folder (default: the day the slot's data interval starts in, else the logical date's, else today, UTC)"),
     maxEntries: arg.integer("most entries an archive may hold, nested archives' included", { min: 1, max: 10_000_000, default: 100_000 }),
     maxTotalBytes: byteSizeArg("most bytes an archive may inflate to, nested archives' included", "20GB"),
     maxEntryBytes: byteSizeArg("most bytes one entry may inflate to", "10GB"),
@@ -31,6 +31,7 @@ export const JOB = defineJob({
   },
   // Five minutes after each of decrypt_files' quarter-hours, the partner's archives it decrypted go
   // to bronze. /tmp holds the largest S3 archive while it is read (plus a nested one).
+  partitioned: true,
   schedule: {
     cron: "5-59/15 * * * *",
     timeZone: "UTC",
@@ -38,7 +39,7 @@ export const JOB = defineJob({
     resources: { memory: "512Mi", tmp: "24Gi" },
   },
   async run(args, ctx) {
-    const day = args.date ?? (ctx.logicalDate ?? new Date()).toISOString().slice(0, 10);
+    const day = args.date ?? ctx.partitionDate ?? new Date().toISOString().slice(0, 10);
     const prefix = args.prefix ?? "inbox/";
     const destination = args.destination.replaceAll("{date}", day);
     checkPrefixes(prefix, destination);

@@ -9,6 +9,7 @@ import migration_0005_dead_letter_resolution from "./0005_dead_letter_resolution
 import migration_0006_watermarks from "./0006_watermarks.sql" with { type: "text" };
 import migration_0007_partitions from "./0007_partitions.sql" with { type: "text" };
 import migration_0008_processed_files from "./0008_processed_files.sql" with { type: "text" };
+import migration_0009_run_schedule from "./0009_run_schedule.sql" with { type: "text" };
 
 export const MIGRATIONS: Migration[] = [
   { version: "0001_dead_letters", sql: migration_0001_dead_letters },
@@ -19,4 +20,5 @@ export const MIGRATIONS: Migration[] = [
   { version: "0006_watermarks", sql: migration_0006_watermarks },
   { version: "0007_partitions", sql: migration_0007_partitions },
   { version: "0008_processed_files", sql: migration_0008_processed_files },
+  { version: "0009_run_schedule", sql: migration_0009_run_schedule },
 ];

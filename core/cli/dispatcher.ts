@@ -5,6 +5,7 @@
  * lives outside core (`etl quarantine`, `etl manifests`, `etl dags`, `etl publish-dags`).
  */
 import { loadJobs } from "../runtime/registry";
+import { jobSchedules } from "../runtime/schedules";
 import type { CliIo, DispatcherRegistry } from "./io";
 
 const USAGE = `etl: run the platform's batch jobs
@@ -27,12 +28,15 @@ usage:
                                  files file_processing jobs refused, with the rule each broke
   etl quarantine release <key> --bucket B --reason TEXT
                                  put a quarantined file back for its job's next run
-  etl doctor [job] [--json]      check the environment, database, buckets and Pushgateway runs need
+  etl schedules [--from T] [--to T] [--job J] [--json]
+                                 every schedule's slots: logical date, data interval, the partition each builds
+  etl doctor [job[.schedule]] [--json]
+                                 check the environment, database, buckets and Pushgateway runs need
   etl --version                  the platform's version and build
   etl manifests [--out deploy] [--image-prefix P] [--image-tag T] [--check]
-                                 write a Kubernetes CronJob per scheduled job (--check: exit 1 on drift)
+                                 write a Kubernetes CronJob per schedule (--check: exit 1 on drift)
   etl dags [--package etl] [--out dags/<package>] [--namespace etl] [--image-prefix P] [--image-tag T]
-                                 write an Airflow DAG per scheduled job, and metadata.json
+                                 write an Airflow DAG per schedule, and metadata.json
   etl publish-dags [--dag-bucket B] [--env E] [--package P] [--dir dags/<package>] [--dry-run]
                                  publish that folder to <env>/<package>/ in the DAG bucket
                                  (flags default to DAG_BUCKET, ENV, PACKAGE_NAME)
@@ -82,6 +86,10 @@ export async function main(argv: readonly string[], registry: DispatcherRegistry
       const { runsCommand } = await import("./commands/runs");
       return runsCommand(rest, io);
     }
+    case "schedules": {
+      const { schedulesCommand } = await import("./commands/schedules");
+      return schedulesCommand(rest, registry, io);
+    }
     case "doctor": {
       const { doctorCommand } = await import("./commands/doctor");
       return doctorCommand(rest, registry, io);
@@ -126,9 +134,7 @@ async function listJobs(args: string[], registry: DispatcherRegistry, io: CliIo)
     name: job.name,
     lane: job.lane,
     description: job.description,
-    schedule: job.schedule
-      ? { cron: job.schedule.cron, timeZone: job.schedule.timeZone ?? "UTC", shards: job.schedule.shards ?? 1, args: job.schedule.args }
-      : null,
+    schedules: jobSchedules(job).map((s) => ({ name: s.name, cron: s.cron, timeZone: s.timeZone ?? "UTC", shards: s.shards ?? 1, args: s.args })),
   }));
   if (args.includes("--json")) {
     io.out(JSON.stringify(rows, null, 2) + "\n");
@@ -137,7 +143,9 @@ async function listJobs(args: string[], registry: DispatcherRegistry, io: CliIo)
   const width = Math.max(4, ...rows.map((r) => r.name.length));
   const laneWidth = Math.max(4, ...rows.map((r) => r.lane.length));
   for (const r of rows) {
-    const schedule = r.schedule ? `  [${r.schedule.cron} ${r.schedule.timeZone}${r.schedule.shards > 1 ? `, ${r.schedule.shards} shards` : ""}]` : "";
+    const crons = [...new Set(r.schedules.map((s) => `${s.cron} ${s.timeZone}${s.shards > 1 ? `, ${s.shards} shards` : ""}`))];
+    const named = r.schedules.length > 1 ? ` x${r.schedules.length}: ${r.schedules.map((s) => s.name).join(", ")}` : "";
+    const schedule = r.schedules.length ? `  [${crons.join("; ")}${named}]` : "";
     io.out(`${r.name.padEnd(width)}  ${r.lane.padEnd(laneWidth)}  ${r.description}${schedule}\n`);
   }
   return 0;

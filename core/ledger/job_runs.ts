@@ -9,6 +9,8 @@ export interface NewRun {
   job: string;
   lane: string;
   logicalDate: Date | undefined;
+  /** The job's schedule whose arguments the run has (core/runtime/schedules.ts). */
+  schedule?: string;
   shard: string | undefined;
   /** Redacted, as the start event shows them. */
   args: Record<string, unknown>;
@@ -37,6 +39,7 @@ export interface JobRun {
   status: LedgerStatus;
   exitCode: number | null;
   logicalDate: Date | null;
+  schedule: string | null;
   shard: string | null;
   args: Record<string, unknown>;
   forced: boolean;
@@ -76,7 +79,7 @@ export interface BlockingRun {
 }
 
 const COLUMNS = `run_id::text as "runId", job, lane, status, exit_code as "exitCode", logical_date as "logicalDate",
-  shard, args, forced, dry_run as "dryRun", counts, metrics, error, reason, host, version,
+  schedule, shard, args, forced, dry_run as "dryRun", counts, metrics, error, reason, host, version,
   started_at as "startedAt", heartbeat_at as "heartbeatAt", finished_at as "finishedAt"`;
 
 /** etl_job_runs, the run ledger (migrations/0004). */
@@ -185,10 +188,10 @@ export class JobRunRepository {
 async function insertRun(sql: Sql | postgres.TransactionSql, run: NewRun, skipReason: string | undefined): Promise<void> {
   const skipped = skipReason !== undefined;
   await sql`
-    insert into etl_job_runs (run_id, job, lane, status, exit_code, logical_date, shard, args, args_hash, forced, dry_run,
+    insert into etl_job_runs (run_id, job, lane, status, exit_code, logical_date, schedule, shard, args, args_hash, forced, dry_run,
                               reason, host, version, finished_at)
     values (${run.runId}::uuid, ${run.job}, ${run.lane}, ${skipped ? "skipped" : "running"}, ${skipped ? 0 : null},
-            ${run.logicalDate ?? null}, ${run.shard ?? null}, ${sql.json(run.args as never)}, ${run.argsHash}, ${run.forced},
+            ${run.logicalDate ?? null}, ${run.schedule ?? null}, ${run.shard ?? null}, ${sql.json(run.args as never)}, ${run.argsHash}, ${run.forced},
             ${run.dryRun}, ${skipReason ?? run.note ?? null}, ${run.host}, ${run.version}, ${skipped ? sql`now()` : null})`;
 }
 

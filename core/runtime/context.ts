@@ -1,7 +1,8 @@
 import type { PlatformConfig } from "../config";
 import { ConfigError } from "../errors";
 import type { Database } from "../db/db";
-import type { JobContext, Registry } from "./contract";
+import type { DataInterval, JobContext, Registry } from "./contract";
+import { partitionDateOf } from "./data_interval";
 import { acquireLease } from "../ledger/lease";
 import type { Logger } from "../log";
 import { Metrics } from "../metrics/metrics";
@@ -24,6 +25,8 @@ export function createRunResources(init: {
   signal: AbortSignal;
   dryRun: boolean;
   logicalDate: Date | undefined;
+  dataInterval?: DataInterval;
+  schedule?: string;
   force: boolean;
   env: Record<string, string | undefined>;
   config: PlatformConfig;
@@ -62,6 +65,9 @@ export function createRunResources(init: {
     signal: init.signal,
     dryRun: init.dryRun,
     logicalDate: init.logicalDate,
+    dataInterval: init.dataInterval,
+    partitionDate: partitionDateOf(init.logicalDate, init.dataInterval),
+    schedule: init.schedule,
     force: init.force,
     env: init.env,
     db: async () => (await (database ??= connect())).sql,

@@ -25,7 +25,7 @@ export class SkippedRun {
 }
 
 export interface JobSchedule<S extends ArgSpecs> {
-  /** Five-field cron expression, as Kubernetes CronJob takes it. */
+  /** Five-field cron expression, as Kubernetes CronJob takes it. Each slot stands for the interval since the previous one. */
   cron: string;
   /** IANA time zone the cron expression is read in; UTC when absent. */
   timeZone?: string;
@@ -46,7 +46,18 @@ export interface JobDefinition<S extends ArgSpecs> {
   description: string;
   lane: Lane;
   args: S;
+  /** The job's one schedule (its name is "default"), or several under `schedules`. */
   schedule?: JobSchedule<S>;
+  /**
+   * Several schedules, by name (snake_case): one per dataset, bucket or agency. Each is its own
+   * CronJob (`<job>-<name>`), DAG, `etl doctor` target and schedule_audit entry.
+   */
+  schedules?: Record<string, JobSchedule<S>>;
+  /**
+   * The job builds, or writes into, one day's partition per slot: by default the day its data
+   * interval starts in (core/runtime/data_interval.ts); `etl schedules` shows it.
+   */
+  partitioned?: boolean;
   /**
    * Labels that split the job's Pushgateway group (`job=<job>/dataset=<d>`): a push replaces the
    * series of its group, so a job run once per dataset or bucket names it here, or each run would
@@ -104,12 +115,27 @@ export interface ModuleEntry<T> {
 /** A job known by name, loaded only when needed. */
 export type JobEntry = ModuleEntry<Job>;
 
-/** A scheduled job as the build records it (jobs/schedules.generated.ts SCHEDULES). */
+/** A job's schedule with its name ("default" for a job's one `schedule`). */
+export type NamedSchedule<S extends ArgSpecs = ArgSpecs> = JobSchedule<S> & { name: string };
+
+/** A slot's data interval: from the previous slot of its schedule's cron to this one (the logical date). */
+export interface DataInterval {
+  start: Date;
+  end: Date;
+}
+
+/** A scheduled job as the build records it (jobs/schedules.generated.ts SCHEDULES): one entry per schedule. */
 export interface ScheduledJob {
   name: string;
+  /** The schedule's name: "default" for a job's one schedule. */
+  schedule: string;
   cron: string;
   timeZone?: string;
   shards?: number;
+  /** The job builds one day's partition per slot (JobDefinition.partitioned). */
+  partitioned?: boolean;
+  /** The schedule's fixed arguments, as declared. */
+  args: Record<string, string | number | boolean>;
 }
 
 /**
@@ -141,8 +167,21 @@ export interface JobContext {
   signal: AbortSignal;
   /** `--dry-run`: read and compare, write nothing. */
   dryRun: boolean;
-  /** The slot a scheduled run stands for (core/runtime/logical_date.ts); a job's default partition. */
+  /** The slot a scheduled run stands for (core/runtime/logical_date.ts): its data interval's end. */
   logicalDate: Date | undefined;
+  /**
+   * The interval the slot stands for, when the run is a slot of one of the job's schedules (or
+   * Airflow gave it): core/runtime/data_interval.ts.
+   */
+  dataInterval: DataInterval | undefined;
+  /**
+   * The day a partitioned job works on by default (YYYY-MM-DD, UTC): the day its data interval
+   * starts in, so a daily slot after midnight builds the day that just closed; without an interval
+   * the logical date's day; undefined without a logical date.
+   */
+  partitionDate: string | undefined;
+  /** The name of the job's schedule whose fixed arguments this run has, if any. */
+  schedule: string | undefined;
   /** `--force`: the run works even though its logical date already succeeded. */
   force: boolean;
   env: Record<string, string | undefined>;

@@ -1,6 +1,7 @@
 import type { ArgSpecs } from "./args";
 import type { Job, JobDefinition } from "./contract";
 import { LANES } from "./contract";
+import { checkSchedules } from "./schedules";
 
 export * from "./contract";
 
@@ -13,6 +14,7 @@ export function defineJob<S extends ArgSpecs>(definition: JobDefinition<S>): Job
   if (!definition.description || definition.description.includes("\n")) throw new Error(`job ${definition.name}: description must be one line`);
   const reserved = Object.keys(definition.args).find((key) => RESERVED_ARGS.includes(key));
   if (reserved) throw new Error(`job ${definition.name}: argument ${reserved} is one every job has`);
+  checkSchedules(definition);
   // The runner is imported on the first run, not when a job file is imported (e.g. by `etl list`).
   const job: Job<S> = {
     ...definition,

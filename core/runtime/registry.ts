@@ -1,5 +1,6 @@
 import { basename, join } from "node:path";
 import type { Job, JobEntry, ModuleEntry, Registry, ScheduledJob } from "./contract";
+import { jobSchedules } from "./schedules";
 
 export type { JobEntry, ModuleEntry, Registry, ScheduledJob } from "./contract";
 
@@ -34,12 +35,20 @@ export function registryJobs(registry: Registry | undefined): JobEntry[] {
 }
 
 /** What a schedule is read from: a job (a loaded one, or the job that is running). */
-type Scheduled = Pick<Job, "name"> & { schedule?: Pick<NonNullable<Job["schedule"]>, "cron" | "timeZone" | "shards"> };
+type Scheduled = Pick<Job, "name" | "schedule" | "schedules" | "partitioned">;
 
-/** The schedules of `jobs`, as jobs/schedules.generated.ts records them. */
+/** The schedules of `jobs`, one entry per schedule, as jobs/schedules.generated.ts records them. */
 export function schedulesOf(jobs: readonly Scheduled[]): ScheduledJob[] {
-  return jobs.flatMap(({ name, schedule }) =>
-    schedule ? [{ name, cron: schedule.cron, ...(schedule.timeZone && { timeZone: schedule.timeZone }), ...(schedule.shards && { shards: schedule.shards }) }] : [],
+  return jobs.flatMap((job) =>
+    jobSchedules(job).map((s) => ({
+      name: job.name,
+      schedule: s.name,
+      cron: s.cron,
+      ...(s.timeZone && { timeZone: s.timeZone }),
+      ...(s.shards && { shards: s.shards }),
+      ...(job.partitioned && { partitioned: true }),
+      args: Object.fromEntries(Object.entries(s.args).filter(([, v]) => v !== undefined)) as Record<string, string | number | boolean>,
+    })),
   );
 }
 

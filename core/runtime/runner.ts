@@ -3,7 +3,9 @@ import { loadConfig, type PlatformConfig } from "../config";
 import { createRunResources } from "./context";
 import type { Sql } from "../db/db";
 import { ConfigError, EtlError, TransientError, UsageError, errorMessage } from "../errors";
-import { SkippedRun, type Job, type RunnerEnvironment, type RunStatus } from "./contract";
+import { SkippedRun, type DataInterval, type Job, type RunnerEnvironment, type RunStatus } from "./contract";
+import { resolveDataInterval } from "./data_interval";
+import { scheduleOfArgs } from "./schedules";
 import { recordedArgs, startLedger, type LedgerOptions, type LedgerRun, type RunLedger } from "../ledger/ledger";
 import { createLogger, type Logger } from "../log";
 import { formatLogicalDate } from "./logical_date";
@@ -104,6 +106,14 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     return EXIT.succeeded;
   }
   const replay = environment.replay;
+  // The schedule whose arguments the run has gives its cron, hence the slot's data interval.
+  const schedule = replay ? undefined : scheduleOfArgs(job, parsed.args);
+  let dataInterval: DataInterval | undefined;
+  try {
+    dataInterval = replay ? undefined : resolveDataInterval({ logicalDate: parsed.logicalDate, env: environment.env, schedule });
+  } catch (error) {
+    return await fail(error);
+  }
   if (replay && !job.replay) return await fail(new UsageError(`job ${job.name} cannot replay dead letters: it has no replay hook`));
   // A replay is not its slot's scheduled run: it has no logical date and is never skipped as done.
   if (replay) parsed = { ...parsed, logicalDate: undefined, force: false };
@@ -153,6 +163,8 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     signal: controller.signal,
     dryRun: parsed.dryRun,
     logicalDate: parsed.logicalDate,
+    dataInterval,
+    schedule: schedule?.name,
     force: parsed.force,
     env: environment.env,
     config: config!,
@@ -167,6 +179,8 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     args,
     dryRun: parsed.dryRun,
     ...(parsed.logicalDate && { logicalDate: formatLogicalDate(parsed.logicalDate) }),
+    ...(dataInterval && { dataInterval: { start: dataInterval.start.toISOString(), end: dataInterval.end.toISOString() } }),
+    ...(schedule && { schedule: schedule.name }),
     ...(parsed.force && { force: true }),
     ...(replay && { replay: { items: replay.length } }),
   });
@@ -179,6 +193,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
         job: job.name,
         lane: job.lane,
         logicalDate: parsed.logicalDate,
+        schedule: schedule?.name,
         shard,
         args,
         forced: parsed.force,

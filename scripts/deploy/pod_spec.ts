@@ -6,7 +6,8 @@
  * every DAG and compares its pod with the CronJob's). Values are in Kubernetes API form.
  */
 import { argvOf } from "../../core/runtime/args";
-import type { Job, Lane } from "../../core/runtime/job";
+import type { Job, Lane, NamedSchedule } from "../../core/runtime/job";
+import { scheduleId } from "../../core/runtime/schedules";
 
 export interface ImageOptions {
   /** Image repository prefix; each lane has its own image, e.g. <prefix>etl-data-pipeline. */
@@ -53,9 +54,9 @@ export interface PodSpec {
   volumes: Array<{ name: string; emptyDir: { sizeLimit: string } }>;
 }
 
-/** Kubernetes object names take "-" where job and lane names have "_". */
+/** Kubernetes object names take "-" where job, schedule and lane names have "_" or ".". */
 export function k8sName(name: string): string {
-  return name.replace(/_/g, "-");
+  return name.replace(/[_.]/g, "-");
 }
 
 export function laneImage(lane: string, options: ImageOptions): string {
@@ -66,16 +67,15 @@ export function laneServiceAccount(lane: string): string {
   return `etl-${k8sName(lane)}`;
 }
 
-/** The command-line arguments of a scheduled run: the job name, then its fixed flags. */
-export function scheduledArgv(job: Job): string[] {
-  return [job.name, ...argvOf(job.args, job.schedule?.args ?? {})];
+/** The command-line arguments of a scheduled run: the job name, then its schedule's fixed flags. */
+export function scheduledArgv(job: Job, schedule: NamedSchedule): string[] {
+  return [job.name, ...argvOf(job.args, schedule.args)];
 }
 
-/** The pod of a job's scheduled run. */
-export function scheduledPod(job: Job, image: ImageOptions): PodSpec {
-  const schedule = job.schedule;
-  if (!schedule) throw new Error(`${job.name} has no schedule`);
-  return podSpec({ component: k8sName(job.name), lane: job.lane, args: scheduledArgv(job), image, resources: schedule.resources, maxDurationSeconds: schedule.maxDurationSeconds });
+/** The pod of a run of one of the job's schedules; its component label is the schedule's id. */
+export function scheduledPod(job: Job, schedule: NamedSchedule, image: ImageOptions): PodSpec {
+  const component = k8sName(scheduleId(job.name, schedule.name));
+  return podSpec({ component, lane: job.lane, args: scheduledArgv(job, schedule), image, resources: schedule.resources, maxDurationSeconds: schedule.maxDurationSeconds });
 }
 
 /**

@@ -114,6 +114,27 @@ for (const kind of LAKE_KINDS) {
       expect(ledger[0]).toMatchObject({ rows_in: "207", rows_out: "200", rows_rejected: "5", run_id: result.summary!.runId });
     });
 
+    test("a scheduled slot builds the day its data interval covers, and looking back rebuilds only the earlier days whose bronze changed", async () => {
+      for (const date of ["2026-11-01", "2026-11-02"]) await writeBronze("service_requests", date, "a.ndjson", [request(1), request(2)].join("\n") + "\n");
+      // Airflow's way of giving the interval; a CronJob's pod gets the same one from its schedule's cron.
+      const slot = (end: string, start: string) => run(["--dataset", "service_requests", "--bucket", lake.arg, "--lookback-days", "3", "--logical-date", end], { ETL_DATA_INTERVAL_START: start });
+      const first = await slot("2026-11-03T01:30:00Z", "2026-11-02T01:30:00Z");
+      expect(first.exitCode).toBe(0);
+      // 10-31 has no bronze; 11-01 and 11-02 are built; 11-03, the day that is starting, is not.
+      expect(first.summary!.counts).toMatchObject({ partitions: 3, inputs: 2, rowsOut: 4 });
+      expect((await manifestOf("service_requests", "2026-11-02")).run_id).toBe(first.summary!.runId);
+      expect(await lake.keys("silver/service_requests/dt=2026-11-03/")).toEqual([]);
+
+      // A late record for 11-01, then the next day's slot: 11-01 is rebuilt, 11-02 is left as it is.
+      await writeBronze("service_requests", "2026-11-01", "late.ndjson", request(3) + "\n");
+      const second = await slot("2026-11-04T01:30:00Z", "2026-11-03T01:30:00Z");
+      expect(second.exitCode).toBe(0);
+      expect(second.summary!.counts).toMatchObject({ partitions: 3, unchanged: 1 });
+      expect((await manifestOf("service_requests", "2026-11-01")).run_id).toBe(second.summary!.runId);
+      expect((await manifestOf("service_requests", "2026-11-02")).run_id).toBe(first.summary!.runId);
+      expect((await readSilver("service_requests", "2026-11-01")).map((r) => r.id)).toEqual(["1", "2", "3"]);
+    });
+
     test("a rerun over unchanged inputs does nothing; a changed input rebuilds its partition only, and the old run's files go", async () => {
       for (const date of ["2026-11-01", "2026-11-02"]) await writeBronze("service_requests", date, "a.ndjson", [request(1), request(2)].join("\n") + "\n");
       const first = [await run(args("service_requests", "2026-11-01")), await run(args("service_requests", "2026-11-02"))];

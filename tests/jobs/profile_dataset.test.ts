@@ -59,11 +59,11 @@ async function writeParquet(path: string, rows: readonly Row[], types: Record<st
 }
 
 /** A committed silver partition as bronze_to_silver leaves it: the run's Parquet, then `_manifest.json`. */
-async function writePartition(root: string, dataset: string, date: string, rows: readonly Row[], types: Record<string, string>): Promise<void> {
+async function writePartition(root: string, dataset: string, date: string, rows: readonly Row[], types: Record<string, string>, runId = "run-a"): Promise<void> {
   const prefix = `silver/${dataset}/dt=${date}/`;
-  const part = `${prefix}run-a/part-00000.parquet`;
+  const part = `${prefix}${runId}/part-00000.parquet`;
   await writeParquet(join(root, part), rows, types);
-  const manifest = { dataset, partition: date, run_id: "run-a", committed_at: "2026-11-01T02:00:00Z", fingerprint: "f", files: [{ key: part, rows: rows.length, bytes: 1 }], rejects: null, rows: { in: rows.length, out: rows.length, rejected: 0, duplicates: 0 }, inputs: [], columns: Object.entries(types).map(([name, type]) => ({ name, type })) };
+  const manifest = { dataset, partition: date, run_id: runId, committed_at: "2026-11-01T02:00:00Z", fingerprint: "f", files: [{ key: part, rows: rows.length, bytes: 1 }], rejects: null, rows: { in: rows.length, out: rows.length, rejected: 0, duplicates: 0 }, inputs: [], columns: Object.entries(types).map(([name, type]) => ({ name, type })) };
   writeFileSync(join(root, `${prefix}_manifest.json`), JSON.stringify(manifest));
 }
 
@@ -121,7 +121,7 @@ describe("profile_dataset on a silver partition", () => {
 
     // unique_id and in_set_status are error checks that fail: partial.
     expect(run.exitCode).toBe(3);
-    expect(run.summary!.counts).toEqual({ rows: 302, columns: 10, checks: 7, checksWarned: 2, failed: 2, diffChanges: 0 });
+    expect(run.summary!.counts).toEqual({ partitions: 1, rows: 302, columns: 10, checks: 7, checksWarned: 2, failed: 2, diffChanges: 0 });
     const p = profileAt(lake, "silver/service_requests/dt=2026-11-01/_profile/profile.json");
     expect(p).toMatchObject({ version: 1, dataset: "service_requests", partition: "2026-11-01", rows: 302, runId: run.summary!.runId });
     expect(p.source).toMatchObject({ format: "parquet", files: ["silver/service_requests/dt=2026-11-01/run-a/part-00000.parquet"], manifest: { runId: "run-a" } });
@@ -164,6 +164,18 @@ describe("profile_dataset on a silver partition", () => {
     expect(valueOf(samples, "etl_profile_null_ratio", { job: "profile_dataset", dataset: "service_requests", column: "priority" })).toBeCloseTo(p.columns.priority!.nullRatio, 9);
     expect(valueOf(samples, "etl_profile_check_failed", { job: "profile_dataset", dataset: "service_requests", check: "unique_id", severity: "error" })).toBe(1);
     expect(valueOf(samples, "etl_profile_check_failed", { job: "profile_dataset", dataset: "service_requests", check: "schema", severity: "error" })).toBe(0);
+  });
+
+  test("looking back, the days before are profiled again only when their partition was rebuilt since their profile", async () => {
+    for (const date of ["2026-11-01", "2026-11-02"]) await writePartition(lake, "service_requests", date, serviceRequests(50), SILVER_TYPES);
+    const slot = () => profile(["--dataset", "service_requests", "--bucket", `file:${lake}`, "--date", "2026-11-02", "--lookback-days", "3"]);
+    // 10-31 was never built; 11-01 has no profile yet.
+    expect((await slot()).summary!.counts).toMatchObject({ partitions: 2 });
+    // Nothing rebuilt: the day itself alone.
+    expect((await slot()).summary!.counts).toMatchObject({ partitions: 1 });
+    await writePartition(lake, "service_requests", "2026-11-01", serviceRequests(60), SILVER_TYPES, "run-b");
+    expect((await slot()).summary!.counts).toMatchObject({ partitions: 2 });
+    expect(profileAt(lake, "silver/service_requests/dt=2026-11-01/_profile/profile.json")).toMatchObject({ rows: 62, source: { manifest: { runId: "run-b" } } });
   });
 
   test("on S3: the parts are downloaded, the profile and failures land beside the partition", async () => {

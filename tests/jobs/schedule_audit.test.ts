@@ -3,8 +3,9 @@ import { createLogger } from "../../core/log";
 import { Metrics } from "../../core/metrics/metrics";
 import { loadMigrations, migrate } from "../../core/db/migrate";
 import { discoverJobs, loadJobs } from "../../core/runtime/registry";
+import { jobSchedules } from "../../core/runtime/schedules";
 import { auditSchedules, type AuditedJob } from "../../processors/observability/schedule/audit";
-import { expectedSlots } from "../../processors/observability/schedule/slots";
+import { expectedSlots } from "../../core/runtime/cron";
 import { SlotRunRepository } from "../../repositories/slot_runs";
 import { createTestDatabase, runCommand, type TestDatabase } from "../harness/fixtures";
 
@@ -83,11 +84,12 @@ describe("schedule_audit", () => {
     await seedRun({ job, status: "skipped", slot: "2026-04-02T00:30Z", startedAfter: 2 });
 
     const { counts, slots, gauges } = await audit(
-      [{ name: job, schedule: { cron: "30 2 * * *", timeZone: "Europe/Berlin" } }],
+      [{ name: job, schedule: { name: "default", cron: "30 2 * * *", timeZone: "Europe/Berlin" } }],
       "2026-04-02T00:45Z",
       "8d",
     );
-    expect(counts).toEqual({ jobs: 1, slots: 8, onTime: 2, late: 1, missed: 1, doubled: 1, lost: 1, failedSlots: 1, running: 1, failed: 3 });
+    // A slot whose every attempt failed delivered nothing: a breach like a missed one.
+    expect(counts).toEqual({ schedules: 1, slots: 8, onTime: 2, late: 1, healed: 0, missed: 1, doubled: 1, lost: 1, failedSlots: 1, running: 1, failed: 4 });
     expect(slots.map((s) => [s.slot, s.slotLocal, s.kind, s.runIds])).toEqual([
       ["2026-03-26T01:30:00.000Z", "2026-03-26T02:30:00+01:00", "late", [late]],
       ["2026-03-27T01:30:00.000Z", "2026-03-27T02:30:00+01:00", "missed", []],
@@ -97,6 +99,7 @@ describe("schedule_audit", () => {
     ]);
     expect(slots[0]).toMatchObject({ job, timeZone: "Europe/Berlin", delaySeconds: 1800, level: "warn" });
     expect(slots[1]).toMatchObject({ level: "error" });
+    expect(slots[4]).toMatchObject({ kind: "failed", level: "error" });
     expect(slots.flatMap((s) => s.runIds as string[])).not.toContain(onTime);
     expect(slots.flatMap((s) => s.runIds as string[])).not.toContain(retried[1]);
     expect(slots.flatMap((s) => s.runIds as string[])).not.toContain(running);
@@ -106,7 +109,7 @@ describe("schedule_audit", () => {
 
   test("America/New_York fall back: 01:30 comes twice and each is a slot of its own", async () => {
     const job = "ny_nightly";
-    const schedule = { cron: "30 1 * * *", timeZone: "America/New_York" };
+    const schedule = { name: "default", cron: "30 1 * * *", timeZone: "America/New_York" };
     // 10-31 05:30Z (EDT), 11-01 05:30Z (EDT) and 06:30Z (EST), 11-02 06:30Z (EST).
     for (const slot of ["2026-10-31T05:30Z", "2026-11-01T05:30Z", "2026-11-02T06:30Z"]) await seedRun({ job, status: "succeeded", slot });
     const first = await audit([{ name: job, schedule }], "2026-11-02T12:00Z", "3d");
@@ -127,8 +130,8 @@ describe("schedule_audit", () => {
     const together = [await seedRun({ job, status: "succeeded", slot: "2026-11-20T12:00Z", shard: "0/2", ranFor: 30, argsHash: "a" }), await seedRun({ job, status: "failed", slot: "2026-11-20T12:00Z", shard: "0/2", startedAfter: 10, argsHash: "b" })];
     await seedRun({ job, status: "lost", slot: "2026-11-20T12:00Z", shard: "1/2" });
     // 13:00 is 5 minutes old at the audit: inside the 10-minute grace, not judged yet.
-    const { counts, slots } = await audit([{ name: job, schedule: { cron: "0 * * * *", shards: 2 } }], "2026-11-20T13:05Z", "4h");
-    expect(counts).toEqual({ jobs: 1, slots: 6, onTime: 3, late: 0, missed: 1, doubled: 1, lost: 1, failedSlots: 0, running: 0, failed: 3 });
+    const { counts, slots } = await audit([{ name: job, schedule: { name: "default", cron: "0 * * * *", shards: 2 } }], "2026-11-20T13:05Z", "4h");
+    expect(counts).toEqual({ schedules: 1, slots: 6, onTime: 3, late: 0, healed: 0, missed: 1, doubled: 1, lost: 1, failedSlots: 0, running: 0, failed: 3 });
     expect(slots.map((s) => [s.slot, s.shard, s.kind, (s.runIds as string[]).length])).toEqual([
       ["2026-11-20T11:00:00.000Z", "1/2", "missed", 0],
       ["2026-11-20T12:00:00.000Z", "0/2", "doubled", 2],
@@ -146,7 +149,7 @@ describe("schedule_audit", () => {
 
     const clean = await run(["--job", "get_s3_files", "--since", "3d"]);
     expect(clean.exitCode).toBe(0);
-    expect(clean.summary?.counts).toMatchObject({ jobs: 1, slots: nights.length * 4, onTime: nights.length * 4, failed: 0 });
+    expect(clean.summary?.counts).toMatchObject({ schedules: 1, slots: nights.length * 4, onTime: nights.length * 4, failed: 0 });
     expect(clean.events.filter((e) => e.event === "schedule_audit.slot")).toEqual([]);
 
     await db.sql`delete from etl_job_runs where run_id = ${ids[ids.length - 2]!}::uuid`;
@@ -157,12 +160,48 @@ describe("schedule_audit", () => {
       { job: "get_s3_files", slot: new Date(nights[nights.length - 1]!).toISOString(), shard: "2/4", kind: "missed", runIds: [] },
     ]);
 
-    // Every scheduled job of the registry: the others have no runs in this ledger, so they miss.
-    const scheduled = (await loadJobs(discoverJobs())).filter((j) => j.schedule).length;
+    // Every schedule of the registry: the others have no runs in this ledger, so they miss.
+    const scheduled = (await loadJobs(discoverJobs())).flatMap((j) => jobSchedules(j)).length;
     const all = await run(["--since", "2h", "--grace", "0m"]);
     expect(all.exitCode).toBe(3);
-    expect(all.summary?.counts).toMatchObject({ jobs: scheduled });
+    expect(all.summary?.counts).toMatchObject({ schedules: scheduled });
     expect((all.summary?.counts as Record<string, number>).missed).toBeGreaterThan(0);
+  });
+
+  test("a job's named schedules are audited apart, and a missed day a later slot rebuilt (lookbackDays) is healed, not a breach", async () => {
+    const job = "daily_build";
+    const schedule = (name: string) => ({ name, cron: "30 1 * * *", partitioned: true, args: { lookbackDays: 3 } });
+    const seedNamed = async (name: string, slot: string, status = "succeeded") => {
+      const runId = await seedRun({ job, status, slot });
+      await db.sql`update etl_job_runs set schedule = ${name} where run_id = ${runId}::uuid`;
+      return runId;
+    };
+    // a: 11-02 01:30 missed (builds 11-01), made up by 11-03's slot (11-02, 11-01, 10-31). b: 11-03 01:30 missed, and no slot after it.
+    for (const day of ["2026-11-01", "2026-11-03", "2026-11-04"]) await seedNamed("a", `${day}T01:30Z`);
+    for (const day of ["2026-11-01", "2026-11-02"]) await seedNamed("b", `${day}T01:30Z`);
+    const failedB = await seedNamed("b", "2026-11-04T01:30Z", "failed");
+    const { counts, slots } = await audit([{ name: job, schedule: schedule("a") }, { name: job, schedule: schedule("b") }], "2026-11-04T12:00Z", "4d");
+    expect(counts).toMatchObject({ schedules: 2, slots: 8, onTime: 5, healed: 1, missed: 1, failedSlots: 1, failed: 2 });
+    expect(slots.map((s) => [s.schedule, s.slot, s.partition, s.kind, s.level])).toEqual([
+      ["a", "2026-11-02T01:30:00.000Z", "2026-11-01", "healed", "warn"],
+      ["b", "2026-11-03T01:30:00.000Z", "2026-11-02", "missed", "error"],
+      ["b", "2026-11-04T01:30:00.000Z", "2026-11-03", "failed", "error"],
+    ]);
+    expect(slots[2]!.runIds).toEqual([failedB]);
+  });
+
+  test("an audit reaches back to where the last full audit that succeeded stopped, beyond its --since", async () => {
+    const run = (argv: string[]) => runCommand(["jobs/schedule_audit.ts"], argv, { DATABASE_URL: db.url });
+    const first = await run(["--since", "2h", "--grace", "0m"]);
+    expect(first.exitCode).toBe(3);
+    // The last audit that succeeded started 30 hours ago with a 10-minute grace: the window opens there.
+    const audited = await seedRun({ job: "schedule_audit", status: "succeeded", slot: Date.now() - 30 * 60 * MINUTE, startedAfter: 0 });
+    await db.sql`update etl_job_runs set args = ${db.sql.json({ since: "25h", grace: "10m" })} where run_id = ${audited}::uuid`;
+    const second = await run(["--since", "2h", "--grace", "0m"]);
+    expect(second.events.find((e) => e.msg === "auditing back to where the last audit that succeeded stopped")).toBeDefined();
+    // 30 hours hold about fifteen times the slots of 2 hours, over every schedule.
+    const slots = (counts: unknown) => (counts as Record<string, number>).slots!;
+    expect(slots(second.summary?.counts)).toBeGreaterThan(10 * slots(first.summary?.counts));
   });
 
   test("bad flags exit 2 naming the flag", async () => {

@@ -5,6 +5,7 @@ import type { Job } from "../../runtime/job";
 import { loadMigrations } from "../../db/migrate";
 import { redactText, secretsFromEnv } from "../../redact";
 import { loadJobs, type Registry } from "../../runtime/registry";
+import { jobSchedules } from "../../runtime/schedules";
 import { bucketTargets, checkDatabase, checkObjectStores, checkPushgateway, fail, ok, urlPassword, type Check } from "./doctor_checks";
 import { CommandUsageError, parseCommandArgs } from "./operator";
 
@@ -18,7 +19,7 @@ import { CommandUsageError, parseCommandArgs } from "./operator";
  * pod failing both ways needs a human before a retry can help, and 2 is the code Kubernetes does
  * not retry (podFailurePolicy FailJob).
  */
-const USAGE = "etl doctor [job] [--json]";
+const USAGE = "etl doctor [job | job.schedule] [--json]";
 
 // Checks that read an invalid variable are left out: its own failure already says what to fix.
 const VARIABLES_READ = {
@@ -31,6 +32,7 @@ const VARIABLES_READ = {
 export async function doctorCommand(args: string[], registry: Registry, io: CliIo): Promise<number> {
   let json: boolean;
   let jobs: Job[];
+  let schedule: string | undefined;
   try {
     const { values, positionals } = parseCommandArgs("etl doctor", args, { json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, USAGE);
     if (values.help) {
@@ -39,12 +41,16 @@ export async function doctorCommand(args: string[], registry: Registry, io: CliI
     }
     if (positionals.length > 1) throw new CommandUsageError(`etl doctor: name at most one job\nusage: ${USAGE}`);
     json = values.json === true;
-    const name = positionals[0];
+    const [name, scheduleName] = positionals[0]?.split(".", 2) ?? [];
     const entry = name === undefined ? undefined : registry.jobs.find((j) => j.name === name);
     if (name !== undefined && !entry) {
       throw new CommandUsageError(`etl doctor: unknown job "${name}"; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}`);
     }
-    jobs = entry ? [await entry.load()] : (await loadJobs(registry.jobs)).filter((job) => job.schedule);
+    jobs = entry ? [await entry.load()] : (await loadJobs(registry.jobs)).filter((job) => jobSchedules(job).length);
+    if (scheduleName !== undefined && !jobSchedules(jobs[0]!).some((s) => s.name === scheduleName)) {
+      throw new CommandUsageError(`etl doctor: job ${name} has no schedule "${scheduleName}"; its schedules: ${jobSchedules(jobs[0]!).map((s) => s.name).join(", ") || "(none)"}`);
+    }
+    schedule = scheduleName;
   } catch (error) {
     if (!(error instanceof CommandUsageError)) throw error;
     io.err(`${error.message}\n`);
@@ -53,7 +59,7 @@ export async function doctorCommand(args: string[], registry: Registry, io: CliI
 
   const { config, checks: environment, invalid } = checkEnvironment(io.env);
   const reads = (group: keyof typeof VARIABLES_READ) => !VARIABLES_READ[group].some((name) => invalid.has(name));
-  const { targets, checks: argumentChecks } = bucketTargets(jobs, io.env);
+  const { targets, checks: argumentChecks } = bucketTargets(jobs, io.env, schedule);
   const [database, objectStores, pushgateway] = await Promise.all([
     reads("database") ? checkDatabase(config.databaseUrl, () => registry.migrations?.() ?? loadMigrations()) : [],
     reads("s3") ? checkObjectStores(config, targets) : [],

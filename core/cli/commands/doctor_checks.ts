@@ -1,4 +1,5 @@
 import { constants } from "node:fs";
+import { jobSchedules, scheduleId } from "../../runtime/schedules";
 import { access, stat } from "node:fs/promises";
 import { kebabCase, validateArg } from "../../runtime/args";
 import type { PlatformConfig } from "../../config";
@@ -142,32 +143,37 @@ export interface BucketTarget {
 }
 
 /**
- * The locations the jobs' arguments name, as a run would get them: the schedule's value, else
+ * The locations the jobs' arguments name, per schedule, as a run would get them: the schedule's value, else
  * the argument's environment variable, else its default. An argument is a location when its own
  * schema parses it into one (arg.location); a value its schema refuses is a failure here already.
  */
-export function bucketTargets(jobs: Job[], env: Record<string, string | undefined>): { targets: BucketTarget[]; checks: Check[] } {
+export function bucketTargets(jobs: Job[], env: Record<string, string | undefined>, onlySchedule?: string): { targets: BucketTarget[]; checks: Check[] } {
   const targets = new Map<string, BucketTarget>();
   const checks: Check[] = [];
   for (const job of jobs) {
-    for (const [key, spec] of Object.entries(job.args)) {
-      if (spec.kind !== "value") continue;
-      const scheduled = job.schedule?.args[key];
-      const fromEnv = scheduled === undefined ? spec.fromEnv?.(env) : undefined;
-      const raw = scheduled ?? fromEnv ?? spec.default;
-      if (raw === undefined) continue;
-      const flag = `${job.name} --${kebabCase(key)}`;
-      const result = validateArg(spec, String(raw));
-      if (!result.ok) {
-        const source = scheduled !== undefined ? `the schedule in jobs/${job.name}.ts` : fromEnv !== undefined ? spec.envHelp! : `the default in jobs/${job.name}.ts`;
-        checks.push(fail("arguments", `${flag} ${result.reason} (from ${source})`, `correct ${source}`, "config"));
-        continue;
+    // Each schedule is a target of its own; a job named without one, its environment and defaults.
+    const schedules = jobSchedules(job).filter((s) => onlySchedule === undefined || s.name === onlySchedule);
+    for (const schedule of schedules.length ? schedules : [undefined]) {
+      const id = schedule ? scheduleId(job.name, schedule.name) : job.name;
+      for (const [key, spec] of Object.entries(job.args)) {
+        if (spec.kind !== "value") continue;
+        const scheduled = schedule?.args[key];
+        const fromEnv = scheduled === undefined ? spec.fromEnv?.(env) : undefined;
+        const raw = scheduled ?? fromEnv ?? spec.default;
+        if (raw === undefined) continue;
+        const flag = `${id} --${kebabCase(key)}`;
+        const result = validateArg(spec, String(raw));
+        if (!result.ok) {
+          const source = scheduled !== undefined ? `the schedule in jobs/${job.name}.ts` : fromEnv !== undefined ? spec.envHelp! : `the default in jobs/${job.name}.ts`;
+          checks.push(fail("arguments", `${flag} ${result.reason} (from ${source})`, `correct ${source}`, "config"));
+          continue;
+        }
+        if (!isLocation(result.value)) continue;
+        const url = locationUrl(result.value);
+        const target = targets.get(url) ?? { location: result.value, usedBy: [] };
+        target.usedBy.push(flag);
+        targets.set(url, target);
       }
-      if (!isLocation(result.value)) continue;
-      const url = locationUrl(result.value);
-      const target = targets.get(url) ?? { location: result.value, usedBy: [] };
-      target.usedBy.push(flag);
-      targets.set(url, target);
     }
   }
   return { targets: [...targets.values()], checks };

@@ -1,8 +1,9 @@
 import type { Dataset } from "../../../core/dataset";
 import { UsageError } from "../../../core/errors";
 import type { ObjectStore } from "../../../core/storage/object_store";
-import { partitionInputs, prefixInputs, type ProfileInputs } from "./inputs";
-import { previousPartitionProfile, profileKey } from "./profile_diff";
+import type { Logger } from "../../../core/log";
+import { NothingToProfileError, partitionInputs, prefixInputs, type ProfileInputs } from "./inputs";
+import { previousPartitionProfile, profileKey, readProfile } from "./profile_diff";
 
 const DAY_MS = 86_400_000;
 
@@ -21,6 +22,7 @@ export interface ProfileTarget {
 export async function resolveProfileTarget(o: {
   store: ObjectStore;
   dataset: Dataset | undefined;
+  /** The partition: --date, else the run's partitionDate (core/runtime/data_interval.ts). */
   date: string | undefined;
   prefix: string | undefined;
   outPrefix: string | undefined;
@@ -33,7 +35,7 @@ export async function resolveProfileTarget(o: {
   }
   if (!o.dataset) throw new UsageError("give --dataset D (its silver partition is profiled) or --prefix P (the files under it are)");
   if (o.outPrefix !== undefined) throw new UsageError("--out-prefix applies with --prefix; a partition's profile goes to silver/<dataset>/dt=<date>/_profile/");
-  const partitionDate = o.date ?? o.logicalDate?.toISOString().slice(0, 10);
+  const partitionDate = o.date;
   if (!partitionDate) throw new UsageError("give the partition with --date YYYY-MM-DD or --logical-date");
   // A past partition is judged at its day's end, so a backfilled profile's freshness means what it did that day.
   const dayEnd = Date.parse(`${partitionDate}T00:00:00Z`) + DAY_MS;
@@ -42,4 +44,20 @@ export async function resolveProfileTarget(o: {
     referenceTime: o.logicalDate ?? new Date(Math.min(Date.now(), dayEnd)),
     previousProfileKey: await previousPartitionProfile(o.store, o.dataset, partitionDate),
   };
+}
+
+/**
+ * Whether a committed partition has no profile yet, or one of an earlier build of it (its profile
+ * names the manifest's run): a lookback profiles those again. A day never committed has nothing to profile.
+ */
+export async function partitionChangedSinceProfile(store: ObjectStore, dataset: Dataset, partitionDate: string, log: Logger): Promise<boolean> {
+  let inputs: ProfileInputs;
+  try {
+    inputs = await partitionInputs(store, dataset, partitionDate);
+  } catch (error) {
+    if (error instanceof NothingToProfileError) return false;
+    throw error;
+  }
+  const profiled = await readProfile(store, profileKey(inputs.outputPrefix), log);
+  return profiled?.source.manifest?.runId !== inputs.manifest?.runId;
 }

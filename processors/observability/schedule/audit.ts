@@ -3,24 +3,27 @@ import { LOST_AFTER_MS } from "../../../core/ledger/ledger";
 import type { Logger } from "../../../core/log";
 import type { Metrics } from "../../../core/metrics/metrics";
 import type { SlotRun } from "../../../repositories/slot_runs";
-import { expectedSlots, parseCron, Zone } from "./slots";
+import { expectedSlots, parseCron, previousSlot, Zone, type CronSpec } from "../../../core/runtime/cron";
 
-export const SLOT_KINDS = ["on_time", "late", "missed", "doubled", "lost", "failed", "running"] as const;
+export const SLOT_KINDS = ["on_time", "late", "healed", "missed", "doubled", "lost", "failed", "running"] as const;
 export type SlotKind = (typeof SLOT_KINDS)[number];
 
-/** Kinds that make the run partial (exit 3): the schedule itself broke down. */
-const BREACHES: ReadonlySet<SlotKind> = new Set(["missed", "doubled", "lost"]);
-/** Kinds worth a line: a late start or a failed run is a warning (the run's own exit code told it). */
-const PROBLEMS: ReadonlySet<SlotKind> = new Set(["late", "failed", ...BREACHES]);
+/**
+ * Kinds that make the run partial (exit 3): the schedule did not deliver the slot. A slot whose
+ * every attempt failed is one: its data is not there, whatever the runs' own exit codes said.
+ */
+const BREACHES: ReadonlySet<SlotKind> = new Set(["missed", "doubled", "lost", "failed"]);
+/** Kinds worth a line: a late start, or a missed slot a later one made up for, is a warning. */
+const PROBLEMS: ReadonlySet<SlotKind> = new Set(["late", "healed", ...BREACHES]);
 
-/** What the audit needs of a scheduled job: its name and its schedule. */
+/** What the audit needs of a scheduled job: its name and one of its schedules (jobs/schedules.generated.ts). */
 export interface AuditedJob {
   name: string;
-  schedule: { cron: string; timeZone?: string; shards?: number };
+  schedule: { name: string; cron: string; timeZone?: string; shards?: number; partitioned?: boolean; args?: Record<string, unknown> };
 }
 
 export interface SlotRunSource {
-  runsInWindow(job: string, from: Date, to: Date, lostAfterMs: number): Promise<SlotRun[]>;
+  runsInWindow(job: string, schedule: string, from: Date, to: Date, lostAfterMs: number): Promise<SlotRun[]>;
 }
 
 export interface ScheduleAuditOptions {
@@ -45,13 +48,13 @@ export interface SlotVerdict {
 }
 
 /**
- * Every scheduled job's slots from now - since to now - grace against its ledger rows by logical
- * date (a CronJob's run takes its slot from the Job's name, core/runtime/logical_date.ts), one verdict per
- * slot and shard. One `schedule_audit.slot` event per problem slot, a gauge
- * etl_schedule_slots{job,kind} for every kind, and counts per kind over all jobs. `failed` is
- * missed + doubled + lost: the runner makes the run partial (exit 3) when it is above zero; slots
- * whose runs failed are counted in `failedSlots` and only warned about, since those runs already
- * exited non-zero themselves.
+ * Every schedule's slots from now - since to now - grace against its ledger rows by schedule and
+ * logical date (a CronJob's run takes its slot from the Job's name, core/runtime/logical_date.ts),
+ * one verdict per slot and shard. One `schedule_audit.slot` event per problem slot, a gauge
+ * etl_schedule_slots{job,schedule,kind} for every kind, and counts per kind over all schedules.
+ * `failed` is missed + doubled + lost + failed slots: above zero, the runner makes the run partial
+ * (exit 3). A missed or failed slot of a partitioned job whose schedule looks back
+ * (`lookbackDays`) is healed when a later slot that succeeded built its partition again.
  */
 export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
   const now = (o.now ?? new Date()).getTime();
@@ -59,56 +62,89 @@ export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
   const to = now - o.graceMs;
   const lostAfterMs = o.lostAfterMs ?? LOST_AFTER_MS;
   const total: Record<SlotKind, number> = zeroCounts();
-  let jobs = 0;
+  let audited = 0;
   for (const job of o.jobs) {
     if (o.signal?.aborted) break;
-    jobs++;
-    const { cron, timeZone = "UTC", shards = 1 } = job.schedule;
+    audited++;
+    const { name: schedule, cron, timeZone = "UTC", shards = 1 } = job.schedule;
     let zone: Zone;
+    let spec: CronSpec;
     let slots: number[];
     try {
       zone = new Zone(timeZone);
-      slots = expectedSlots(parseCron(cron), zone, from, to);
+      spec = parseCron(cron);
+      slots = expectedSlots(spec, zone, from, to);
     } catch (error) {
       throw new Error(`job ${job.name}: schedule "${cron}" in ${timeZone}: ${(error as Error).message}`);
     }
-    const runs = groupBySlot(await o.runs.runsInWindow(job.name, new Date(from), new Date(to), lostAfterMs));
+    const runs = groupBySlot(await o.runs.runsInWindow(job.name, schedule, new Date(from), new Date(to), lostAfterMs));
     const expectedShards = shards > 1 ? Array.from({ length: shards }, (_, i) => `${i}/${shards}`) : [null];
+    const rebuilds = rebuiltPartitions(job, spec, zone, runs);
     const counts = zeroCounts();
     for (const slot of slots) {
+      const partition = job.schedule.partitioned ? partitionOfSlot(spec, zone, slot) : undefined;
       for (const shard of expectedShards) {
-        const verdict = classifySlot(slot, runs.get(slotKey(slot, shard)) ?? [], o.graceMs);
+        let verdict = classifySlot(slot, runs.get(slotKey(slot, shard)) ?? [], o.graceMs);
+        const healedBy = (verdict.kind === "missed" || verdict.kind === "failed") && partition ? rebuilds.get(partition) : undefined;
+        if (healedBy) verdict = { kind: "healed", runIds: [...verdict.runIds, healedBy] };
         counts[verdict.kind]++;
         if (!PROBLEMS.has(verdict.kind)) continue;
         const level = BREACHES.has(verdict.kind) ? "error" : "warn";
         o.log[level]("schedule slot", {
           event: "schedule_audit.slot",
           job: job.name,
+          schedule,
           slot: new Date(slot).toISOString(),
           slotLocal: zone.formatLocal(slot),
           timeZone,
           ...(shard === null ? {} : { shard }),
+          ...(partition && { partition }),
           ...verdict,
         });
       }
     }
     for (const kind of SLOT_KINDS) {
-      o.metrics.gauge("etl_schedule_slots", "Slots of the job's schedule in the audit window, by what became of them", { job: job.name, kind }, counts[kind]);
+      o.metrics.gauge("etl_schedule_slots", "Slots of the schedule in the audit window, by what became of them", { job: job.name, schedule, kind }, counts[kind]);
       total[kind] += counts[kind];
     }
   }
   return {
-    jobs,
+    schedules: audited,
     slots: SLOT_KINDS.reduce((sum, kind) => sum + total[kind], 0),
     onTime: total.on_time,
     late: total.late,
+    healed: total.healed,
     missed: total.missed,
     doubled: total.doubled,
     lost: total.lost,
     failedSlots: total.failed,
     running: total.running,
-    failed: total.missed + total.doubled + total.lost,
+    failed: total.missed + total.doubled + total.lost + total.failed,
   };
+}
+
+/** The day a partitioned job's slot builds: the day its data interval starts in (core/runtime/data_interval.ts). */
+function partitionOfSlot(spec: CronSpec, zone: Zone, slot: number): string {
+  return new Date(previousSlot(spec, zone, slot) ?? slot).toISOString().slice(0, 10);
+}
+
+/**
+ * The partitions that succeeded runs of a looking-back schedule built again: a slot building day D
+ * with `lookbackDays` n rebuilds D-n+1..D. Partition to the run that did it last.
+ */
+function rebuiltPartitions(job: AuditedJob, spec: CronSpec, zone: Zone, runs: Map<string, SlotRun[]>): Map<string, string> {
+  const lookback = Number(job.schedule.args?.lookbackDays ?? 1);
+  const rebuilt = new Map<string, string>();
+  if (!job.schedule.partitioned || lookback <= 1) return rebuilt;
+  for (const slotRuns of runs.values()) {
+    for (const run of slotRuns) {
+      if (run.status !== "succeeded") continue;
+      const last = Date.parse(partitionOfSlot(spec, zone, run.logicalDate.getTime()));
+      // The slot's own day is its own verdict; the days before it are the ones it heals.
+      for (let back = 1; back < lookback; back++) rebuilt.set(new Date(last - back * 86_400_000).toISOString().slice(0, 10), run.runId);
+    }
+  }
+  return rebuilt;
 }
 
 /**
@@ -159,5 +195,5 @@ function groupBySlot(runs: readonly SlotRun[]): Map<string, SlotRun[]> {
 const slotKey = (slot: number, shard: string | null) => `${slot} ${shard ?? ""}`;
 
 function zeroCounts(): Record<SlotKind, number> {
-  return { on_time: 0, late: 0, missed: 0, doubled: 0, lost: 0, failed: 0, running: 0 };
+  return { on_time: 0, late: 0, healed: 0, missed: 0, doubled: 0, lost: 0, failed: 0, running: 0 };
 }

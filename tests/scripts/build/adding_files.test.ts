@@ -67,16 +67,16 @@ test("the copy's generated lists do not know the new files: what follows comes f
 });
 
 test("a new scheduled job is listed, audited by schedule_audit and backfilled, without a build", async () => {
-  const list = JSON.parse((await etl(["list", "--json"])).stdout) as Array<{ name: string; schedule: unknown }>;
-  expect(list.find((j) => j.name === "nightly_probe")?.schedule).toMatchObject({ cron: "0 3 * * *", timeZone: "Europe/Paris" });
+  const list = JSON.parse((await etl(["list", "--json"])).stdout) as Array<{ name: string; schedules: unknown[] }>;
+  expect(list.find((j) => j.name === "nightly_probe")?.schedules).toMatchObject([{ name: "default", cron: "0 3 * * *", timeZone: "Europe/Paris" }]);
 
   // Never run: its slots of the last three days are missed (a partial audit, exit 3), not unknown.
   const audit = await etl(["schedule_audit", "--job", "nightly_probe", "--since", "3d"]);
-  expect(audit.summary).toMatchObject({ status: "partial", exitCode: 3, counts: { jobs: 1 } });
+  expect(audit.summary).toMatchObject({ status: "partial", exitCode: 3, counts: { schedules: 1 } });
   expect((audit.summary?.counts as { missed: number }).missed).toBeGreaterThanOrEqual(2);
   // The job file run directly finds it too.
   const direct = await runCommand([join(tree, "jobs", "schedule_audit.ts")], ["--job", "nightly_probe", "--since", "3d"], { DATABASE_URL: db.url });
-  expect(direct.summary).toMatchObject({ status: "partial", counts: { jobs: 1 } });
+  expect(direct.summary).toMatchObject({ status: "partial", counts: { schedules: 1 } });
 
   const backfill = await etl(["backfill", "--job", "nightly_probe", "--from", "2026-11-01", "--to", "2026-11-03", "--dry-run"]);
   expect(backfill.summary).toMatchObject({ status: "succeeded", exitCode: 0, counts: { planned: 3, days: 3 } });

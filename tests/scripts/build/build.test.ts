@@ -297,7 +297,7 @@ describe("compiled binary", () => {
       expect(health.summary).toMatchObject({ status: "succeeded", exitCode: 0 });
       // The binary carries every job's schedule: get_s3_files's four nightly shards, none run at their slot.
       const audit = await monitor(["schedule_audit", "--job", "get_s3_files", "--since", "2d"]);
-      expect(audit.summary).toMatchObject({ status: "partial", exitCode: 3, counts: { jobs: 1 } });
+      expect(audit.summary).toMatchObject({ status: "partial", exitCode: 3, counts: { schedules: 1 } });
       expect((audit.summary?.counts as { missed: number }).missed).toBeGreaterThanOrEqual(4);
       expect((await monitor(["bronze_to_silver", "--help"])).exitCode).toBe(2);
     });

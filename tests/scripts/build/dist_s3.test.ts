@@ -137,7 +137,7 @@ describe("every job from dist/etl against S3", () => {
     expect((await job("db_metrics", [])).summary).toMatchObject({ status: "succeeded", exitCode: 0 });
     // get_s3_files ran once, at no slot of its schedule: its nightly slots are missed (exit 3).
     const audit = await job("schedule_audit", ["--job", "get_s3_files", "--since", "2d"]);
-    expect(audit.summary).toMatchObject({ status: "partial", exitCode: 3, counts: { jobs: 1 } });
+    expect(audit.summary).toMatchObject({ status: "partial", exitCode: 3, counts: { schedules: 1 } });
   });
 
   test("sync_dags mirrors the DAG package that publish-dags put in the S3 DAG bucket", async () => {

@@ -5,11 +5,13 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { discoverJobs, loadJobs } from "../../../core/runtime/registry";
 import { parseLogicalDate } from "../../../core/runtime/logical_date";
+import { jobSchedules, scheduleId } from "../../../core/runtime/schedules";
 import { renderDags, writeDags } from "../../../scripts/deploy/dags";
 import { renderManifests } from "../../../scripts/deploy/manifests";
 import { ROOT, runEtl } from "../../harness/fixtures";
 
 const jobs = await loadJobs(discoverJobs());
+const scheduleIds = jobs.flatMap((job) => jobSchedules(job).map((schedule) => scheduleId(job.name, schedule.name))).sort();
 const options = { imagePrefix: "registry.example/", imageTag: "1.2.3", packageName: "etl", namespace: "etl" };
 const HARNESS = join(ROOT, "tests/fixtures/airflow/harness.py");
 
@@ -28,7 +30,7 @@ describe("Airflow DAGs", () => {
       expect(run.exitCode).toBe(0);
       const files = readdirSync(out).sort();
       const dagFiles = files.filter((f) => f.endsWith(".py"));
-      expect(dagFiles).toEqual(jobs.filter((j) => j.schedule).map((j) => `etl_${j.name}.py`).sort());
+      expect(dagFiles).toEqual(scheduleIds.map((id) => `etl_${id}.py`).sort());
       const compile = Bun.spawnSync(["python3", "-m", "py_compile", ...dagFiles.map((f) => join(out, f))], { stderr: "pipe" });
       expect(compile.stderr.toString()).toBe("");
       expect(compile.exitCode).toBe(0);
@@ -38,8 +40,8 @@ describe("Airflow DAGs", () => {
       expect(dag).toContain('image="registry.example/etl-data-pipeline:1.2.3"');
       expect(dag).toContain('"--shard", f"{shard}/{SHARDS}"');
       expect(dag).toContain("SHARDS = 4");
-      // Airflow renders {{ ts }} as the logical date in ISO form, e.g. 2026-11-23T02:00:00+00:00.
-      expect(dag).toContain('env_vars={"ETL_LOGICAL_DATE": "{{ ts }}"}');
+      // Airflow renders a pendulum DateTime as ISO 8601 with its offset, e.g. 2026-11-23T02:00:00+00:00.
+      expect(dag).toContain('env_vars={"ETL_LOGICAL_DATE": "{{ data_interval_end }}", "ETL_DATA_INTERVAL_START": "{{ data_interval_start }}"}');
       expect(parseLogicalDate("2026-11-23T02:00:00+00:00", "ETL_LOGICAL_DATE").toISOString()).toBe("2026-11-23T02:00:00.000Z");
     } finally {
       rmSync(out, { recursive: true, force: true });
@@ -65,8 +67,8 @@ describe("Airflow DAGs against Airflow 3's DAG and cncf-kubernetes 10.x's Kubern
 
   test("every DAG imports, and each task's pod is its CronJob's: image, resources, hardening, /tmp, env, deadline, retries", async () => {
     await writeDags(dir, dagFiles);
-    const names = jobs.filter((j) => j.schedule).map((j) => j.name);
-    expect(names.length).toBeGreaterThan(0);
+    const names = scheduleIds;
+    expect(names.length).toBeGreaterThan(jobs.filter((j) => jobSchedules(j).length).length);
     const run = harness("describe", ...names.map((name) => join(dir, `etl_${name}.py`)));
     expect(run.stderr).toBe("");
     for (const name of names) {
@@ -76,10 +78,12 @@ describe("Airflow DAGs against Airflow 3's DAG and cncf-kubernetes 10.x's Kubern
       const pod = jobSpec.template.spec;
       const container = pod.containers[0];
       const shards = jobSpec.completions ?? 1;
-      expect(dag).toMatchObject({ dag_id: `etl_${name}`, schedule: cronJob.spec.schedule, timezone: cronJob.spec.timeZone, catchup: false, max_active_runs: 1, dagrun_timeout: jobSpec.activeDeadlineSeconds });
+      // The data interval is the CronJob's slot to slot: CronDataIntervalTimetable on the same cron and zone.
+      const schedule = { timetable: "CronDataIntervalTimetable", cron: cronJob.spec.schedule, timezone: cronJob.spec.timeZone };
+      expect(dag).toMatchObject({ dag_id: `etl_${name}`, schedule, timezone: cronJob.spec.timeZone, catchup: false, max_active_runs: 1, dagrun_timeout: jobSpec.activeDeadlineSeconds });
       expect(dag.tasks).toHaveLength(shards);
       dag.tasks.forEach((task: any, shard: number) => {
-        expect(task).toMatchObject({ operator: "EtlPodOperator", namespace: "etl", retries: jobSpec.backoffLimit, execution_timeout: jobSpec.activeDeadlineSeconds, on_finish_action: "delete_pod", env: { ETL_LOGICAL_DATE: "{{ ts }}" } });
+        expect(task).toMatchObject({ operator: "EtlPodOperator", namespace: "etl", retries: jobSpec.backoffLimit, execution_timeout: jobSpec.activeDeadlineSeconds, on_finish_action: "delete_pod", env: { ETL_LOGICAL_DATE: "{{ data_interval_end }}", ETL_DATA_INTERVAL_START: "{{ data_interval_start }}" } });
         expect(task.pod).toEqual({
           labels: jobSpec.template.metadata.labels,
           serviceAccountName: pod.serviceAccountName,
@@ -102,13 +106,13 @@ describe("Airflow DAGs against Airflow 3's DAG and cncf-kubernetes 10.x's Kubern
     }
     // The jobs whose own declaration asks for more than the defaults (DuckDB peaks about 300 MiB above its 256 MB limit).
     const limit = (name: string) => run.json[join(dir, `etl_${name}.py`)][0].tasks[0].pod.container.resources.limits.memory;
-    expect([limit("bronze_to_silver"), limit("profile_dataset"), limit("unzip_files")]).toEqual(["1Gi", "1Gi", "512Mi"]);
+    expect([limit("bronze_to_silver.service_requests"), limit("profile_dataset.partner_payments"), limit("unzip_files")]).toEqual(["1Gi", "1Gi", "512Mi"]);
   });
 
   test("exit 2 and 3 fail the task at once; other failures use the retries, as the CronJob's podFailurePolicy and backoffLimit do", async () => {
     await writeDags(dir, dagFiles);
-    const backoffLimit = parse(cronJobs.get("bronze_to_silver.cronjob.yaml")!).spec.jobTemplate.spec.backoffLimit;
-    const run = harness("run", join(dir, "etl_bronze_to_silver.py"), "bronze_to_silver", "0", "1", "2", "3", "75", "143");
+    const backoffLimit = parse(cronJobs.get("bronze_to_silver.service_requests.cronjob.yaml")!).spec.jobTemplate.spec.backoffLimit;
+    const run = harness("run", join(dir, "etl_bronze_to_silver.service_requests.py"), "bronze_to_silver", "0", "1", "2", "3", "75", "143");
     expect(run.stderr).toBe("");
     expect(run.json["0"]).toEqual({ state: "success", tries: 1 });
     for (const exitCode of [2, 3]) expect(run.json[exitCode]).toEqual({ state: "failed", tries: 1, error: `bronze_to_silver exited ${exitCode}: not retried, see its job.finished event` });
@@ -119,10 +123,12 @@ describe("Airflow DAGs against Airflow 3's DAG and cncf-kubernetes 10.x's Kubern
     ["Airflow 2's schedule_interval", (s: string) => s.replace("schedule=", "schedule_interval="), "schedule_interval"],
     ["sla=, removed in Airflow 3 (it only warns there)", (s: string) => s.replace("get_logs=True,", "get_logs=True, sla=pendulum.duration(hours=1),"), "The SLA feature is removed in Airflow 3.0"],
     ["a keyword neither KubernetesPodOperator nor BaseOperator takes", (s: string) => s.replace("get_logs=True,", "get_logs=True, pod_resources=None,"), "Invalid arguments were passed to EtlPodOperator"],
+    ["a timetable keyword CronDataIntervalTimetable does not take", (s: string) => s.replace(", timezone=", ", tz="), "unexpected keyword argument 'tz'"],
+    ["a cron expression of six fields", (s: string) => s.replace('CronDataIntervalTimetable("30 1 * * *"', 'CronDataIntervalTimetable("0 30 1 * * *"'), "wrong number of fields"],
     ["a keyword the kubernetes client's model does not take", (s: string) => s.replace('mount_path="/tmp"', 'path="/tmp"'), "unexpected keyword argument 'path'"],
   ])("the stub has teeth: %s fails the import", async (_, change, message) => {
     const file = join(dir, "etl_changed.py");
-    const source = dagFiles.get("etl_bronze_to_silver.py")!;
+    const source = dagFiles.get("etl_bronze_to_silver.service_requests.py")!;
     expect(change(source)).not.toBe(source);
     writeFileSync(file, change(source));
     const run = harness("describe", file);

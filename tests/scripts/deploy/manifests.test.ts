@@ -72,7 +72,7 @@ describe("Kubernetes manifests", () => {
     // bronze_to_silver declares 1Gi and 8Gi of /tmp; --parallel 2 runs two of it in the pod.
     expect(pod.containers[0].resources).toEqual({ requests: { cpu: "250m", memory: "2Gi" }, limits: { memory: "2Gi" } });
     expect(pod.volumes).toEqual([{ name: "tmp", emptyDir: { sizeLimit: "16Gi" } }]);
-    const cronPod = parse(files.get("bronze_to_silver.cronjob.yaml")!).spec.jobTemplate.spec.template.spec;
+    const cronPod = parse(files.get("bronze_to_silver.service_requests.cronjob.yaml")!).spec.jobTemplate.spec.template.spec;
     for (const key of ["securityContext", "serviceAccountName", "terminationGracePeriodSeconds"]) expect(pod[key]).toEqual(cronPod[key]);
     for (const key of ["image", "imagePullPolicy", "envFrom", "securityContext", "volumeMounts"]) expect(pod.containers[0][key]).toEqual(cronPod.containers[0][key]);
     expect(scaleQuantity("512Mi", 3)).toBe("1536Mi");

@@ -280,3 +280,22 @@ export function expectedSlots(cron: string | CronSpec, timeZone: string | Zone, 
   for (let t = nextSlot(spec, zone, Math.ceil(from / SECOND) * SECOND - SECOND); t !== undefined && t <= to; t = nextSlot(spec, zone, t)) slots.push(t);
   return slots;
 }
+
+/**
+ * The last slot strictly before `at` (robfig has no Prev): Next walked from ever earlier starts
+ * (an hour back, a day, a month, a year, five) until one lands before `at`. A schedule that runs
+ * every few minutes costs a few steps; a yearly one a few hundred.
+ */
+export function previousSlot(spec: CronSpec, zone: Zone, at: number): number | undefined {
+  for (const back of [HOUR_MS, 26 * HOUR_MS, 32 * 24 * HOUR_MS, 367 * 24 * HOUR_MS, 5 * 367 * 24 * HOUR_MS]) {
+    let last: number | undefined;
+    for (let t = nextSlot(spec, zone, at - back - SECOND); t !== undefined && t < at; t = nextSlot(spec, zone, t)) last = t;
+    if (last !== undefined) return last;
+  }
+  return undefined;
+}
+
+/** Whether `at` is one of the schedule's slots. */
+export function isSlot(spec: CronSpec, zone: Zone, at: number): boolean {
+  return nextSlot(spec, zone, at - SECOND) === at;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { expectedSlots, parseCron, Zone } from "../../../processors/observability/schedule/slots";
+import { expectedSlots, parseCron, Zone } from "../../../core/runtime/cron";
 
 const slots = (cron: string, zone: string, from: string, to: string) =>
   expectedSlots(cron, zone, Date.parse(from), Date.parse(to)).map((t) => new Date(t).toISOString().replace(":00.000Z", "Z"));

@@ -1,0 +1,19 @@
+import type { Counts } from "./contract";
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The days a run that looks back `lookbackDays` works on, oldest first, ending with `day`
+ * (YYYY-MM-DD): late data converges when each scheduled run rebuilds what changed in the last few
+ * days, and a missed slot's day is made up by the next ones within that window.
+ */
+export function lookbackDays(day: string, lookbackDays: number): string[] {
+  const last = Date.parse(`${day}T00:00:00Z`);
+  return Array.from({ length: lookbackDays }, (_, i) => new Date(last - (lookbackDays - 1 - i) * DAY_MS).toISOString().slice(0, 10));
+}
+
+/** Adds each count of `from` to `into` (a run's total over the partitions it worked on). */
+export function addCounts(into: Counts, from: Counts): Counts {
+  for (const [name, value] of Object.entries(from)) into[name] = (into[name] ?? 0) + value;
+  return into;
+}
