@@ -18,11 +18,14 @@ describe("etl dispatcher", () => {
     expect(text.stdout).toMatch(/^get_s3_files\s+data_pipeline\s+Copy an agency's attachments.*\[0 2 \* \* \* UTC, 4 shards\]$/m);
     expect(text.stdout).toMatch(/^sync_dags\s+core\s+Mirror a published Airflow DAG package[^[]*$/m);
     const json = await runEtl(["list", "--json"]);
-    const jobs = JSON.parse(json.stdout) as Array<{ name: string; lane: string; schedule: unknown }>;
+    const jobs = JSON.parse(json.stdout) as Array<{ name: string; lane: string; schedules: unknown[] }>;
     expect(jobs.find((j) => j.name === "get_s3_files")).toMatchObject({
       lane: "data_pipeline",
-      schedule: { cron: "0 2 * * *", timeZone: "UTC", shards: 4, args: { agencyId: 10 } },
+      schedules: [{ name: "default", cron: "0 2 * * *", timeZone: "UTC", shards: 4, args: { agencyId: 10 } }],
     });
+    // A job of several schedules names them.
+    expect(jobs.find((j) => j.name === "bronze_to_silver")!.schedules).toMatchObject([{ name: "service_requests" }, { name: "partner_payments" }]);
+    expect(text.stdout).toMatch(/^bronze_to_silver\s.*\[30 1 \* \* \* UTC x2: service_requests, partner_payments\]$/m);
   });
 
   test("etl <job> --help and etl run <job> --help print the job's flags and exit 0", async () => {
