@@ -89,7 +89,7 @@ async function check(sources: FreshnessSource[], options: { now?: () => Date } =
 
 const thresholds = { warnAfter: "2h", errorAfter: "6h" };
 
-test("thresholds are dbt's criteria; a lag strictly over one is stale; never loaded is an error", () => {
+test("thresholds are dbt's criteria; a lag strictly over one is stale; never loaded is a status of its own", () => {
   expect(parseThreshold("26h")).toEqual({ count: 26, period: "hour" });
   expect(parseThreshold("90m")).toEqual({ count: 90, period: "minute" });
   expect(parseThreshold("2d")).toEqual({ count: 2, period: "day" });
@@ -98,7 +98,7 @@ test("thresholds are dbt's criteria; a lag strictly over one is stale; never loa
   expect(freshnessStatus(2 * HOUR, criteria)).toBe("pass");
   expect(freshnessStatus(2 * HOUR + 1, criteria)).toBe("warn");
   expect(freshnessStatus(6 * HOUR + 1, criteria)).toBe("error");
-  expect(freshnessStatus(null, criteria)).toBe("error");
+  expect(freshnessStatus(null, criteria)).toBe("never delivered");
 });
 
 test("the declared sources are well formed and name datasets and jobs that exist", () => {
@@ -142,6 +142,7 @@ describe("each kind at each level, by backdating its data", () => {
     const source = (name: string): FreshnessSource => ({ name, description: "", kind: "job_success", job: name, ...thresholds });
     const { byName, counts } = await check([source("fresh_job"), source("late_job"), source("stale_job"), source("never_job"), source("half_job")]);
     expect(byName.half_job).toMatchObject({ status: "error", detail: { runId: lastShard } });
+    // A job that never succeeded has delivered nothing yet: a status of its own, which fails nothing.
     expect(byName.half_job.max_loaded_at_time_ago_in_s).toBeGreaterThan(7 * HOUR - 60);
     expect(byName.half_job.max_loaded_at_time_ago_in_s).toBeLessThan(7 * HOUR + 60);
     expect(byName.fresh_job.status).toBe("pass");
@@ -149,8 +150,8 @@ describe("each kind at each level, by backdating its data", () => {
     expect(byName.late_job.max_loaded_at_time_ago_in_s).toBeGreaterThan(3 * HOUR - 60);
     expect(byName.late_job.max_loaded_at_time_ago_in_s).toBeLessThan(3 * HOUR + 60);
     expect(byName.stale_job).toMatchObject({ status: "error", detail: { runId: stale } });
-    expect(byName.never_job).toMatchObject({ status: "error", max_loaded_at: null, max_loaded_at_time_ago_in_s: null, detail: { reason: "never_job never succeeded (etl_job_runs)" } });
-    expect(counts).toEqual({ sources: 5, ok: 1, warn: 1, error: 3, runtimeError: 0, failed: 3 });
+    expect(byName.never_job).toMatchObject({ status: "never delivered", max_loaded_at: null, max_loaded_at_time_ago_in_s: null, detail: { reason: "never_job never succeeded (etl_job_runs)" } });
+    expect(counts).toEqual({ sources: 5, ok: 1, warn: 1, neverDelivered: 1, error: 2, runtimeError: 0, failed: 2 });
   });
 
   test("table: max(column) of a timestamptz column; a column of another type or a missing one is a runtime error", async () => {
@@ -158,7 +159,7 @@ describe("each kind at each level, by backdating its data", () => {
     const sizes: FreshnessSource = { name: "sizes", description: "", kind: "table", table: "public.attachment", column: "size_bytes", ...thresholds };
     const nowhere: FreshnessSource = { name: "nowhere", description: "", kind: "table", table: "no_such_table", column: "created_at", ...thresholds };
     let { byName } = await check([uploads, sizes, nowhere]);
-    expect(byName.uploads).toMatchObject({ status: "error", max_loaded_at: null, detail: { reason: "attachment has no row" } });
+    expect(byName.uploads).toMatchObject({ status: "never delivered", max_loaded_at: null, detail: { reason: "attachment has no row" } });
     expect(byName.sizes).toMatchObject({ status: "runtime error", error: "public.attachment.size_bytes is bigint, not timestamp with time zone" });
     expect(byName.nowhere).toMatchObject({ status: "runtime error", error: "no column no_such_table.created_at in the database" });
     for (const [hours, status] of [[8, "error"], [4, "warn"], [0.5, "pass"]] as const) {
@@ -197,9 +198,44 @@ describe("each kind at each level, by backdating its data", () => {
     expect(byName.from_lake).toMatchObject({ status: "pass", detail: { partition: "2026-11-01", from: "_manifest.json", manifest: `${lake}/silver/from_lake/dt=2026-11-01/_manifest.json` } });
     expect(Math.abs(byName.from_lake.max_loaded_at_time_ago_in_s - 0.5 * HOUR)).toBeLessThan(60);
     expect(byName.stale_lake.status).toBe("error");
-    expect(byName.empty_lake).toMatchObject({ status: "error", max_loaded_at: null });
+    expect(byName.empty_lake).toMatchObject({ status: "never delivered", max_loaded_at: null });
     expect(byName.broken_lake).toMatchObject({ status: "runtime error", error: `${lake}/silver/broken_lake/dt=2026-11-01/_manifest.json has no valid committed_at` });
-    expect(counts).toMatchObject({ sources: 6, ok: 1, warn: 1, error: 3, runtimeError: 1, failed: 4 });
+    expect(counts).toMatchObject({ sources: 6, ok: 1, warn: 1, neverDelivered: 1, error: 2, runtimeError: 1, failed: 3 });
+  });
+
+  test("silver_partition is stale while bronze of the last days waits to be built: late files, and a day never built", async () => {
+    const lake = `file://${dir}`;
+    const source: FreshnessSource = { name: "ds", description: "", kind: "silver_partition", dataset: "ds", bucket: lake, ...thresholds };
+    const day = (back: number) => new Date(Date.now() - back * 86_400_000).toISOString().slice(0, 10);
+    const commit = (date: string, inputs: Array<{ key: string; size: number }>) =>
+      writeFile(dir, `silver/ds/dt=${date}/_manifest.json`, JSON.stringify({ committed_at: hoursAgo(1).toISOString(), inputs: inputs.map((i) => ({ ...i, etag: "local" })) }));
+    // Two days ago: built from both its files. Yesterday: one more file came after the build, 3 hours ago.
+    writeFile(dir, `bronze/ds/dt=${day(2)}/a.ndjson`, "{}\n", 30);
+    writeFile(dir, `bronze/ds/dt=${day(2)}/b.ndjson`, "{}\n", 29);
+    writeFile(dir, `bronze/ds/dt=${day(2)}/_archive.x.json`, "{}", 29);
+    commit(day(2), [{ key: `bronze/ds/dt=${day(2)}/a.ndjson`, size: 3 }, { key: `bronze/ds/dt=${day(2)}/b.ndjson`, size: 3 }]);
+    writeFile(dir, `bronze/ds/dt=${day(1)}/a.ndjson`, "{}\n", 20);
+    commit(day(1), [{ key: `bronze/ds/dt=${day(1)}/a.ndjson`, size: 3 }]);
+    expect((await check([source])).byName.ds).toMatchObject({ status: "pass" });
+    expect((await check([source])).byName.ds.unbuilt).toBeUndefined();
+    writeFile(dir, `bronze/ds/dt=${day(1)}/late.ndjson`, "{}\n", 3);
+    // The last commit is an hour old, yet silver lags its bronze by 3 hours: warn (2h), naming the partition.
+    const late = await check([source]);
+    expect(late.byName.ds).toMatchObject({ status: "warn", unbuilt: { partition: day(1), files: 1 } });
+    expect(Math.abs(late.byName.ds.unbuilt.waiting_in_s - 3 * HOUR)).toBeLessThan(60);
+    expect(late.gauges.find((g) => g.name === "etl_freshness_unbuilt_seconds")!.value).toBe(late.byName.ds.unbuilt.waiting_in_s);
+    // A day with bronze and no partition at all, its first file 7 hours old: error.
+    writeFile(dir, `bronze/ds/dt=${day(0)}/a.ndjson`, "{}\n", 7);
+    expect((await check([source])).byName.ds).toMatchObject({ status: "error", unbuilt: { partition: day(0), files: 1 } });
+  });
+
+  test("an empty prefix is never delivered while its producer never succeeded, and an error once it has", async () => {
+    const source: FreshnessSource = { name: "inbound", description: "", kind: "s3_prefix", bucket: `file://${dir}`, prefix: "in/", producedBy: "producer", ...thresholds };
+    const before = await check([source]);
+    expect(before.byName.inbound).toMatchObject({ status: "never delivered", detail: { objects: 0, reason: "producer never succeeded (etl_job_runs) and nothing is under the prefix yet" } });
+    expect(before.counts).toMatchObject({ neverDelivered: 1, failed: 0 });
+    await seedRun("producer", "succeeded", 1);
+    expect((await check([source])).byName.inbound).toMatchObject({ status: "error", detail: { objects: 0 } });
   });
 
   test("silver_partition on S3 reads the manifest's committed_at (moto cannot backdate LastModified)", async () => {
@@ -257,15 +293,15 @@ test("the result mirrors dbt's sources.json, and each source has its three gauge
     criteria: { warn_after: { count: 90, period: "minute" }, error_after: { count: 1, period: "day" } },
   });
   expect(Date.parse(fresh.snapshotted_at) - Date.parse(fresh.max_loaded_at)).toBeCloseTo(fresh.max_loaded_at_time_ago_in_s * 1000, -1);
-  expect(never).toMatchObject({ status: "error", max_loaded_at: null });
+  expect(never).toMatchObject({ status: "never delivered", max_loaded_at: null });
   expect(broken).toMatchObject({ status: "runtime error", error: expect.stringContaining("not timestamp with time zone") });
-  // Levels: info when it passes, error when it does not.
-  expect(events.filter((e) => e.event === "freshness.source").map((e) => `${e.name} ${e.level}`)).toEqual(["fresh_job info", "never error", "broken error"]);
+  // Levels: info when it passes, warn for a source that never delivered, error when it cannot be measured.
+  expect(events.filter((e) => e.event === "freshness.source").map((e) => `${e.name} ${e.level}`)).toEqual(["fresh_job info", "never warn", "broken error"]);
   const gauge = (name: string, source: string) => gauges.find((g) => g.name === name && g.labels.source === source)!.value;
   expect(gauge("etl_freshness_status", "fresh_job")).toBe(0);
   expect(gauge("etl_freshness_lag_seconds", "fresh_job")).toBe(fresh.max_loaded_at_time_ago_in_s);
   expect(gauge("etl_freshness_max_loaded_at_timestamp_seconds", "fresh_job")).toBe(Date.parse(fresh.max_loaded_at) / 1000);
-  expect([gauge("etl_freshness_status", "never"), gauge("etl_freshness_lag_seconds", "never"), gauge("etl_freshness_max_loaded_at_timestamp_seconds", "never")]).toEqual([2, Infinity, 0]);
+  expect([gauge("etl_freshness_status", "never"), gauge("etl_freshness_lag_seconds", "never"), gauge("etl_freshness_max_loaded_at_timestamp_seconds", "never")]).toEqual([3, Infinity, 0]);
   expect(gauge("etl_freshness_status", "broken")).toBe(2);
   expect(gauge("etl_freshness_lag_seconds", "broken")).toBeNaN();
 });

@@ -7,7 +7,7 @@ import { writeBytes, type ObjectStore } from "../../../core/storage/object_store
 import { measureSource, type ProbeDependencies } from "./probe";
 import { criteriaOf, type FreshnessSource } from "./sources";
 import { sourcesArtefact, type MeasuredSource } from "./sources_json";
-import { STATUS_GAUGE, freshnessStatus, type FreshnessResult } from "./status";
+import { STATUS_GAUGE, freshnessStatus, worseStatus, type FreshnessResult } from "./status";
 
 // Sources are measured side by side: most are one query, an s3_prefix is a listing that runs its
 // own 8 requests at once (probe.ts), so 4 keeps a run under 40 requests in flight.
@@ -28,10 +28,11 @@ export interface FreshnessCheckOptions {
 /**
  * Measures every source and judges it against its thresholds, as dbt's `source freshness` does:
  * one `freshness.source` event per source (info when it passes, warn, error), one
- * `freshness.result` event with dbt's result fields and ours (`name`, `kind`, `detail`), three
- * gauges per source, the counts, and with `sourcesJson` dbt's artefact itself. `failed` is the
- * sources at error plus those that could not be measured: the runner makes the run partial
- * (exit 3) when it is above zero; warnings alone exit 0.
+ * `freshness.result` event with dbt's result fields and ours (`name`, `kind`, `detail`,
+ * `unbuilt`), three gauges per source (four for a silver one), the counts, and with `sourcesJson`
+ * dbt's artefact itself. `failed` is the sources at error plus those that could not be measured:
+ * the runner makes the run partial (exit 3) when it is above zero; warnings and sources that
+ * never delivered alone exit 0.
  */
 export async function checkFreshness(o: FreshnessCheckOptions): Promise<Counts> {
   const now = o.now ?? (() => new Date());
@@ -49,14 +50,15 @@ export async function checkFreshness(o: FreshnessCheckOptions): Promise<Counts> 
     }
   }, o.signal);
   const results = measured.map((m) => m.result);
-  const counts = { sources: results.length, ok: 0, warn: 0, error: 0, runtimeError: 0, failed: 0 };
+  const counts = { sources: results.length, ok: 0, warn: 0, neverDelivered: 0, error: 0, runtimeError: 0, failed: 0 };
   for (const [i, result] of results.entries()) {
     if (result.status === "pass") counts.ok++;
     else if (result.status === "warn") counts.warn++;
+    else if (result.status === "never delivered") counts.neverDelivered++;
     else if (result.status === "error") counts.error++;
     else counts.runtimeError++;
     publishGauges(o.metrics, result);
-    const level = result.status === "pass" ? "info" : result.status === "warn" ? "warn" : "error";
+    const level = result.status === "pass" ? "info" : result.status === "warn" || result.status === "never delivered" ? "warn" : "error";
     o.log[level]("freshness source", { event: "freshness.source", ...result, description: o.sources[i]!.description });
   }
   counts.failed = counts.error + counts.runtimeError;
@@ -77,18 +79,22 @@ async function checkSource(source: FreshnessSource, probe: ProbeDependencies, no
   // dbt's source.<project>.<source>.<table>: the kind stands for dbt's source, the name for its table.
   const identity = { unique_id: `source.etl.${source.kind}.${source.name}`, name: source.name, kind: source.kind };
   try {
-    const measured = await measureSource(source, probe);
+    const measured = await measureSource(source, { ...probe, now });
     const snapshottedAt = now();
     const lag = measured.maxLoadedAt ? round((snapshottedAt.getTime() - measured.maxLoadedAt.getTime()) / 1000) : null;
+    const unbuilt = measured.unbuilt && { since: measured.unbuilt.since.toISOString(), partition: measured.unbuilt.partition, files: measured.unbuilt.files, waiting_in_s: round((snapshottedAt.getTime() - measured.unbuilt.since.getTime()) / 1000) };
+    // Bronze waiting to be built is judged as a lag of its own: waiting is stale whatever the last commit.
+    const waiting = unbuilt ? freshnessStatus(unbuilt.waiting_in_s, criteria) : "pass";
     return {
       ...identity,
       max_loaded_at: measured.maxLoadedAt?.toISOString() ?? null,
       snapshotted_at: snapshottedAt.toISOString(),
       max_loaded_at_time_ago_in_s: lag,
-      status: freshnessStatus(lag, criteria),
+      status: measured.gone ? "error" : worseStatus(freshnessStatus(lag, criteria), waiting),
       criteria,
       execution_time: round((performance.now() - started) / 1000),
       detail: measured.detail,
+      ...(unbuilt && { unbuilt }),
     };
   } catch (error) {
     // SIGTERM stops the run; anything else is this source's runtime error and the others go on.
@@ -116,7 +122,10 @@ function publishGauges(metrics: Metrics, result: FreshnessResult): void {
   const measured = result.status !== "runtime error";
   const loadedAt = result.max_loaded_at ? Date.parse(result.max_loaded_at) / 1000 : measured ? 0 : Number.NaN;
   const lag = result.max_loaded_at_time_ago_in_s ?? (measured ? Number.POSITIVE_INFINITY : Number.NaN);
-  metrics.gauge("etl_freshness_status", "Freshness of the source: 0 ok, 1 warn, 2 error (stale, never loaded, or could not be measured)", labels, STATUS_GAUGE[result.status]);
+  metrics.gauge("etl_freshness_status", "Freshness of the source: 0 ok, 1 warn, 2 error (stale or could not be measured), 3 never delivered", labels, STATUS_GAUGE[result.status]);
+  if (result.kind === "silver_partition") {
+    metrics.gauge("etl_freshness_unbuilt_seconds", "Seconds the oldest bronze file its silver partitions were not built from has waited (0: silver holds all of the last days' bronze)", labels, result.unbuilt?.waiting_in_s ?? (measured ? 0 : Number.NaN));
+  }
   metrics.gauge("etl_freshness_lag_seconds", "Seconds since the source's data last landed (+Inf: never; NaN: could not be measured)", labels, lag);
   metrics.gauge("etl_freshness_max_loaded_at_timestamp_seconds", "When the source's data last landed, in Unix seconds (0: never; NaN: could not be measured)", labels, loadedAt);
 }

@@ -3,18 +3,25 @@ import { retry } from "../../../core/http/retry";
 import type { FreshnessRepository } from "../../../repositories/freshness";
 import type { FreshnessSource } from "./sources";
 import { listGroups } from "../s3/listing";
+import { unbuiltBronze, type UnbuiltBronze } from "./unbuilt";
 
 export interface ProbeDependencies {
   freshness: FreshnessRepository;
   /** The store a declared bucket names (after --bucket-map), opened once per run. */
   openStore(bucket: string): Promise<ObjectStore>;
   signal: AbortSignal;
+  /** The run's clock, for the days a silver source's bronze is compared over; tests move it. */
+  now?: () => Date;
 }
 
 /** When the source's data last landed (null: never), and what was found. */
 export interface Measurement {
   maxLoadedAt: Date | null;
   detail: Record<string, string | number>;
+  /** Of a silver partition: bronze its partitions were not built from (unbuilt.ts). */
+  unbuilt?: UnbuiltBronze;
+  /** No data now although some was delivered before: an error, not `never delivered`. */
+  gone?: boolean;
 }
 
 /**
@@ -43,10 +50,20 @@ const LISTING = { depth: 2, concurrency: 8, maxGroups: 10_000 };
 /** Measures one declared source. Throws when it cannot be measured (the result's `runtime error`). */
 export async function measureSource(source: FreshnessSource, deps: ProbeDependencies): Promise<Measurement> {
   switch (source.kind) {
-    case "silver_partition":
-      return newestSilverPartition(source.dataset, source.bucket, deps);
-    case "s3_prefix":
-      return newestObject(source.bucket, source.prefix, deps);
+    case "silver_partition": {
+      const [newest, unbuilt] = await Promise.all([
+        newestSilverPartition(source.dataset, source.bucket, deps),
+        deps.openStore(source.bucket).then((store) => unbuiltBronze(store, source.dataset, (deps.now?.() ?? new Date()).getTime(), deps.signal)),
+      ]);
+      return { ...newest, unbuilt };
+    }
+    case "s3_prefix": {
+      const newest = await newestObject(source.bucket, source.prefix, deps);
+      if (newest.maxLoadedAt) return newest;
+      // An empty prefix: never written yet, or emptied since its producer last succeeded.
+      const produced = source.producedBy === undefined || (await deps.freshness.lastSuccess(source.producedBy)) !== undefined;
+      return produced ? { ...newest, gone: true } : { ...newest, detail: { ...newest.detail, reason: `${source.producedBy} never succeeded (etl_job_runs) and nothing is under the prefix yet` } };
+    }
     case "table": {
       const maxLoadedAt = await deps.freshness.maxOfColumn(source.table, source.column);
       return { maxLoadedAt, detail: maxLoadedAt ? {} : { reason: `${source.table} has no row` } };

@@ -31,6 +31,11 @@ interface S3PrefixSource extends Declared {
   kind: "s3_prefix";
   bucket: string;
   prefix: string;
+  /**
+   * The job that writes there: an empty prefix is `never delivered` while that job never
+   * succeeded, and an error once it has (the data is gone). Without it, an empty prefix is an error.
+   */
+  producedBy?: string;
 }
 
 /** max(column) of a table; the column must be timestamptz. */
@@ -74,6 +79,7 @@ export const FRESHNESS_SOURCES: readonly FreshnessSource[] = [
     kind: "s3_prefix",
     bucket: "etl-lake",
     prefix: "bronze/service_requests/",
+    producedBy: "ingest_api",
     // Two missed hourly pulls warn, six page: the API's own outages rarely last longer.
     warnAfter: "2h",
     errorAfter: "6h",
@@ -86,6 +92,7 @@ export const FRESHNESS_SOURCES: readonly FreshnessSource[] = [
     // The manifests only (`_manifest.csv`, `_manifest.<i>-of-<n>.csv`): listing the whole archive
     // every 15 minutes would be 1000 requests per million attachments.
     prefix: "agency_id=10/_manifest",
+    producedBy: "get_s3_files",
     warnAfter: "26h",
     errorAfter: "50h",
   },

@@ -76,7 +76,8 @@ function artefactResult({ result, startedAt, completedAt, threadId }: MeasuredSo
     max_loaded_at: maxLoadedAt,
     snapshotted_at: result.snapshotted_at,
     max_loaded_at_time_ago_in_s: result.max_loaded_at_time_ago_in_s ?? (Date.parse(result.snapshotted_at) - Date.parse(maxLoadedAt)) / 1000,
-    status: result.status,
+    // dbt's statuses are pass, warn and error: a source that never delivered is a warning there.
+    status: result.status === "never delivered" ? "warn" : result.status,
     criteria: criteriaOf(result.criteria),
     adapter_response: {},
     timing: [{ name: "execute", started_at: startedAt.toISOString(), completed_at: completedAt.toISOString() }],

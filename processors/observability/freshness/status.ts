@@ -31,8 +31,12 @@ export interface FreshnessCriteria {
   error_after: FreshnessThreshold;
 }
 
-/** dbt's statuses: `runtime error` when the source could not be measured. */
-export type FreshnessStatus = "pass" | "warn" | "error" | "runtime error";
+/**
+ * dbt's statuses (`runtime error` when the source could not be measured), and ours: `never
+ * delivered` for a source that has no data at all yet. That is worth a line, not a page: it
+ * does not hold the monitor red for good (dbt would say error), which would hide every new problem.
+ */
+export type FreshnessStatus = "pass" | "warn" | "error" | "runtime error" | "never delivered";
 
 /** One source's result: dbt's fields of a `results` entry, plus what was measured (`name`, `kind`, `detail`). */
 export interface FreshnessResult {
@@ -49,19 +53,30 @@ export interface FreshnessResult {
   execution_time: number;
   /** Why the source could not be measured (status `runtime error`). */
   error?: string;
+  /**
+   * Of a silver partition: the oldest bronze file of the last days that its day's partition was
+   * not built from (late data, or a day never built), and how long it has waited. Judged by the
+   * same thresholds: silver that lags its bronze is stale, however recent its last commit.
+   */
+  unbuilt?: { since: string; partition: string; files: number; waiting_in_s: number };
   /** What the measurement found: the partition, the newest key, the run, or why there is nothing. */
   detail?: Record<string, string | number>;
 }
 
-/**
- * pass, warn or error, as dbt decides it: stale once the lag is strictly over a threshold. A
- * source never loaded (no lag) is at error: a monitored source is expected to have data.
- */
+/** pass, warn or error, as dbt decides it: stale once the lag is strictly over a threshold; no lag at all is `never delivered`. */
 export function freshnessStatus(lagSeconds: number | null, criteria: FreshnessCriteria): Exclude<FreshnessStatus, "runtime error"> {
-  if (lagSeconds === null || lagSeconds > thresholdSeconds(criteria.error_after)) return "error";
+  if (lagSeconds === null) return "never delivered";
+  if (lagSeconds > thresholdSeconds(criteria.error_after)) return "error";
   if (lagSeconds > thresholdSeconds(criteria.warn_after)) return "warn";
   return "pass";
 }
 
-/** The value of etl_freshness_status: 0 ok, 1 warn, 2 error (a source that could not be measured included). */
-export const STATUS_GAUGE: Record<FreshnessStatus, number> = { pass: 0, warn: 1, error: 2, "runtime error": 2 };
+const RANK: Record<Exclude<FreshnessStatus, "runtime error">, number> = { pass: 0, "never delivered": 1, warn: 2, error: 3 };
+
+/** The worse of two statuses: a source is as stale as its stalest measure. */
+export function worseStatus<T extends Exclude<FreshnessStatus, "runtime error">>(a: T, b: T): T {
+  return RANK[a] >= RANK[b] ? a : b;
+}
+
+/** The value of etl_freshness_status: 0 ok, 1 warn, 2 error (a source that could not be measured included), 3 never delivered. */
+export const STATUS_GAUGE: Record<FreshnessStatus, number> = { pass: 0, warn: 1, error: 2, "runtime error": 2, "never delivered": 3 };
