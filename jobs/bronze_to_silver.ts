@@ -1,7 +1,8 @@
 import { arg } from "../core/runtime/args";
 import { UsageError } from "../core/errors";
 import { SkippedRun, defineJob, type Counts } from "../core/runtime/job";
-import { addCounts, lookbackDays } from "../core/runtime/partition_days";
+import { addCounts } from "../core/runtime/counts";
+import { lookbackDays } from "../core/runtime/partition_days";
 import { holdsLiveLease } from "../core/ledger/lease";
 import { locationUrl } from "../core/storage/object_store";
 import { datasetNames, loadDataset } from "../processors/datasets/index";

@@ -1,17 +1,13 @@
 import { arg, kebabCase, type ArgValues } from "../core/runtime/args";
 import type { JobContext } from "../core/runtime/context";
-import { durationMs } from "../core/duration";
 import { UsageError } from "../core/errors";
 import { defineJob, type Counts } from "../core/runtime/job";
 import { locationLabel, requireExists } from "../core/storage/object_store";
-import { checkCompleteness } from "../processors/observability/completeness/check";
+import { checkAgencies } from "../processors/observability/completeness/agencies";
 import { checkFreshness } from "../processors/observability/freshness/check";
 import { declaredBucketOpener } from "../processors/observability/freshness/probe";
 import { FRESHNESS_SOURCES, declarationProblems, parseBucketMap, selectSources } from "../processors/observability/freshness/sources";
 import { SOURCES_JSON_KEY } from "../processors/observability/freshness/sources_json";
-import { AgencyRepository } from "../repositories/agencies";
-import { AttachmentListingRepository } from "../repositories/attachment_listing";
-import { AttachmentRepository } from "../repositories/attachments";
 import { FreshnessRepository } from "../repositories/freshness";
 
 const NAMES = /^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$/;
@@ -21,6 +17,7 @@ const ARGS = {
   bucketMap: arg.optionalText("read a declared bucket from elsewhere, a comma list: etl-lake=file:.etl/demo/lake", { placeholder: "<bucket=location,...>" }),
   sourcesJson: arg.optional(arg.location(`also write dbt's sources.json artefact (schema sources/v3) to ${SOURCES_JSON_KEY} there, as dbt does in its project`)),
   agencyId: arg.optional(arg.integer("check get_s3_files's copy of this agency (with --destination-bucket) instead of the sources", { min: 1, placeholder: "<id>" })),
+  allAgencies: arg.flag("check get_s3_files's copy of every active agency (with --destination-bucket), each under agency_id=<id>/"),
   destinationBucket: arg.optional(arg.location("get_s3_files's destination bucket or directory")),
   destinationPrefix: arg.keyPrefix("get_s3_files's destination prefix, ending in / (default: agency_id=<id>/)"),
   minRatio: arg.number("completeness under this share of the expected objects present fails the run (exit 3)", { min: 0, max: 1, default: 1 }),
@@ -34,18 +31,24 @@ const ARGS = {
 
 export const JOB = defineJob({
   name: "freshness_monitor",
-  description: "Each declared source's freshness against its thresholds (as dbt source freshness), or an agency's get_s3_files completeness",
+  description: "Each declared source's freshness against its thresholds (as dbt source freshness), or get_s3_files' completeness for an agency or every active one",
   lane: "observability",
   args: ARGS,
-  // Every 15 minutes: the tightest threshold declared is 2 hours.
-  schedule: { cron: "*/15 * * * *", timeZone: "UTC", args: {}, maxDurationSeconds: 600 },
+  schedules: {
+    // Every 15 minutes: the tightest threshold declared is 2 hours.
+    sources: { cron: "*/15 * * * *", timeZone: "UTC", args: {}, maxDurationSeconds: 600 },
+    // Daily after get_s3_files' 02:00 run, every active agency; a day's uploads are due the next night.
+    completeness: { cron: "0 5 * * *", timeZone: "UTC", args: { allAgencies: true, destinationBucket: "etl-attachments-archive", grace: "26h" }, maxDurationSeconds: 3600 },
+  },
   // A completeness check, or a subset of the sources, pushes to a group of its own: a push
   // replaces its group's series of the same names, and must not erase the full check's.
   metricsGroup: (args): Record<string, string> =>
-    args.agencyId !== undefined && args.destinationBucket
-      ? { agency_id: String(args.agencyId), bucket: locationLabel(args.destinationBucket), prefix: args.destinationPrefix ?? `agency_id=${args.agencyId}/` }
-      : { ...(args.source && { sources: args.source }), ...(args.bucketMap && { bucket_map: args.bucketMap }) },
-  run: (args, ctx) => (args.agencyId === undefined && args.destinationBucket === undefined ? checkSources(args, ctx) : checkAgency(args, ctx)),
+    args.allAgencies && args.destinationBucket
+      ? { agency_id: "all", bucket: locationLabel(args.destinationBucket) }
+      : args.agencyId !== undefined && args.destinationBucket
+        ? { agency_id: String(args.agencyId), bucket: locationLabel(args.destinationBucket), prefix: args.destinationPrefix ?? `agency_id=${args.agencyId}/` }
+        : { ...(args.source && { sources: args.source }), ...(args.bucketMap && { bucket_map: args.bucketMap }) },
+  run: (args, ctx) => (args.agencyId === undefined && !args.allAgencies && args.destinationBucket === undefined ? checkSources(args, ctx) : checkAgencies(args, ctx)),
 });
 
 async function checkSources(args: ArgValues<typeof ARGS>, ctx: JobContext): Promise<Counts> {
@@ -62,39 +65,6 @@ async function checkSources(args: ArgValues<typeof ARGS>, ctx: JobContext): Prom
   // A dry run writes nothing: the events, the gauges and the counts only.
   const sourcesJson = artefact && !ctx.dryRun ? { store: artefact, key: SOURCES_JSON_KEY, invocationId: ctx.runId } : undefined;
   return checkFreshness({ ...ctx, sources, probe: { freshness, openStore, signal: ctx.signal }, sourcesJson });
-}
-
-async function checkAgency(args: ArgValues<typeof ARGS>, ctx: JobContext): Promise<Counts> {
-  const { agencyId, destinationBucket } = args;
-  if (agencyId === undefined || !destinationBucket) throw new UsageError("--agency-id and --destination-bucket go together: a completeness check needs both");
-  const sourcesFlag = (["source", "bucketMap", "sourcesJson"] as const).find((key) => args[key] !== undefined);
-  if (sourcesFlag) throw new UsageError(`--${kebabCase(sourcesFlag)} belongs to a freshness check of the sources; a completeness check (--agency-id) runs on its own`);
-  const sql = await ctx.db();
-  const [agency, destination, report] = await Promise.all([
-    new AgencyRepository(sql).findAgency(agencyId),
-    ctx.objectStore(destinationBucket),
-    args.reportTo && ctx.objectStore(args.reportTo),
-  ]);
-  if (!agency) throw new UsageError(`--agency-id ${agencyId}: no such agency`);
-  await requireExists(destination, "--destination-bucket");
-  if (report) await requireExists(report, "--report-to");
-  ctx.progress.setTotal((await new AttachmentRepository(sql).summarizeAttachments(agencyId)).count);
-  const attachments = new AttachmentListingRepository(sql);
-  if (!(await attachments.hasKeyOrderIndex())) {
-    ctx.log.warn("attachment has no index in key order: each page sorts the agency's rows again", { fix: AttachmentListingRepository.KEY_ORDER_INDEX });
-  }
-  return checkCompleteness({
-    ...ctx,
-    ...args,
-    agencyId,
-    attachments,
-    destination,
-    bucketLabel: locationLabel(destinationBucket),
-    prefix: args.destinationPrefix ?? `agency_id=${agencyId}/`,
-    dueBefore: args.grace ? new Date(Date.now() - durationMs(args.grace)!) : undefined,
-    // A dry run writes nothing: the counts and the log event only.
-    report: report && !ctx.dryRun ? { store: report, key: `completeness/agency_id=${agencyId}/${ctx.runId}.csv` } : undefined,
-  });
 }
 
 if (import.meta.main) process.exit(await JOB.entrypoint(process.argv.slice(2)));

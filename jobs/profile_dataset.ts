@@ -1,6 +1,7 @@
 import { arg } from "../core/runtime/args";
 import { defineJob, type Counts } from "../core/runtime/job";
-import { addCounts, lookbackDays } from "../core/runtime/partition_days";
+import { addCounts } from "../core/runtime/counts";
+import { lookbackDays } from "../core/runtime/partition_days";
 import { datasetNames, loadDataset } from "../processors/datasets/index";
 import { runProfile } from "../processors/file_processing/profile/run_profile";
 import { partitionChangedSinceProfile, resolveProfileTarget } from "../processors/file_processing/profile/target";

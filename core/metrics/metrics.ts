@@ -6,6 +6,7 @@ export class Metrics {
   private readonly counters = new Map<string, number>();
   private readonly timings = new Map<string, { count: number; totalMs: number; maxMs: number }>();
   private readonly gaugeSamples = new Map<string, Gauge>();
+  private readonly breakdowns = new Map<string, Map<string, Record<string, number>>>();
 
   increment(name: string, by = 1): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + by);
@@ -38,12 +39,27 @@ export class Metrics {
     return [...this.gaugeSamples.values()];
   }
 
-  snapshot(): Record<string, number | { count: number; totalMs: number; maxMs: number }> {
-    const out: Record<string, number | { count: number; totalMs: number; maxMs: number }> = Object.fromEntries(this.counters);
+  /**
+   * Records one part's counts under `name` (e.g. `byAgency`, part "10"): the summary and the
+   * ledger row carry them beside the totals, so a run over many agencies says what each got.
+   */
+  breakdown(name: string, part: string, counts: Record<string, number>): void {
+    let parts = this.breakdowns.get(name);
+    if (!parts) this.breakdowns.set(name, (parts = new Map()));
+    parts.set(part, { ...counts });
+  }
+
+  snapshot(): MetricsSnapshot {
+    const out: MetricsSnapshot = Object.fromEntries(this.counters);
     for (const [name, t] of this.timings) out[name] = { count: t.count, totalMs: Math.round(t.totalMs), maxMs: Math.round(t.maxMs) };
+    for (const [name, parts] of this.breakdowns) out[name] = { parts: Object.fromEntries(parts) };
     return out;
   }
 }
+
+export type Timing = { count: number; totalMs: number; maxMs: number };
+/** Counters, timings, and breakdowns (per part, its counts). */
+export type MetricsSnapshot = Record<string, number | Timing | { parts: Record<string, Record<string, number>> }>;
 
 export interface Gauge {
   name: string;

@@ -108,12 +108,13 @@ export function renderRunMetrics(run: RunMetrics): string {
       const name = `etl_${jobMetricBase(source, "counter")}`;
       if (RESERVED_SUFFIX.test(name)) throw new EtlError("failed", `job metric "${source}" maps to ${name}: a gauge's name may not end in _total, _count, _sum or _bucket (Prometheus keeps them for counters, summaries and histograms); rename it`);
       addJobFamily(source, name, "A counter of the job's own, as its last run left it.", value);
-    } else {
+    } else if ("count" in value) {
       const base = `etl_${jobMetricBase(source, "timing")}`;
       addJobFamily(source, `${base}_operations`, "Operations the job's last run timed under this name.", value.count);
       addJobFamily(source, `${base}_duration_seconds`, "Time the job's last run spent in all the operations timed under this name, in seconds.", value.totalMs / 1000);
       addJobFamily(source, `${base}_max_duration_seconds`, "The longest operation the job's last run timed under this name, in seconds.", value.maxMs / 1000);
     }
+    // A breakdown (per agency...) travels in the summary and the ledger; the job pushes it as labelled gauges if it wants it.
   }
 
   const gaugeFamilies = new Map<string, Family>();

@@ -1,5 +1,3 @@
-import type { Counts } from "./contract";
-
 const DAY_MS = 86_400_000;
 
 /**
@@ -12,8 +10,3 @@ export function lookbackDays(day: string, lookbackDays: number): string[] {
   return Array.from({ length: lookbackDays }, (_, i) => new Date(last - (lookbackDays - 1 - i) * DAY_MS).toISOString().slice(0, 10));
 }
 
-/** Adds each count of `from` to `into` (a run's total over the partitions it worked on). */
-export function addCounts(into: Counts, from: Counts): Counts {
-  for (const [name, value] of Object.entries(from)) into[name] = (into[name] ?? 0) + value;
-  return into;
-}

@@ -410,7 +410,7 @@ describe("the job, with the declared sources", () => {
       [["--bucket-map", "etl-lake=file://host/x"], "--bucket-map etl-lake:"],
       [["--grace", "26h"], "--grace belongs to a completeness check"],
       [["--report-to", "file:/tmp"], "--report-to belongs to a completeness check"],
-      [["--agency-id", "10"], "--agency-id and --destination-bucket go together"],
+      [["--agency-id", "10"], "a completeness check needs --destination-bucket and one of --agency-id N or --all-agencies"],
       [["--agency-id", "10", "--destination-bucket", `file://${dir}`, "--source", "ingest_api_success"], "--source belongs to a freshness check of the sources"],
       [["--agency-id", "0"], "--agency-id must be at least 1"],
       [["--min-ratio", "1.5"], "--min-ratio must be at most 1"],

@@ -204,7 +204,7 @@ describe("get_s3_files, S3 to S3", () => {
     try {
       const run = await runGetS3Files(baseArgs(), { DATABASE_URL: db.url, ETL_LEASE_TTL_SECONDS: "3" });
       expect(run.exitCode).toBe(0);
-      expect(run.summary).toMatchObject({ status: "skipped", exitCode: 0, reason: `run ${holder} on other-pod is copying this agency to this destination` });
+      expect(run.summary).toMatchObject({ status: "skipped", exitCode: 0, reason: `run ${holder} on other-pod is copying agency 10 to this destination` });
       expect(await listKeys(destination)).toEqual([]);
     } finally {
       clearInterval(renewing);
@@ -322,7 +322,7 @@ describe("get_s3_files, local directories and mixed stores", () => {
 
 describe("get_s3_files, usage and configuration errors exit 2 naming what was wrong", () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ["missing --agency-id", ["--source-bucket", "a-bucket", "--destination-bucket", "b-bucket"], /--agency-id is required/],
+    ["missing --agency-id", ["--source-bucket", "a-bucket", "--destination-bucket", "b-bucket"], /give --agency-id N, or --all-agencies/],
     ["non-numeric --agency-id", ["--agency-id", "ten", "--source-bucket", "a-bucket", "--destination-bucket", "b-bucket"], /--agency-id must be a whole number \(got "ten"\)/],
     ["--concurrency 0", ["--agency-id", "1", "--source-bucket", "a-bucket", "--destination-bucket", "b-bucket", "--concurrency", "0"], /--concurrency must be at least 1/],
     ["bad bucket name", ["--agency-id", "1", "--source-bucket", "Not_A_Bucket", "--destination-bucket", "b-bucket"], /--source-bucket "Not_A_Bucket" is neither/],
