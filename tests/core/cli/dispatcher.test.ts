@@ -21,7 +21,7 @@ describe("etl dispatcher", () => {
     const jobs = JSON.parse(json.stdout) as Array<{ name: string; lane: string; schedules: unknown[] }>;
     expect(jobs.find((j) => j.name === "get_s3_files")).toMatchObject({
       lane: "data_pipeline",
-      schedules: [{ name: "default", cron: "0 2 * * *", timeZone: "UTC", shards: 4, args: { agencyId: 10 } }],
+      schedules: [{ name: "default", cron: "0 2 * * *", timeZone: "UTC", shards: 4, args: { allAgencies: true } }],
     });
     // A job of several schedules names them.
     expect(jobs.find((j) => j.name === "bronze_to_silver")!.schedules).toMatchObject([{ name: "service_requests" }, { name: "partner_payments" }]);
