@@ -57,8 +57,13 @@ export const JOB = defineJob({
     const total: Counts = { partitions: 0 };
     for (const date of lookbackDays(day, args.lookbackDays)) {
       if (ctx.signal.aborted) break;
-      // The day before are profiled again only when rebuilt since: its profile names the manifest it read.
-      if (date !== day && !(await partitionChangedSinceProfile(store, dataset!, date, ctx.log))) continue;
+      // A day named with --date is profiled (and must exist). Any other is profiled when its partition
+      // was built since its profile; a slot's own day with none (no data that day) is a warning.
+      if (!(date === day && args.date)) {
+        const changed = await partitionChangedSinceProfile(store, dataset!, date, ctx.log);
+        if (changed === "missing" && date === day) ctx.log.warn("no committed partition for the slot's day: nothing to profile", { partition: date });
+        if (changed !== true) continue;
+      }
       Object.assign(ctx.counts, addCounts(total, { ...(await profile(date, ctx.log.child({ partition: date }))), partitions: 1 }));
     }
     return total;

@@ -35,6 +35,15 @@ export class SlotRunRepository {
       order by logical_date, started_at, run_id`;
   }
 
+  /** The logical date of the schedule's first run ever (etl_job_runs_schedule_slot_idx). */
+  async firstSlot(job: string, schedule: string): Promise<Date | undefined> {
+    const [row] = await this.sql<{ first: Date | null }[]>`
+      select min(logical_date) as first from etl_job_runs
+      where job = ${job} and not dry_run and logical_date is not null
+        and (schedule = ${schedule} or (schedule is null and ${schedule} = 'default'))`;
+    return row?.first ?? undefined;
+  }
+
   /** Up to when the last `job` run that succeeded (over every schedule) judged slots: its start minus its grace. */
   async lastAuditedUpTo(job: string, graceMsOf: (args: Record<string, unknown>) => number): Promise<Date | undefined> {
     const [last] = await this.sql<{ startedAt: Date; args: Record<string, unknown> }[]>`

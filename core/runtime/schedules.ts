@@ -40,14 +40,17 @@ export function checkSchedules<S extends ArgSpecs>(job: Declared<S> & { args: S 
 }
 
 /**
- * The schedule whose fixed arguments the run has (each equal to the parsed value), the first of
- * several that match; undefined for a run by hand with other arguments.
+ * The schedule whose fixed arguments the run has (each equal to the parsed value): of several that
+ * match, the one that fixes the most (a run of freshness_monitor's `completeness` schedule also has
+ * every argument of its `sources` schedule, which fixes none); undefined for a run by hand with
+ * other arguments.
  */
 export function scheduleOfArgs<S extends ArgSpecs>(job: Declared<S> & { args: S }, args: Record<string, unknown>): NamedSchedule<S> | undefined {
-  return jobSchedules(job).find((schedule) =>
+  const matching = jobSchedules(job).filter((schedule) =>
     Object.entries(schedule.args).every(([key, value]) => {
       const result = validateArg(job.args[key]!, typeof value === "boolean" ? value : String(value));
       return result.ok && JSON.stringify(result.value) === JSON.stringify(args[key]);
     }),
   );
+  return matching.sort((a, b) => Object.keys(b.args).length - Object.keys(a.args).length)[0];
 }

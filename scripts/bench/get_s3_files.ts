@@ -14,7 +14,9 @@
  * the job's own counts) so a broken run cannot look fast.
  *
  * Options: --objects 2000 --size 4KiB --concurrency 16 --rounds 1; --big 2GiB instead measures one
- * object copied file: -> S3 and S3 -> file: by the job and by rclone (peak RSS is the point).
+ * object copied file: -> S3 and S3 -> file: by the job and by rclone (peak RSS is the point);
+ * --agencies 100 instead measures the same objects as one agency and spread over that many
+ * (`--all-agencies`), with rclone copying them all as the peer (target: within 1.2x).
  * Reuses DATABASE_URL (a role that may CREATE DATABASE) and S3_ENDPOINT when set (then without
  * request counts); otherwise starts PostgreSQL and moto like the tests do.
  */
@@ -82,12 +84,17 @@ async function startLoggedS3(): Promise<{ endpoint: string; log: RequestLog }> {
   return { endpoint, log };
 }
 
-/** A fresh database with the external schema, agency 10 and one attachment row per key. */
-function seedDatabase(adminUrl: string, keys: string[], size: number): Promise<{ url: string; drop(): Promise<void> }> {
-  return createBenchDatabase(adminUrl, `bench_get_s3_files_${process.pid}`, async (sql) => {
-    await sql`insert into agency (id, name) values (${AGENCY}, 'bench agency')`;
+/**
+ * A fresh database with the external schema and one attachment row per key: all of agency 10,
+ * or with `agencies` spread over agencies 1..agencies in runs of equal size (ids in key order).
+ */
+function seedDatabase(adminUrl: string, keys: string[], size: number, agencies?: number): Promise<{ url: string; drop(): Promise<void> }> {
+  return createBenchDatabase(adminUrl, `bench_get_s3_files_${process.pid}_${agencies ?? 1}`, async (sql) => {
+    const per = Math.ceil(keys.length / (agencies ?? 1));
+    const ids = agencies ? Array.from({ length: agencies }, (_, i) => i + 1) : [AGENCY];
+    await sql`insert into agency (id, name, is_active) select id, 'bench agency ' || id, true from unnest(${ids}::int[]) as id`;
     await sql`insert into attachment (id, agency_id, s3_key, file_name, size_bytes)
-              select ord, ${AGENCY}, key, key, ${size} from unnest(${keys}::text[]) with ordinality as k(key, ord)`;
+              select ord, ${agencies ? sql`(ord - 1) / ${per} + 1` : sql`${AGENCY}`}, key, key, ${size} from unnest(${keys}::text[]) with ordinality as k(key, ord)`;
   });
 }
 
@@ -260,6 +267,49 @@ async function benchCopies(o: { objects: number; size: number; concurrency: numb
   await db.drop();
 }
 
+/**
+ * The same objects as one agency and spread over `agencies` (each to its own prefix and manifest,
+ * in one run), with rclone copying them all as the peer: what a run over many small agencies
+ * costs beyond the copies themselves.
+ */
+async function benchAgencies(o: { objects: number; agencies: number; size: number; concurrency: number; rounds: number; databaseUrl: string; endpoint: string; log?: RequestLog }): Promise<void> {
+  const { PutObjectCommand } = await import("@aws-sdk/client-s3");
+  const keys = Array.from({ length: o.objects }, (_, i) => `attachments/${String(i + 1).padStart(7, "0")}.bin`);
+  const [one, many] = [await seedDatabase(o.databaseUrl, keys, o.size), await seedDatabase(o.databaseUrl, keys, o.size, o.agencies)];
+  const source = await createBucket("src");
+  for (let i = 0; i < keys.length; i += 64) {
+    await Promise.all(keys.slice(i, i + 64).map((Key) => s3().send(new PutObjectCommand({ Bucket: source, Key, Body: crypto.getRandomValues(new Uint8Array(o.size)) }))));
+  }
+  const per = o.objects / o.agencies;
+  console.log(`seeded ${o.objects} objects of ${o.size} bytes: 1 agency of ${o.objects} and ${o.agencies} agencies of ${per}; concurrency ${o.concurrency}, ${o.rounds} round(s)`);
+  const c = String(o.concurrency);
+  const job = (dst: string, ...who: string[]) => ["bun", "jobs/get_s3_files.ts", ...who, "--source-bucket", source, "--destination-bucket", dst, "--concurrency", c];
+  const steps: Array<{ tool: string; argv: (dst: string) => string[]; env: Record<string, string | undefined>; counts?: Record<string, number> }> = [
+    { tool: "one agency", argv: (dst: string) => job(dst, "--agency-id", String(AGENCY)), env: { DATABASE_URL: one.url }, counts: { copied: o.objects, failed: 0 } },
+    { tool: `${o.agencies} agencies`, argv: (dst: string) => job(dst, "--all-agencies"), env: { DATABASE_URL: many.url }, counts: { agencies: o.agencies, copied: o.objects, failed: 0 } },
+    { tool: "rclone", argv: (dst: string) => ["rclone", "copy", `moto:${source}`, `moto:${dst}/${PREFIX}`, "--transfers", c, "--checkers", c], env: rcloneEnv(o.endpoint) },
+  ];
+  const runs: Run[] = [];
+  for (let round = 0; round < o.rounds; round++) {
+    for (const step of [...steps.slice(round % steps.length), ...steps.slice(0, round % steps.length)]) {
+      const dst = await createBucket("dst");
+      const measured = { tool: step.tool, run: "first", ...(await run(step.argv(dst), step.env, o.log)) };
+      const note = step.counts ? expectJobCounts(measured.stdout, step.counts) : "";
+      const landed = (await listKeys(dst)).filter((k) => !k.split("/").pop()!.startsWith("_manifest")).length;
+      if (landed !== o.objects) throw new Error(`${step.tool}: ${landed} of ${o.objects} objects landed`);
+      runs.push(measured);
+      console.log(`round ${round + 1} ${step.tool}: ${(measured.ms / 1000).toFixed(2)} s${note}`);
+    }
+  }
+  printTable(runs, o.objects);
+  const m = (tool: string) => median(runs.filter((r) => r.tool === tool).map((r) => r.ms));
+  console.log(`
+${o.agencies} agencies of ${per} vs one agency of ${o.objects}: ${(m(`${o.agencies} agencies`) / m("one agency")).toFixed(2)}x the wall time (target <= 1.2x)`);
+  console.log(`one agency vs rclone copy:         ${(m("rclone") / m("one agency")).toFixed(2)}x rclone's throughput`);
+  console.log(`${o.agencies} agencies vs rclone copy:     ${(m("rclone") / m(`${o.agencies} agencies`)).toFixed(2)}x rclone's throughput`);
+  await Promise.all([one.drop(), many.drop()]);
+}
+
 async function benchBig(o: { bytes: number; databaseUrl: string; endpoint: string; work: string }): Promise<void> {
   // A sparse file reads as zeros at disk speed; nothing on the path compresses, so zeros cost what random bytes do.
   const [sourceDir, jobOut, rcloneOut] = [join(o.work, "src"), join(o.work, "job-out"), join(o.work, "rclone-out")];
@@ -290,7 +340,7 @@ if (process.argv[2] === "--raw-loop") {
   await rawLoop(process.argv.slice(3));
 } else {
   const { values } = parseArgs({
-    options: { objects: { type: "string", default: "2000" }, size: { type: "string", default: "4KiB" }, concurrency: { type: "string", default: "16" }, rounds: { type: "string", default: "1" }, big: { type: "string" } },
+    options: { objects: { type: "string", default: "2000" }, size: { type: "string", default: "4KiB" }, concurrency: { type: "string", default: "16" }, rounds: { type: "string", default: "1" }, big: { type: "string" }, agencies: { type: "string" } },
   });
   const [objects, concurrency, rounds] = [values.objects, values.concurrency, values.rounds].map(Number) as [number, number, number];
   if (![objects, concurrency, rounds].every((n) => Number.isInteger(n) && n > 0)) throw new Error("--objects, --concurrency and --rounds must be whole numbers above 0");
@@ -310,6 +360,7 @@ if (process.argv[2] === "--raw-loop") {
     if (!hasTime) console.log(`note: no ${TIME}; peak RSS reads at least this process's own`);
     const stack = { databaseUrl: process.env.DATABASE_URL!, endpoint: process.env.S3_ENDPOINT!, work };
     if (values.big) await benchBig({ ...stack, bytes: parseSize(values.big) });
+    else if (values.agencies) await benchAgencies({ ...stack, objects, agencies: Number(values.agencies), size: parseSize(values.size), concurrency, rounds, log });
     else await benchCopies({ ...stack, objects, size: parseSize(values.size), concurrency, rounds, log });
   } finally {
     for (const stop of stops) stop();

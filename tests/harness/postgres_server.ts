@@ -28,7 +28,8 @@ export interface PostgresServer {
   stop(): void;
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+/** `env`: more environment for the server (the schedule simulation's libfaketime clock). */
+export async function startPostgres(options: { env?: Record<string, string> } = {}): Promise<PostgresServer> {
   const bin = binDir();
   const dir = mkdtempSync(join(tmpdir(), "etl-test-pg-"));
   const data = join(dir, "data");
@@ -51,6 +52,8 @@ export async function startPostgres(): Promise<PostgresServer> {
     Bun.spawn(
       [
         ...runAs,
+        // Set after the user switch, so a preloaded library (libfaketime) starts as the server's user.
+        ...(options.env ? ["env", ...Object.entries(options.env).map(([k, v]) => `${k}=${v}`)] : []),
         join(bin, "postgres"),
         "-D", data,
         "-p", String(port),

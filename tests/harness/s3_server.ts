@@ -5,13 +5,14 @@ import { freePort, track, waitUntil } from "./processes";
  * everything in memory and implements every S3 call the platform makes, server-side and
  * multipart copies included.
  */
-export async function startS3(): Promise<{ endpoint: string; stop(): void }> {
+/** `env`: more environment for the server (the schedule simulation's libfaketime clock). */
+export async function startS3(options: { env?: Record<string, string> } = {}): Promise<{ endpoint: string; stop(): void }> {
   const port = await freePort();
   const server = track(
     Bun.spawn(["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)], {
       stdout: "ignore",
       stderr: "ignore",
-      env: { ...process.env, PYTHONUNBUFFERED: "1" },
+      env: { ...process.env, PYTHONUNBUFFERED: "1", ...options.env },
     }),
   );
   const endpoint = `http://127.0.0.1:${port}`;

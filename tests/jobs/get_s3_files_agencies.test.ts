@@ -34,12 +34,13 @@ for (const kind of LAKE_KINDS) {
       for (let i = 0; i < 4; i++) pods.push(await run("--shard", `${i}/4`));
       expect(pods.map((p) => p.exitCode)).toEqual([0, 0, 0, 0]);
       // id % 4: pod 0 has 4, 8, 12; pod 1 has 1, 5, 9; pod 2 has 2, 6, 10; pod 3 has 3, 7, 11: as even as the ids allow, whatever each agency's size.
-      expect(pods.map((p) => p.summary!.counts.copied)).toEqual([3, 3, 3, 3]);
+      expect(pods.map((p) => (p.summary!.counts as Record<string, number>).copied)).toEqual([3, 3, 3, 3]);
       expect(pods[0]!.summary!.counts).toMatchObject({ agencies: 2, copied: 3, failed: 0 });
       expect(pods[0]!.summary!.metrics).toMatchObject({ byAgency: { parts: { "10": { copied: 2 }, "11": { copied: 1 } } } });
-      const [ledger] = await db.sql`select counts, metrics from etl_job_runs where run_id = ${pods[0]!.summary!.runId}::uuid`;
-      expect(ledger!.counts).toEqual(pods[0]!.summary!.counts);
-      expect(ledger!.metrics.byAgency).toEqual(pods[0]!.summary!.metrics.byAgency);
+      const summary = pods[0]!.summary as { runId: string; counts: unknown; metrics: { byAgency: unknown } };
+      const [ledger] = await db.sql`select counts, metrics from etl_job_runs where run_id = ${summary.runId}::uuid`;
+      expect(ledger!.counts).toEqual(summary.counts);
+      expect(ledger!.metrics.byAgency).toEqual(summary.metrics.byAgency);
 
       const keys = await destination.keys();
       expect(keys.filter((k) => !k.includes("_manifest"))).toEqual([
@@ -68,7 +69,7 @@ for (const kind of LAKE_KINDS) {
       const replay = await etl(["dlq", "replay", "get_s3_files"]);
       expect(replay.exitCode).toBe(0);
       expect((await destination.read("agency_id=11/a11/f11.txt")).toString()).toBe("body 11");
-      expect(await db.sql`select item_key from etl_dead_letters where resolved_at is null`).toEqual([]);
+      expect((await db.sql`select item_key from etl_dead_letters where resolved_at is null`).length).toBe(0);
       const whole = await completeness();
       expect(whole.exitCode).toBe(0);
       expect(whole.summary!.counts).toMatchObject({ agencies: 2, expected: 12, present: 12, missing: 0, failed: 0 });

@@ -190,6 +190,15 @@ describe("schedule_audit", () => {
     expect(slots[2]!.runIds).toEqual([failedB]);
   });
 
+  test("slots before a schedule's first run ever are not judged (it was not deployed yet); one that never ran misses every slot", async () => {
+    const job = "new_hourly";
+    for (const slot of ["2026-11-20T10:00Z", "2026-11-20T11:00Z"]) await seedRun({ job, status: "succeeded", slot });
+    const deployed = await audit([{ name: job, schedule: { name: "default", cron: "0 * * * *" } }], "2026-11-20T11:30Z", "1d");
+    expect(deployed.counts).toMatchObject({ slots: 2, onTime: 2, missed: 0, failed: 0 });
+    const never = await audit([{ name: "never_ran", schedule: { name: "default", cron: "0 * * * *" } }], "2026-11-20T11:30Z", "3h");
+    expect(never.counts).toMatchObject({ slots: 3, missed: 3, failed: 3 });
+  });
+
   test("an audit reaches back to where the last full audit that succeeded stopped, beyond its --since", async () => {
     const run = (argv: string[]) => runCommand(["jobs/schedule_audit.ts"], argv, { DATABASE_URL: db.url });
     const first = await run(["--since", "2h", "--grace", "0m"]);

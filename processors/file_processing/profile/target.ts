@@ -48,14 +48,14 @@ export async function resolveProfileTarget(o: {
 
 /**
  * Whether a committed partition has no profile yet, or one of an earlier build of it (its profile
- * names the manifest's run): a lookback profiles those again. A day never committed has nothing to profile.
+ * names the manifest's run): a lookback profiles those again. "missing": the day was never committed.
  */
-export async function partitionChangedSinceProfile(store: ObjectStore, dataset: Dataset, partitionDate: string, log: Logger): Promise<boolean> {
+export async function partitionChangedSinceProfile(store: ObjectStore, dataset: Dataset, partitionDate: string, log: Logger): Promise<boolean | "missing"> {
   let inputs: ProfileInputs;
   try {
     inputs = await partitionInputs(store, dataset, partitionDate);
   } catch (error) {
-    if (error instanceof NothingToProfileError) return false;
+    if (error instanceof NothingToProfileError) return "missing";
     throw error;
   }
   const profiled = await readProfile(store, profileKey(inputs.outputPrefix), log);

@@ -1,4 +1,5 @@
 import { ObjectNotFoundError, readBytes, type ObjectStore } from "../../../core/storage/object_store";
+import { mapBounded } from "../../../core/executor";
 import { retry } from "../../../core/http/retry";
 import { bronzeFormat } from "../../data_pipeline/silver/bronze_read";
 
@@ -28,26 +29,28 @@ interface CommittedInput {
  */
 export async function unbuiltBronze(store: ObjectStore, dataset: string, nowMs: number, signal: AbortSignal): Promise<UnbuiltBronze | undefined> {
   const today = Math.floor(nowMs / DAY_MS) * DAY_MS;
+  const days = Array.from({ length: UNBUILT_WINDOW_DAYS }, (_, back) => new Date(today - back * DAY_MS).toISOString().slice(0, 10));
+  // The days side by side: each is a listing, and a manifest read when it has bronze.
+  const perDay = await mapBounded(days, UNBUILT_WINDOW_DAYS, (day) => unbuiltOfDay(store, dataset, day, signal), signal);
   let oldest: UnbuiltBronze | undefined;
-  for (let back = UNBUILT_WINDOW_DAYS - 1; back >= 0; back--) {
-    signal.throwIfAborted();
-    const day = new Date(today - back * DAY_MS).toISOString().slice(0, 10);
-    const files = [];
-    for await (const object of store.list(`bronze/${dataset}/dt=${day}/`)) {
-      const name = object.key.slice(object.key.lastIndexOf("/") + 1);
-      if (!name.startsWith(".") && !name.startsWith("_") && bronzeFormat(name)) files.push(object);
-    }
-    if (!files.length) continue;
-    const committed = new Map((await committedInputs(store, dataset, day, signal)).map((input) => [input.key, input]));
-    const unbuilt = files.filter((f) => {
-      const input = committed.get(f.key);
-      return !input || input.size !== f.size || (f.etag !== null && input.etag !== f.etag);
-    });
-    if (!unbuilt.length) continue;
-    const since = new Date(Math.min(...unbuilt.map((f) => f.lastModified.getTime())));
-    if (!oldest || since < oldest.since) oldest = { since, partition: day, files: unbuilt.length };
-  }
+  for (const day of perDay) if (day && (!oldest || day.since < oldest.since)) oldest = day;
   return oldest;
+}
+
+async function unbuiltOfDay(store: ObjectStore, dataset: string, day: string, signal: AbortSignal): Promise<UnbuiltBronze | undefined> {
+  const files = [];
+  for await (const object of store.list(`bronze/${dataset}/dt=${day}/`)) {
+    const name = object.key.slice(object.key.lastIndexOf("/") + 1);
+    if (!name.startsWith(".") && !name.startsWith("_") && bronzeFormat(name)) files.push(object);
+  }
+  if (!files.length) return undefined;
+  const committed = new Map((await committedInputs(store, dataset, day, signal)).map((input) => [input.key, input]));
+  const unbuilt = files.filter((f) => {
+    const input = committed.get(f.key);
+    return !input || input.size !== f.size || (f.etag !== null && input.etag !== f.etag);
+  });
+  if (!unbuilt.length) return undefined;
+  return { since: new Date(Math.min(...unbuilt.map((f) => f.lastModified.getTime()))), partition: day, files: unbuilt.length };
 }
 
 async function committedInputs(store: ObjectStore, dataset: string, day: string, signal: AbortSignal): Promise<CommittedInput[]> {

@@ -24,6 +24,8 @@ export interface AuditedJob {
 
 export interface SlotRunSource {
   runsInWindow(job: string, schedule: string, from: Date, to: Date, lostAfterMs: number): Promise<SlotRun[]>;
+  /** The logical date of the schedule's first run ever (dry runs aside); undefined when it never ran. */
+  firstSlot(job: string, schedule: string): Promise<Date | undefined>;
 }
 
 export interface ScheduleAuditOptions {
@@ -77,6 +79,10 @@ export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
     } catch (error) {
       throw new Error(`job ${job.name}: schedule "${cron}" in ${timeZone}: ${(error as Error).message}`);
     }
+    // Slots before a schedule's first run ever were before it was deployed: not judged. A schedule
+    // that never ran at all is judged on every slot (a CronJob that was never applied, or never starts).
+    const first = await o.runs.firstSlot(job.name, schedule);
+    if (first && first.getTime() > from) slots = slots.filter((slot) => slot >= first.getTime());
     const runs = groupBySlot(await o.runs.runsInWindow(job.name, schedule, new Date(from), new Date(to), lostAfterMs));
     const expectedShards = shards > 1 ? Array.from({ length: shards }, (_, i) => `${i}/${shards}`) : [null];
     const rebuilds = rebuiltPartitions(job, spec, zone, runs);

@@ -87,6 +87,9 @@ describe("a run and its schedule", () => {
     const byHand = await run(["--dataset", "beta", "--logical-date", "2026-11-03T00:00:00Z"]);
     expect(byHand.context).toMatchObject({ schedule: undefined, dataInterval: undefined, partitionDate: "2026-11-03" });
     expect(scheduleOfArgs(JOB, { dataset: "alpha", depth: 5 })?.name).toBe("alpha");
+    // Of two that match, the one that fixes more: a schedule of no fixed arguments matches every run.
+    const two = defineJob({ ...JOB, name: "two_schedules", schedules: { any: { cron: "0 * * * *", args: {} }, beta: { cron: "0 5 * * *", args: { dataset: "beta" } } } });
+    expect([scheduleOfArgs(two, { dataset: "beta", depth: 1 })?.name, scheduleOfArgs(two, { dataset: "gamma", depth: 1 })?.name]).toEqual(["beta", "any"]);
   });
 
   test("a bad interval from Airflow is a usage error (exit 2), not a stack trace", async () => {
