@@ -192,14 +192,15 @@ function parseSize(text: string): number {
 const methods = (r?: RequestCounts) => (r ? Object.entries(r.byMethod).map(([m, n]) => `${m} ${n}`).join(", ") : "n/a");
 
 function printTable(runs: Run[], objects: number): void {
-  console.log(`\n${"tool".padEnd(9)}${"run".padEnd(7)}${"wall s".padStart(8)}${"obj/s".padStart(8)}${"req/obj".padStart(9)}${"CPU s".padStart(7)}${"RSS MiB".padStart(9)}  requests (median run)`);
+  const width = Math.max(9, ...runs.map((r) => r.tool.length + 2));
+  console.log(`\n${"tool".padEnd(width)}${"run".padEnd(7)}${"wall s".padStart(8)}${"obj/s".padStart(8)}${"req/obj".padStart(9)}${"CPU s".padStart(7)}${"RSS MiB".padStart(9)}  requests (median run)`);
   for (const key of [...new Set(runs.map((r) => `${r.tool}|${r.run}`))]) {
     const group = runs.filter((r) => `${r.tool}|${r.run}` === key);
     const ms = median(group.map((r) => r.ms));
     const middle = group.find((r) => r.ms === ms)!;
     const reqPerObject = middle.requests ? (middle.requests.total / objects).toFixed(2) : "n/a";
     console.log(
-      `${middle.tool.padEnd(9)}${middle.run.padEnd(7)}${(ms / 1000).toFixed(2).padStart(8)}${((objects * 1000) / ms).toFixed(0).padStart(8)}${reqPerObject.padStart(9)}` +
+      `${middle.tool.padEnd(width)}${middle.run.padEnd(7)}${(ms / 1000).toFixed(2).padStart(8)}${((objects * 1000) / ms).toFixed(0).padStart(8)}${reqPerObject.padStart(9)}` +
         `${(median(group.map((r) => r.cpuMs)) / 1000).toFixed(2).padStart(7)}${Math.max(...group.map((r) => r.rssMiB)).toFixed(0).padStart(9)}  ${methods(middle.requests)}`,
     );
   }

@@ -118,6 +118,8 @@ export interface Pod {
 
 export interface JobOutcome {
   cronJob: string;
+  /** The manifest's file: `<job>[.<schedule>].cronjob.yaml`. */
+  file: string;
   jobName: string;
   slot: number;
   status: "succeeded" | "failed";
@@ -168,7 +170,7 @@ export async function simulate(o: SimulationOptions): Promise<JobOutcome[]> {
 /** One Job: its pods (one per index), each retried until it succeeds or the Job fails. */
 async function runJob(o: SimulationOptions, cronJob: CronJobSpec, slot: number): Promise<JobOutcome> {
   const jobName = `${cronJob.name}-${Math.floor(slot / MINUTE)}`;
-  if (await o.thinned?.(cronJob, slot, jobName)) return { cronJob: cronJob.name, jobName, slot, status: "succeeded", exitCodes: [], thinned: true };
+  if (await o.thinned?.(cronJob, slot, jobName)) return { cronJob: cronJob.name, file: cronJob.file, jobName, slot, status: "succeeded", exitCodes: [], thinned: true };
   const exitCodes: number[] = [];
   let failures = 0;
   let failed = false;
@@ -191,5 +193,5 @@ async function runJob(o: SimulationOptions, cronJob: CronJobSpec, slot: number):
       }
     }),
   );
-  return { cronJob: cronJob.name, jobName, slot, status: failed ? "failed" : "succeeded", exitCodes };
+  return { cronJob: cronJob.name, file: cronJob.file, jobName, slot, status: failed ? "failed" : "succeeded", exitCodes };
 }

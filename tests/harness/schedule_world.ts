@@ -26,7 +26,8 @@ export class ScheduleWorld {
   private nextRequest = 1;
   private nextAttachment = 1;
   private hour: number;
-  private readonly deliveries: Delivery[];
+  readonly deliveries: Delivery[];
+  private readonly delivered = new Set<Delivery>();
   /** Every attachment the world uploaded: id, agency, key, when. */
   readonly attachments: Array<{ id: number; agency: number; key: string; at: number }> = [];
 
@@ -60,9 +61,9 @@ export class ScheduleWorld {
       this.requestsOfHour(this.hour, end);
       if (new Date(end).getUTCHours() === 10) await this.upload(end, { 10: 4, 11: 1, 12: 1 });
     }
-    for (const delivery of this.deliveries.filter((d) => d.at <= at && !d.name.endsWith("!"))) {
+    for (const delivery of this.deliveries.filter((d) => d.at <= at && !this.delivered.has(d))) {
       await this.deliver(delivery);
-      delivery.name += "!";
+      this.delivered.add(delivery);
     }
   }
 

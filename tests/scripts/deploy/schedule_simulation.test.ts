@@ -1,239 +1,184 @@
 /**
- * The deployed system over two days and a morning: tests/harness/cronjob_controller.ts runs every
- * slot of every CronJob in deploy/ (schedule, timeZone, args, env, Indexed completions,
- * backoffLimit, podFailurePolicy) as the lane binary the manifest's image holds, with the Job
- * name the controller gives, against a PostgreSQL, a moto and a Pushgateway of its own whose clock
- * is the simulated one (libfaketime), while tests/harness/schedule_world.ts changes the world
- * between slots. Then it checks what the deployment promises: every closed day in silver with
- * every record at its latest version and profiled with its final contents, every attachment of
- * every active agency archived, the monitors green, no run failed or lost.
+ * The deployed system over days: tests/harness/cronjob_controller.ts runs every slot of every
+ * CronJob in deploy/ (schedule, timeZone, args, env, Indexed completions, backoffLimit,
+ * podFailurePolicy) as the lane binary the manifest's image holds, with the Job name the
+ * controller gives, against a PostgreSQL, a moto and a Pushgateway of its own whose clock is the
+ * simulated one (libfaketime), while tests/harness/schedule_world.ts changes the world between
+ * slots (tests/harness/schedule_scenario.ts puts it together).
+ *
+ * - Two days and a morning, no fault: every closed day's silver holds every record of its bronze
+ *   at its latest version, each partner delivery is in its day's partition and each closed day is
+ *   profiled with its final contents, every attachment of every active agency is archived, the
+ *   last monitors pass, no run failed or was lost.
+ * - A day (deployed at 08:00) and a morning with faults (two slots the controller never started, a
+ *   SIGKILLed shard of get_s3_files, PostgreSQL down for an hour): what heals has healed (the data
+ *   is all there), and the morning's schedule_audit reports exactly the slots that did not run
+ *   (a pod that could not reach the database left no ledger row: its slot is missed).
  *
  * Thinned, as the test says: the monitors that read and write no data run fewer of their slots
  * (THINNED: db_metrics on the hour, s3_metrics every six hours, freshness_monitor's sources check
- * every three hours and in the last hour); each slot left out is a succeeded row in etl_job_runs written by the test, so
- * schedule_audit judges it on time. Every slot of every other CronJob runs.
+ * every three hours and in the last hour); each slot left out is a succeeded row in etl_job_runs
+ * written by the test, so schedule_audit judges it on time. Every slot of every other CronJob runs.
+ * The two scenarios run side by side, each on its own servers and clock.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { DuckDBInstance } from "@duckdb/node-api";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import postgres from "postgres";
-import { startApiServer, type ApiServer } from "../../harness/api_server";
-import { FakeClock, readCronJobs, simulate, type JobOutcome, type Pod } from "../../harness/cronjob_controller";
 import { BUILD_TIMEOUT_MS, buildDist } from "../../harness/dist";
-import { ROOT } from "../../harness/fixtures";
-import { startPostgres, type PostgresServer } from "../../harness/postgres_server";
-import { startPushgateway, type PushgatewayServer } from "../../harness/pushgateway_server";
-import { startS3 } from "../../harness/s3_server";
-import { ACTIVE_AGENCIES, BUCKETS, ScheduleWorld } from "../../harness/schedule_world";
+import { runScenario, slotTable, type Scenario } from "../../harness/schedule_scenario";
+import { ACTIVE_AGENCIES, BUCKETS } from "../../harness/schedule_world";
 
 const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-const FROM = Date.parse("2026-11-02T00:00:00Z");
-const TO = Number(process.env.SIM_HOURS) ? FROM + Number(process.env.SIM_HOURS) * 3_600_000 : Date.parse("2026-11-04T07:00:00Z");
-const CLOSED_DAYS = ["2026-11-02", "2026-11-03"];
+const MINUTE = 60_000;
+const at = (iso: string) => Date.parse(iso);
+const thinned = (to: number): Record<string, (at: Date) => boolean> => ({
+  "db-metrics": (t) => t.getUTCMinutes() === 0,
+  "s3-metrics-etl-lake": (t) => t.getUTCMinutes() === 0 && t.getUTCHours() % 6 === 0,
+  "s3-metrics-etl-attachments-archive": (t) => t.getUTCMinutes() === 0 && t.getUTCHours() % 6 === 0,
+  "freshness-monitor-sources": (t) => t.getUTCMinutes() === 0 && (t.getUTCHours() % 3 === 0 || t.getTime() >= to - HOUR),
+});
+
+const CLEAN = { from: at("2026-11-02T00:00:00Z"), to: at("2026-11-04T07:00:00Z"), closedDays: ["2026-11-02", "2026-11-03"] };
 /** A delivery at an ordinary hour, and one a few minutes before midnight. */
-/** CronJob to the slots of it that run (minute of the hour, hours): the others are recorded. */
-const THINNED: Record<string, (at: Date) => boolean> = {
-  "db-metrics": (at) => at.getUTCMinutes() === 0,
-  "s3-metrics-etl-lake": (at) => at.getUTCMinutes() === 0 && at.getUTCHours() % 6 === 0,
-  "s3-metrics-etl-attachments-archive": (at) => at.getUTCMinutes() === 0 && at.getUTCHours() % 6 === 0,
-  "freshness-monitor-sources": (at) => at.getUTCMinutes() === 0 && (at.getUTCHours() % 3 === 0 || at.getTime() >= TO - HOUR),
+const DELIVERIES = [{ at: at("2026-11-02T14:20:00Z"), rows: 5 }, { at: at("2026-11-03T23:52:00Z"), rows: 4 }];
+// Deployed at 08:00 on the 2nd (slots before a schedule's first run are not judged): its day closes at midnight.
+const FAULTY = { from: at("2026-11-02T08:00:00Z"), to: at("2026-11-03T06:05:00Z"), closedDays: ["2026-11-02"] };
+/** CronJob, its schedule as schedule_audit names it, the slot the controller never started. */
+const MISSED = [["ingest-api", "ingest_api.default", at("2026-11-02T10:15:00Z")], ["decrypt-files", "decrypt_files.default", at("2026-11-02T14:30:00Z")]] as const;
+const DATABASE_DOWN = { from: at("2026-11-02T20:00:00Z"), to: at("2026-11-02T21:00:00Z") };
+const KILLED = { cronJob: "get-s3-files", slot: at("2026-11-03T02:00:00Z"), index: 2 };
+
+let clean: Scenario;
+let faulty: Scenario;
+
+beforeAll(async () => {
+  const dist = await buildDist();
+  [clean, faulty] = await Promise.all([
+    runScenario(dist, { ...CLEAN, deliveries: DELIVERIES, thinned: thinned(CLEAN.to) }),
+    runScenario(dist, {
+      ...FAULTY,
+      deliveries: DELIVERIES.slice(0, 1),
+      thinned: thinned(FAULTY.to),
+      skip: (cronJob, slot) => MISSED.some(([name, , when]) => cronJob.name === name && slot === when),
+      databaseDown: DATABASE_DOWN,
+      killAfterMs: (pod) => (pod.cronJob.name === KILLED.cronJob && pod.slot === KILLED.slot && pod.index === KILLED.index && pod.attempt === 1 ? 400 : undefined),
+    }),
+  ]);
+}, BUILD_TIMEOUT_MS + 900_000);
+
+afterAll(async () => {
+  await Promise.all([clean?.stop(), faulty?.stop()]);
+});
+
+/** Silver of a closed day equals its bronze deduplicated to the latest version, key by key, for both datasets. */
+async function expectSilverIsBronze(s: Scenario, day: string): Promise<void> {
+  for (const [dataset, key, version] of [["service_requests", "id", "updated_at"], ["partner_payments", "payment_id", "reported_at"]] as const) {
+    const bronze = await s.bronzeRecords(dataset, day);
+    expect({ dataset, day, bronze: bronze.size > 0 }).toEqual({ dataset, day, bronze: true });
+    const expected = Object.fromEntries([...bronze].map(([k, v]) => [k, v.slice(0, 19)]));
+    expect({ dataset, day, silver: Object.fromEntries(await s.silverKeys(dataset, day, key, version)) }).toEqual({ dataset, day, silver: expected });
+  }
+}
+
+/** Every attachment of an active agency uploaded before the last get_s3_files slot is archived under its agency; none of the inactive one. */
+async function expectAttachmentsArchived(s: Scenario, lastCopy: number): Promise<void> {
+  const archived = new Set(await s.world.keys(BUCKETS.archive));
+  for (const a of s.world.attachments.filter((a) => a.at < lastCopy)) {
+    expect({ id: a.id, archived: archived.has(`agency_id=${a.agency}/${a.key}`) }).toEqual({ id: a.id, archived: ACTIVE_AGENCIES.includes(a.agency) });
+  }
+}
+
+async function expectDeliveriesInTheirDay(s: Scenario): Promise<void> {
+  for (const delivery of s.world.deliveries) {
+    const day = new Date(delivery.at).toISOString().slice(0, 10);
+    const inSilver = await s.silverKeys("partner_payments", day, "payment_id");
+    expect({ day, missing: delivery.rows.map((r) => r.payment_id).filter((id) => !inSilver.has(id!)) }).toEqual({ day, missing: [] });
+  }
+}
+
+const lastSummary = (s: Scenario, cronJob: string) => {
+  const last = s.outcomes.filter((o) => o.cronJob === cronJob).at(-1)!;
+  return { status: last.status, summary: s.pods.filter((p) => p.jobName === last.jobName).at(-1)?.summary };
 };
-const DELIVERIES = [{ at: Date.parse("2026-11-02T14:20:00Z"), rows: 5 }, { at: Date.parse("2026-11-03T23:52:00Z"), rows: 4 }];
 
 describe("two days and a morning of deploy/'s CronJobs", () => {
-  let dist: string;
-  let work: string;
-  let clock: FakeClock;
-  let pg: PostgresServer;
-  let sql: postgres.Sql;
-  let s3: { endpoint: string; stop(): void };
-  let gateway: PushgatewayServer;
-  let api: ApiServer;
-  let world: ScheduleWorld;
-  let databaseUrl: string;
-  let privateKey: string;
-  const pods: Array<Pod & { exitCode: number; ms: number; summary?: Record<string, unknown> }> = [];
-  let outcomes: JobOutcome[] = [];
-
-  beforeAll(async () => {
-    dist = await buildDist();
-    work = mkdtempSync(join(tmpdir(), "etl-schedule-sim-"));
-    // PostgreSQL runs as its own user, and reads the clock's file.
-    chmodSync(work, 0o755);
-    clock = new FakeClock(join(work, "faketime"));
-    clock.set(FROM - HOUR);
-    [pg, s3, gateway] = await Promise.all([startPostgres({ env: clock.env("server") }), startS3({ env: clock.env("server") }), startPushgateway()]);
-    const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
-    await admin.unsafe("create database etl");
-    await admin.end();
-    databaseUrl = pg.url.replace(/\/postgres$/, "/etl");
-    sql = postgres(databaseUrl, { max: 2, onnotice: () => {} });
-    await sql.unsafe(await Bun.file(join(ROOT, "tests/fixtures/external_schema.sql")).text());
-    api = startApiServer();
-    const { generateKey } = await import("openpgp");
-    let publicKey: string;
-    ({ privateKey, publicKey } = await generateKey({ type: "ecc", curve: "curve25519Legacy", userIDs: [{ name: "partner inbox" }], format: "armored" }));
-    world = new ScheduleWorld({ sql, api, endpoint: s3.endpoint, start: FROM - HOUR, publicKey, deliveries: DELIVERIES });
-    await world.setUp();
-
-    // The ConfigMap etl-config and the Secret etl-secrets every manifest's envFrom names.
-    const envFrom: Record<string, Record<string, string>> = {
-      "etl-config": { LOG_FORMAT: "json", S3_ENDPOINT: s3.endpoint, AWS_REGION: "us-east-1", PUSHGATEWAY_URL: gateway.url, SERVICE_API_URL: api.url },
-      "etl-secrets": { DATABASE_URL: databaseUrl, AWS_ACCESS_KEY_ID: "sim", AWS_SECRET_ACCESS_KEY: "sim-secret", SERVICE_API_TOKEN: api.token, ETL_PGP_PRIVATE_KEY: privateKey },
-    };
-    const cronJobs = readCronJobs(join(ROOT, "deploy"));
-    outcomes = await simulate({
-      cronJobs,
-      from: FROM,
-      to: TO,
-      clock,
-      before: (at) => world.advanceTo(at),
-      async thinned(cronJob, slot) {
-        const runs = THINNED[cronJob.name];
-        if (!runs || runs(new Date(slot))) return false;
-        // As the runner would record the slot's run: its job, schedule (from the manifest's file name) and logical date.
-        const [job, schedule = "default"] = cronJob.file.replace(".cronjob.yaml", "").split(".");
-        await sql`insert into etl_job_runs (run_id, job, lane, status, exit_code, logical_date, schedule, args_hash, reason, host, version, started_at, heartbeat_at, finished_at)
-                  values (${crypto.randomUUID()}, ${job!}, 'observability', 'succeeded', 0, ${new Date(slot)}, ${schedule}, 'thinned', 'thinned by the schedule simulation', 'simulator', 'test',
-                          ${new Date(slot + 2000)}, ${new Date(slot + 3000)}, ${new Date(slot + 3000)})`;
-        return true;
-      },
-      async runPod(pod) {
-        // The image etl-<lane>:<tag> holds the lane binary, dist/etl-<lane> (lanes spelled with "_" there).
-        const binary = join(dist, pod.cronJob.image.split(":")[0]!.replace(/-/g, "_").replace(/^etl_/, "etl-"));
-        const env = { PATH: process.env.PATH!, HOME: work, ...Object.assign({}, ...pod.cronJob.envFrom.map((name) => envFrom[name]!)), ...pod.env, ...clock.env("pod") };
-        const started = performance.now();
-        const child = Bun.spawn([binary, ...pod.argv], { env, stdout: "pipe", stderr: "pipe" });
-        const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-        const summary = stdout.split("\n").filter((l) => l.includes('"job.finished"')).map((l) => JSON.parse(l)).pop();
-        pods.push({ ...pod, exitCode, summary, ms: performance.now() - started });
-        if (exitCode !== 0) {
-          const problems = stdout.split("\n").filter((l) => /"event":"(schedule_audit\.slot|freshness\.source)"/.test(l) && !l.includes('"level":"info"'));
-          console.log(`${pod.jobName}${pod.index === undefined ? "" : `/${pod.index}`} exited ${exitCode}: ${summary?.error ?? stderr.slice(-500)}\n${problems.join("\n")}`);
-        }
-        return exitCode;
-      },
-    });
-  }, 1_800_000);
-
-  afterAll(async () => {
-    await sql?.end({ timeout: 1 });
-    api?.stop();
-    gateway?.stop();
-    s3?.stop();
-    pg?.stop();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
-
   test("every slot of every CronJob ran, and no Job failed", () => {
-    printSlotTable(outcomes, "2026-11-03");
-    const byJob = new Map<string, Array<{ ms: number; inRun: number }>>();
-    for (const p of pods) byJob.set(p.cronJob.name, [...(byJob.get(p.cronJob.name) ?? []), { ms: p.ms, inRun: Number(p.summary?.durationMs ?? 0) }]);
-    const mean = (values: number[]) => Math.round(values.reduce((a, b) => a + b, 0) / values.length);
-    console.log([...byJob].map(([name, runs]) => `  ${name}: ${runs.length} pods, ${mean(runs.map((r) => r.ms))} ms each (${mean(runs.map((r) => r.inRun))} ms in the run)`).join("\n"));
-    const failed = outcomes.filter((o) => o.status !== "succeeded");
-    expect(failed.map((o) => `${o.jobName} ${o.exitCodes.join(",")}`)).toEqual([]);
-    expect(outcomes.length).toBeGreaterThan(500);
+    console.log(`slots of 2026-11-03:\n${slotTable(clean.outcomes, "2026-11-03")}`);
+    expect(clean.outcomes.filter((o) => o.status !== "succeeded").map((o) => `${o.jobName} ${o.exitCodes.join(",")}`)).toEqual([]);
+    expect(clean.outcomes.length).toBeGreaterThan(1000);
   });
 
   test("no run in the ledger failed or was lost", async () => {
-    const rows = await sql`select status, count(*)::int as n from etl_job_runs group by status order by status`;
+    const rows = await clean.sql`select status, count(*)::int as n from etl_job_runs group by status order by status`;
     expect(rows.filter((r) => !["succeeded", "skipped"].includes(r.status))).toEqual([]);
   });
 
-  test("every closed day's silver holds every record of its bronze at its latest version, for both datasets", async () => {
-    const duck = await (await DuckDBInstance.create(":memory:")).connect();
-    for (const day of CLOSED_DAYS) {
-      for (const [dataset, key, version] of [["service_requests", "id", "updated_at"], ["partner_payments", "payment_id", "reported_at"]] as const) {
-        const bronze = await bronzeRecords(dataset, day);
-        expect({ dataset, day, bronze: bronze.size > 0 }).toEqual({ dataset, day, bronze: true });
-        const manifest = JSON.parse(new TextDecoder().decode(await world.read(BUCKETS.lake, `silver/${dataset}/dt=${day}/_manifest.json`)));
-        const files = await Promise.all(manifest.files.map(async (f: { key: string }, i: number) => {
-          const path = join(work, `${dataset}-${day}-${i}.parquet`);
-          await Bun.write(path, await world.read(BUCKETS.lake, f.key));
-          return `'${path}'`;
-        }));
-        const rows = (await duck.runAndReadAll(`select ${key}::varchar as k, strftime(${version} at time zone 'UTC', '%Y-%m-%dT%H:%M:%S') as v from read_parquet([${files.join(",")}])`)).getRowObjectsJson();
-        const silver = new Map(rows.map((r) => [String(r.k), String(r.v)]));
-        const expected = new Map([...bronze].map(([k, v]) => [k, v.slice(0, 19)]));
-        expect({ dataset, day, silver: Object.fromEntries(silver) }).toEqual({ dataset, day, silver: Object.fromEntries(expected) });
-      }
+  test("every closed day's silver holds every record of its bronze at its latest version, for both datasets, and nothing is lost on the way", async () => {
+    for (const day of CLEAN.closedDays) await expectSilverIsBronze(clean, day);
+    // Every request the application changed before the last closed day's final pull (00:15, which asks
+    // from 10 minutes before its watermark) is in that day's or an earlier day's bronze at its latest version.
+    const lastPull = at(`${CLEAN.closedDays.at(-1)}T00:00:00Z`) + 24 * HOUR + 5 * MINUTE;
+    const pulled = new Map<string, string>();
+    for (const day of CLEAN.closedDays) for (const [id, v] of await clean.bronzeRecords("service_requests", day)) if (!pulled.has(id) || pulled.get(id)! < v) pulled.set(id, v);
+    for (const r of [...clean.world.latestRequests().values()].filter((r) => at(r.updated_at) >= CLEAN.from && at(r.updated_at) < lastPull)) {
+      expect({ id: r.id, at: pulled.get(String(r.id))?.slice(0, 19) }).toEqual({ id: r.id, at: r.updated_at.slice(0, 19) });
     }
-    // And nothing lost on the way: every request the application changed before the last closed day's
-    // final pull (00:15) is in silver at its latest version, in the partition of the pull that got it.
-    const lastPull = Date.parse(`${CLOSED_DAYS.at(-1)}T00:00:00Z`) + DAY + 15 * 60_000 - 10 * 60_000;
-    const latest = [...world.latestRequests().values()].filter((r) => Date.parse(r.updated_at) < lastPull);
-    const inSilver = new Map<string, string>();
-    for (const day of CLOSED_DAYS) for (const [id, at] of await bronzeRecords("service_requests", day)) if (!inSilver.has(id) || inSilver.get(id)! < at) inSilver.set(id, at);
-    for (const record of latest.filter((r) => Date.parse(r.updated_at) >= FROM)) expect({ id: record.id, at: inSilver.get(String(record.id))?.slice(0, 19) }).toEqual({ id: record.id, at: record.updated_at.slice(0, 19) });
   });
 
+  test("each partner delivery is in the silver partition of the day it landed, the one a few minutes before midnight too", () => expectDeliveriesInTheirDay(clean));
+
   test("each closed day is profiled with its final contents", async () => {
-    for (const day of CLOSED_DAYS) {
+    for (const day of CLEAN.closedDays) {
       for (const dataset of ["service_requests", "partner_payments"]) {
-        const manifest = JSON.parse(new TextDecoder().decode(await world.read(BUCKETS.lake, `silver/${dataset}/dt=${day}/_manifest.json`)));
-        const profile = JSON.parse(new TextDecoder().decode(await world.read(BUCKETS.lake, `silver/${dataset}/dt=${day}/_profile/profile.json`)));
+        const manifest = await clean.readJson(`silver/${dataset}/dt=${day}/_manifest.json`);
+        const profile = await clean.readJson(`silver/${dataset}/dt=${day}/_profile/profile.json`);
         expect({ dataset, day, run: profile.source.manifest.runId, rows: profile.rows }).toEqual({ dataset, day, run: manifest.run_id, rows: manifest.rows.out });
       }
     }
   });
 
-  test("every attachment of every active agency is in the archive, under its agency's prefix; the inactive agency's are not", async () => {
-    const archived = new Set(await world.keys(BUCKETS.archive));
-    const lastCopy = Date.parse("2026-11-04T02:00:00Z");
-    for (const a of world.attachments.filter((a) => a.at < lastCopy)) {
-      expect({ id: a.id, archived: archived.has(`agency_id=${a.agency}/${a.key}`) }).toEqual({ id: a.id, archived: ACTIVE_AGENCIES.includes(a.agency) });
+  test("every attachment of every active agency is in the archive, under its agency's prefix; the inactive agency's are not", () => expectAttachmentsArchived(clean, at("2026-11-04T02:00:00Z")));
+
+  test("the last freshness check, completeness check and schedule audit pass", () => {
+    for (const cronJob of ["freshness-monitor-sources", "freshness-monitor-completeness", "schedule-audit"]) {
+      expect({ cronJob, ...lastSummary(clean, cronJob) }).toMatchObject({ cronJob, status: "succeeded", summary: { exitCode: 0, counts: { failed: 0 } } });
     }
   });
-
-  test("the last freshness check and the last schedule audit pass", () => {
-    for (const name of ["freshness-monitor-sources", "freshness-monitor-completeness", "schedule-audit"]) {
-      const last = outcomes.filter((o) => o.cronJob === name).at(-1)!;
-      const summary = pods.filter((p) => p.jobName === last.jobName).at(-1)!.summary;
-      expect({ name, status: last.status, counts: summary?.counts }).toMatchObject({ name, status: "succeeded", counts: { failed: 0 } });
-    }
-  });
-
-  /** A day's bronze records: key to its latest version in that partition. */
-  async function bronzeRecords(dataset: string, day: string): Promise<Map<string, string>> {
-    const latest = new Map<string, string>();
-    for (const key of await world.keys(BUCKETS.lake, `bronze/${dataset}/dt=${day}/`)) {
-      const name = key.split("/").pop()!;
-      if (name.startsWith("_") || name.startsWith(".")) continue;
-      const bytes = await world.read(BUCKETS.lake, key);
-      const text = new TextDecoder().decode(key.endsWith(".gz") ? Bun.gunzipSync(bytes as Uint8Array<ArrayBuffer>) : bytes);
-      const records = key.includes(".ndjson")
-        ? text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>)
-        : csvRows(text);
-      for (const r of records) {
-        const [k, v] = dataset === "service_requests" ? [String(r.id), r.updated_at!] : [r.payment_id!, r.reported_at!];
-        if (!latest.has(k) || latest.get(k)! < v) latest.set(k, v);
-      }
-    }
-    return latest;
-  }
 });
 
-function csvRows(text: string): Array<Record<string, string>> {
-  const [header, ...lines] = text.trim().split("\n");
-  const names = header!.split(",");
-  return lines.map((line) => Object.fromEntries(line.split(",").map((value, i) => [names[i]!, value])));
-}
+describe("a day and a morning with faults: two slots never started, a shard SIGKILLed, PostgreSQL down for an hour", () => {
+  test("what heals has healed: the closed day's silver, the delivery, every attachment (the killed shard's pod was retried)", async () => {
+    await expectSilverIsBronze(faulty, "2026-11-02");
+    await expectDeliveriesInTheirDay(faulty);
+    await expectAttachmentsArchived(faulty, KILLED.slot);
+    const killed = faulty.pods.filter((p) => p.cronJob.name === KILLED.cronJob && p.slot === KILLED.slot && p.index === KILLED.index);
+    expect(killed.map((p) => p.exitCode)).toEqual([137, 0]);
+    // The killed run's row: lost, its slot taken over by the retry.
+    const [lost] = await faulty.sql`select count(*)::int as n from etl_job_runs where job = 'get_s3_files' and status = 'lost' and shard = ${`${KILLED.index}/4`}`;
+    expect(lost!.n).toBe(1);
+  });
 
-/** One simulated day's slots per CronJob: how many, and what became of them (for the issue's note). */
-function printSlotTable(outcomes: JobOutcome[], day: string): void {
-  const start = Date.parse(`${day}T00:00:00Z`);
-  const rows = new Map<string, { slots: number; succeeded: number; retried: number; first: string; last: string }>();
-  for (const o of outcomes.filter((o) => o.slot >= start && o.slot < start + DAY)) {
-    const row = rows.get(o.cronJob) ?? { slots: 0, succeeded: 0, retried: 0, first: new Date(o.slot).toISOString().slice(11, 16), last: "" };
-    row.slots++;
-    if (o.status === "succeeded") row.succeeded++;
-    if (o.exitCodes.some((c) => c !== 0)) row.retried++;
-    row.last = new Date(o.slot).toISOString().slice(11, 16);
-    rows.set(o.cronJob, row);
-  }
-  console.log(`slots of ${day}:\n${[...rows].map(([name, r]) => `  ${name.padEnd(40)} ${String(r.slots).padStart(4)} slots ${r.first}..${r.last}  ${r.succeeded} succeeded, ${r.retried} retried`).join("\n")}`);
-}
+  test("every Job of the outage's hour failed after its retries; no other Job failed but the audit that reports them", () => {
+    const inOutage = (o: { slot: number }) => o.slot >= DATABASE_DOWN.from && o.slot < DATABASE_DOWN.to;
+    const failed = faulty.outcomes.filter((o) => o.status === "failed");
+    expect(failed.filter(inOutage).length).toBe(faulty.outcomes.filter((o) => inOutage(o) && !o.thinned).length);
+    expect(failed.filter((o) => !inOutage(o)).map((o) => o.cronJob)).toEqual(["schedule-audit"]);
+    // Exit 75 (the database unreachable) is retried: backoffLimit 3 is four pods.
+    for (const o of failed.filter(inOutage)) expect({ job: o.jobName, codes: o.exitCodes }).toEqual({ job: o.jobName, codes: [75, 75, 75, 75] });
+  });
+
+  test("the morning's schedule_audit reports exactly the slots that did not run, and exits 3", async () => {
+    const audit = lastSummary(faulty, "schedule-audit");
+    expect(audit).toMatchObject({ status: "failed", summary: { exitCode: 3 } });
+    const pod = faulty.pods.filter((p) => p.cronJob.name === "schedule-audit").at(-1)!;
+    const reported = pod.stdout.split("\n").filter((l) => l.includes('"schedule_audit.slot"')).map((l) => JSON.parse(l)).filter((e) => e.level === "error");
+    const shown = new Set(reported.map((e) => `${e.job}.${e.schedule} ${e.slot} ${e.kind}`));
+    // What should be there: the two slots never started, and every slot of the outage's hour.
+    const expected = new Set<string>();
+    for (const o of faulty.outcomes.filter((o) => o.slot >= DATABASE_DOWN.from && o.slot < DATABASE_DOWN.to)) {
+      const [job, schedule = "default"] = o.file.replace(".cronjob.yaml", "").split(".");
+      // A run that could not reach the database left no row in its ledger: the slot is missed.
+      expected.add(`${job}.${schedule} ${new Date(o.slot).toISOString()} missed`);
+    }
+    for (const [, schedule, slot] of MISSED) expected.add(`${schedule} ${new Date(slot).toISOString()} missed`);
+    expect([...shown].sort()).toEqual([...expected].sort());
+  });
+});
