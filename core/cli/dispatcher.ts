@@ -6,6 +6,7 @@
  */
 import { loadJobs } from "../runtime/registry";
 import { jobSchedules } from "../runtime/schedules";
+import { closestName } from "./suggest";
 import type { CliIo, DispatcherRegistry } from "./io";
 
 const USAGE = `etl: run the platform's batch jobs
@@ -108,8 +109,20 @@ export async function main(argv: readonly string[], registry: DispatcherRegistry
         return 2;
       }
       if (registry.commands && Object.hasOwn(registry.commands, command)) return registry.commands[command]!(rest, registry, io);
+      if (!registry.jobs.some((j) => j.name === command)) return unknownCommand(command, registry, io);
       return runNamed(command, rest, registry, io);
   }
+}
+
+const BUILT_IN = ["list", "run", "migrate", "runs", "dlq", "schedules", "doctor", "help"];
+
+/** `etl lsit`: neither a command nor a job; the likeliest one is named, then every one of each. */
+function unknownCommand(name: string, registry: DispatcherRegistry, io: CliIo): number {
+  const commands = [...BUILT_IN, ...Object.keys(registry.commands ?? {})];
+  const jobs = registry.jobs.map((j) => j.name);
+  const likely = closestName(name, [...commands, ...jobs]);
+  io.err(`etl: unknown command or job "${name}"${likely ? ` (did you mean "${likely}"?)` : ""}\ncommands: ${commands.join(", ")}\njobs: ${jobs.join(", ") || "(none)"}\n`);
+  return 2;
 }
 
 /** Runs a job by name; a leading `--` (etl run <job> -- args) only separates the job's arguments. */
@@ -117,7 +130,8 @@ async function runNamed(name: string, args: string[], registry: DispatcherRegist
   if (args[0] === "--") args = args.slice(1);
   const entry = registry.jobs.find((j) => j.name === name);
   if (!entry) {
-    io.err(`etl: unknown job "${name}"; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}\n`);
+    const likely = closestName(name, registry.jobs.map((j) => j.name));
+    io.err(`etl: unknown job "${name}"${likely ? ` (did you mean "${likely}"?)` : ""}; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}\n`);
     return 2;
   }
   return (await entry.load()).entrypoint(args, { registry });

@@ -442,7 +442,7 @@ describe("the declared checks", () => {
 });
 
 describe("profile_dataset's flags and failures", () => {
-  test("bad flags exit 2 naming the flag; a partition that was never built exits 1 naming its manifest; a dry run writes nothing", async () => {
+  test("bad flags exit 2 naming the flag; a partition that was never built exits 2 naming its manifest; a dry run writes nothing", async () => {
     const cases: Array<[string[], string]> = [
       [["--bucket", `file:${lake}`], "give --dataset D (its silver partition is profiled) or --prefix P"],
       [["--bucket", `file:${lake}`, "--dataset", "service_requests"], "--date YYYY-MM-DD or --logical-date"],
@@ -467,7 +467,7 @@ describe("profile_dataset's flags and failures", () => {
     expect([mixed.exitCode, mixed.summary!.error]).toEqual([2, "--prefix mixed/: the files are of several formats (1 csv, 1 ndjson); profile one format at a time with a narrower --prefix"]);
 
     const missing = await profile(["--bucket", `file:${lake}`, "--dataset", "service_requests", "--date", "2026-11-09"]);
-    expect(missing.exitCode).toBe(1);
+    expect(missing.exitCode).toBe(2);
     expect(missing.summary!.error).toContain(`silver/service_requests/dt=2026-11-09/_manifest.json does not exist`);
 
     await writePartition(lake, "service_requests", "2026-11-09", serviceRequests(20), SILVER_TYPES);

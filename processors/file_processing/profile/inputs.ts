@@ -21,10 +21,13 @@ export interface ProfileInputs {
   outputPrefix: string;
 }
 
-/** Nothing there to profile: no committed partition, or no readable file under the prefix. */
+/**
+ * Nothing there to profile: no committed partition, or no readable file under the prefix. The
+ * run named something that is not there, as a missing bucket: exit 2, which no retry mends.
+ */
 export class NothingToProfileError extends EtlError {
   constructor(message: string) {
-    super("failed", message);
+    super("usage", message);
     this.name = "NothingToProfileError";
   }
 }

@@ -19,6 +19,11 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
       return runOperatorCommand("etl quarantine list", io, (_sql, config) => withStore("etl quarantine list", rest, config, (store, values, positionals) => list(store, values, positionals, io)), { needsDatabase: false });
     case "release":
       return runOperatorCommand("etl quarantine release", io, (sql, config) => withStore("etl quarantine release", rest, config, (store, values, positionals) => release(store, values, positionals, sql, io)), { needsDatabase: "optional" });
+    case "-h":
+    case "--help":
+    case "help":
+      io.out(`usage: ${USAGE}\nthe files file_processing jobs refused, with the rule each broke; release puts one back for its job's next run\n`);
+      return 0;
     default:
       io.err(`etl quarantine: ${sub ? `unknown command "${sub}"` : "name a command"}\nusage: ${USAGE}\n`);
       return 2;

@@ -38,10 +38,19 @@ describe("etl dispatcher", () => {
   });
 
   test("unknown jobs, commands and options exit 2 with a message naming them", async () => {
-    const unknownJob = await runEtl(["no_such_job"]);
+    const unknownJob = await runEtl(["run", "no_such_job"]);
     expect(unknownJob.exitCode).toBe(2);
     expect(unknownJob.stderr).toContain(`unknown job "no_such_job"; known jobs: ${discoverJobs().map((e) => e.name).join(", ")}`);
     expect(unknownJob.stderr).toMatch(/known jobs: .*\bget_s3_files\b/);
+    // Not a command and not a job: both are listed, and a likely typo is named.
+    const typo = await runEtl(["lsit"]);
+    expect(typo.exitCode).toBe(2);
+    expect(typo.stderr.split("\n")[0]).toBe('etl: unknown command or job "lsit" (did you mean "list"?)');
+    expect(typo.stderr).toMatch(/^commands: list, run, .*\bquarantine\b/m);
+    expect(typo.stderr).toContain(`jobs: ${discoverJobs().map((e) => e.name).join(", ")}`);
+    expect((await runEtl(["ingest_apj"])).stderr).toContain('(did you mean "ingest_api"?)');
+    expect((await runEtl(["run", "get_s3_file"])).stderr).toContain('unknown job "get_s3_file" (did you mean "get_s3_files"?)');
+    expect((await runEtl(["frobnicate"])).stderr.split("\n")[0]).toBe('etl: unknown command or job "frobnicate"');
     const unknownOption = await runEtl(["--bogus"]);
     expect(unknownOption.exitCode).toBe(2);
     expect(unknownOption.stderr).toContain("unknown option --bogus");

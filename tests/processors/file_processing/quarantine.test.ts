@@ -114,6 +114,9 @@ describe("quarantine", () => {
         expect(result.stderr).toMatch(message);
         expect(result.exitCode).toBe(2);
       }
+      const help = await runEtl(["quarantine", "--help"], { DATABASE_URL: "" });
+      expect({ exitCode: help.exitCode, stderr: help.stderr }).toEqual({ exitCode: 0, stderr: "" });
+      expect(help.stdout).toStartWith("usage: etl quarantine list --bucket B");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
