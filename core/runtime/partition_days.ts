@@ -1,3 +1,5 @@
+import { previousSlot, type CronSpec, type Zone } from "./cron";
+
 const DAY_MS = 86_400_000;
 
 /**
@@ -10,3 +12,12 @@ export function lookbackDays(day: string, lookbackDays: number): string[] {
   return Array.from({ length: lookbackDays }, (_, i) => new Date(last - (lookbackDays - 1 - i) * DAY_MS).toISOString().slice(0, 10));
 }
 
+/**
+ * The days a slot of a partitioned schedule builds, oldest first: the UTC day its data interval
+ * starts in (the previous slot of its cron; core/runtime/data_interval.ts), and with the
+ * schedule's `lookbackDays` the days before it. What `etl schedules` shows and schedule_audit heals by.
+ */
+export function slotPartitions(spec: CronSpec, zone: Zone, slot: number, args: Record<string, unknown>): string[] {
+  const day = new Date(previousSlot(spec, zone, slot) ?? slot).toISOString().slice(0, 10);
+  return lookbackDays(day, Number(args.lookbackDays ?? 1));
+}

@@ -33,7 +33,7 @@ export function checkSchedules<S extends ArgSpecs>(job: Declared<S> & { args: S 
     for (const [key, value] of Object.entries(schedule.args)) {
       const spec = job.args[key];
       if (!spec) throw new Error(`job ${job.name}: schedule ${schedule.name} sets ${key}, which is not an argument of the job`);
-      const result = validateArg(spec, typeof value === "boolean" ? value : String(value));
+      const result = fixedArg(spec, value);
       if (!result.ok) throw new Error(`job ${job.name}: schedule ${schedule.name}: ${key} ${result.reason}`);
     }
   }
@@ -48,9 +48,14 @@ export function checkSchedules<S extends ArgSpecs>(job: Declared<S> & { args: S 
 export function scheduleOfArgs<S extends ArgSpecs>(job: Declared<S> & { args: S }, args: Record<string, unknown>): NamedSchedule<S> | undefined {
   const matching = jobSchedules(job).filter((schedule) =>
     Object.entries(schedule.args).every(([key, value]) => {
-      const result = validateArg(job.args[key]!, typeof value === "boolean" ? value : String(value));
+      const result = fixedArg(job.args[key]!, value);
       return result.ok && JSON.stringify(result.value) === JSON.stringify(args[key]);
     }),
   );
   return matching.sort((a, b) => Object.keys(b.args).length - Object.keys(a.args).length)[0];
+}
+
+/** A schedule's fixed value of an argument, parsed as the flag's own text would be. */
+function fixedArg(spec: ArgSpecs[string], value: string | number | boolean | undefined) {
+  return validateArg(spec, typeof value === "boolean" ? value : String(value));
 }

@@ -8,7 +8,7 @@ import type { CliIo } from "../io";
 import type { Registry, ScheduledJob } from "../../runtime/contract";
 import { expectedSlots, parseCron, previousSlot, Zone } from "../../runtime/cron";
 import { formatLogicalDate, parseLogicalDate } from "../../runtime/logical_date";
-import { lookbackDays } from "../../runtime/partition_days";
+import { slotPartitions } from "../../runtime/partition_days";
 import { loadJobs, schedulesOf } from "../../runtime/registry";
 import { scheduleId } from "../../runtime/schedules";
 import { errorMessage } from "../../errors";
@@ -71,10 +71,8 @@ function time(text: string, flag: string): Date {
 export function slotsOf(s: ScheduledJob, from: number, to: number): ScheduledSlot[] {
   const spec = parseCron(s.cron);
   const zone = new Zone(s.timeZone ?? "UTC");
-  const lookback = Number(s.args.lookbackDays ?? 1);
   return expectedSlots(spec, zone, from, to).map((slot) => {
     const start = previousSlot(spec, zone, slot);
-    const day = new Date(start ?? slot).toISOString().slice(0, 10);
     return {
       schedule: scheduleId(s.name, s.schedule),
       cron: s.cron,
@@ -82,7 +80,7 @@ export function slotsOf(s: ScheduledJob, from: number, to: number): ScheduledSlo
       logicalDate: new Date(slot).toISOString(),
       local: zone.formatLocal(slot),
       intervalStart: start === undefined ? null : new Date(start).toISOString(),
-      partitions: s.partitioned ? lookbackDays(day, lookback) : null,
+      partitions: s.partitioned ? slotPartitions(spec, zone, slot, s.args) : null,
     };
   });
 }

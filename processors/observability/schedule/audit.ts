@@ -3,7 +3,8 @@ import { LOST_AFTER_MS } from "../../../core/ledger/ledger";
 import type { Logger } from "../../../core/log";
 import type { Metrics } from "../../../core/metrics/metrics";
 import type { SlotRun } from "../../../repositories/slot_runs";
-import { expectedSlots, parseCron, previousSlot, Zone, type CronSpec } from "../../../core/runtime/cron";
+import { expectedSlots, parseCron, Zone, type CronSpec } from "../../../core/runtime/cron";
+import { slotPartitions } from "../../../core/runtime/partition_days";
 
 export const SLOT_KINDS = ["on_time", "late", "healed", "missed", "doubled", "lost", "failed", "running"] as const;
 export type SlotKind = (typeof SLOT_KINDS)[number];
@@ -88,7 +89,7 @@ export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
     const rebuilds = rebuiltPartitions(job, spec, zone, runs);
     const counts = zeroCounts();
     for (const slot of slots) {
-      const partition = job.schedule.partitioned ? partitionOfSlot(spec, zone, slot) : undefined;
+      const partition = job.schedule.partitioned ? slotPartitions(spec, zone, slot, {}).at(-1) : undefined;
       for (const shard of expectedShards) {
         let verdict = classifySlot(slot, runs.get(slotKey(slot, shard)) ?? [], o.graceMs);
         const healedBy = (verdict.kind === "missed" || verdict.kind === "failed") && partition ? rebuilds.get(partition) : undefined;
@@ -129,25 +130,18 @@ export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
   };
 }
 
-/** The day a partitioned job's slot builds: the day its data interval starts in (core/runtime/data_interval.ts). */
-function partitionOfSlot(spec: CronSpec, zone: Zone, slot: number): string {
-  return new Date(previousSlot(spec, zone, slot) ?? slot).toISOString().slice(0, 10);
-}
-
 /**
  * The partitions that succeeded runs of a looking-back schedule built again: a slot building day D
  * with `lookbackDays` n rebuilds D-n+1..D. Partition to the run that did it last.
  */
 function rebuiltPartitions(job: AuditedJob, spec: CronSpec, zone: Zone, runs: Map<string, SlotRun[]>): Map<string, string> {
-  const lookback = Number(job.schedule.args?.lookbackDays ?? 1);
   const rebuilt = new Map<string, string>();
-  if (!job.schedule.partitioned || lookback <= 1) return rebuilt;
+  if (!job.schedule.partitioned) return rebuilt;
   for (const slotRuns of runs.values()) {
     for (const run of slotRuns) {
       if (run.status !== "succeeded") continue;
-      const last = Date.parse(partitionOfSlot(spec, zone, run.logicalDate.getTime()));
       // The slot's own day is its own verdict; the days before it are the ones it heals.
-      for (let back = 1; back < lookback; back++) rebuilt.set(new Date(last - back * 86_400_000).toISOString().slice(0, 10), run.runId);
+      for (const day of slotPartitions(spec, zone, run.logicalDate.getTime(), job.schedule.args ?? {}).slice(0, -1)) rebuilt.set(day, run.runId);
     }
   }
   return rebuilt;
