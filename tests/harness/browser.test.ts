@@ -27,7 +27,7 @@ describe("browser harness", () => {
     );
     try {
       expect(await opened.text("#h")).toBe("Report");
-      expect(await opened.evaluate(() => document.querySelectorAll("svg rect").length)).toBe(1);
+      expect(await opened.evaluate("document.querySelectorAll('svg rect').length")).toBe(1);
       expect(opened.consoleErrors).toEqual([]);
       expect(opened.requests).toEqual([]);
       expect(opened.failedOrExternalRequests).toEqual([]);

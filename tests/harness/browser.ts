@@ -57,6 +57,7 @@ export interface OpenedPage {
   failedOrExternalRequests: string[];
   /** The visible text of the first element matching `selector` (default the body). */
   text(selector?: string): Promise<string>;
+  /** Page.evaluate; the project compiles without the DOM lib, so pass browser code as a string. */
   evaluate: Page["evaluate"];
   /** Saves a full-page PNG as <test output>/<name>.png, prints its path and returns it. */
   screenshot(name: string): Promise<string>;
