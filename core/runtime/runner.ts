@@ -208,10 +208,11 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     }
     progress.start();
     const result = replay ? await job.replay!(replay, parsed.args, context) : await job.run(parsed.args, context);
-    if (result instanceof SkippedRun) {
+    // Interrupted wins over skipped: a job that stopped early for the signal may report nothing to do.
+    if (interruptedBy) {
+      exitCode = await finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], { counts: result instanceof SkippedRun ? context.counts : result });
+    } else if (result instanceof SkippedRun) {
       exitCode = await finish("skipped", EXIT.succeeded, { reason: result.reason, counts: {} });
-    } else if (interruptedBy) {
-      exitCode = await finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], { counts: result });
     } else {
       // A quarantined file is an item the job refused (file_processing): the run is partial too.
       const partial = (result.failed ?? 0) + (result.quarantined ?? 0) > 0;

@@ -139,6 +139,30 @@ describe("etl run and etl migrate against real servers", () => {
     expect(keys.length).toBeLessThan(150);
     expect(keys).not.toContain("agency_id=10/_manifest.csv");
   });
+
+  test("one Ctrl-C drains even when it arrives twice at once (bun run on a terminal forwards its copy); ledger and log agree", async () => {
+    const [source, destination] = await Promise.all([createBucket(), createBucket()]);
+    const attachments = Array.from({ length: 150 }, (_, i) => ({ id: 1000 + i, agencyId: 11, key: `c/${i + 1}.txt` }));
+    await seedAttachments(db.sql, [11], attachments);
+    await Promise.all(attachments.map((a) => putObject(source, a.key, a.key)));
+    const child = Bun.spawn(
+      ["bun", "jobs/get_s3_files.ts", "--agency-id", "11", "--source-bucket", source, "--destination-bucket", destination, "--batch-size", "10", "--concurrency", "2"],
+      { cwd: `${import.meta.dir}/../../..`, env: { ...process.env, DATABASE_URL: db.url, LOG_FORMAT: "json" }, stdout: "pipe" },
+    );
+    const signalled = signalWhenCopying(destination, () => {
+      child.kill("SIGINT");
+      child.kill("SIGINT");
+    });
+    const output = await new Response(child.stdout).text();
+    await signalled;
+    expect(await child.exited).toBe(130);
+    const events = output.trim().split("\n").map((l) => JSON.parse(l));
+    const summary = events.find((e) => e.event === "job.finished");
+    expect(summary).toMatchObject({ status: "interrupted", exitCode: 130 });
+    expect(String(summary.error ?? "")).not.toContain("forced exit");
+    const [row] = await db.sql`select status, counts from etl_job_runs where run_id = ${summary.runId}`;
+    expect(row).toMatchObject({ status: "interrupted", counts: summary.counts });
+  });
 });
 
 describe("bun run from source", () => {
