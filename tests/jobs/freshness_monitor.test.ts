@@ -405,8 +405,8 @@ describe("the job, with the declared sources", () => {
     const cases: Array<[string[], string]> = [
       [["--source", "nope"], "--source nope: no such source; declared: silver_service_requests"],
       [["--source", "Bad Name"], "--source must be source names separated by commas"],
-      [["--bucket-map", "elsewhere=file:/tmp"], "--bucket-map elsewhere: no declared source reads that bucket"],
-      [["--bucket-map", "etl-lake"], '--bucket-map "etl-lake" must be <declared bucket>=<bucket or file:dir>'],
+      [["--bucket-map", "elsewhere=file:/tmp"], "--bucket-map elsewhere: no declared bucket of that name; they are etl-attachments-archive, etl-lake"],
+      [["--bucket-map", "etl-lake"], '--bucket-map "etl-lake" must be <bucket>=<bucket or file:dir>'],
       [["--bucket-map", "etl-lake=file://host/x"], "--bucket-map etl-lake:"],
       [["--grace", "26h"], "--grace belongs to a completeness check"],
       [["--report-to", "file:/tmp"], "--report-to belongs to a completeness check"],

@@ -1,12 +1,13 @@
 import type { CliIo } from "../io";
 import { loadConfig, type PlatformConfig } from "../../config";
-import { errorMessage } from "../../errors";
+import { errorMessage, UsageError } from "../../errors";
 import type { Job } from "../../runtime/job";
 import { loadMigrations } from "../../db/migrate";
 import { redactText, secretsFromEnv } from "../../redact";
 import { loadJobs, type Registry } from "../../runtime/registry";
 import { jobSchedules } from "../../runtime/schedules";
-import { bucketTargets, checkDatabase, checkObjectStores, checkPushgateway, fail, ok, urlPassword, type Check } from "./doctor_checks";
+import { parseBucketMap } from "../../storage/bucket_map";
+import { bucketTargets, checkDatabase, checkObjectStores, checkPushgateway, fail, ok, urlPassword, type BucketTarget, type Check } from "./doctor_checks";
 import { CommandUsageError, parseCommandArgs } from "./operator";
 
 /**
@@ -19,7 +20,7 @@ import { CommandUsageError, parseCommandArgs } from "./operator";
  * pod failing both ways needs a human before a retry can help, and 2 is the code Kubernetes does
  * not retry (podFailurePolicy FailJob).
  */
-const USAGE = "etl doctor [job | job.schedule] [--json]";
+const USAGE = "etl doctor [job | job.schedule] [--bucket-map <bucket=location,...>] [--json]";
 
 // Checks that read an invalid variable are left out: its own failure already says what to fix.
 const VARIABLES_READ = {
@@ -33,16 +34,22 @@ export async function doctorCommand(args: string[], registry: Registry, io: CliI
   let json: boolean;
   let jobs: Job[];
   let schedule: string | undefined;
+  let bucketMap: string | undefined;
+  let oneJob = false;
   try {
-    const { values, positionals } = parseCommandArgs("etl doctor", args, { json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, USAGE);
+    const options = { json: { type: "boolean" }, "bucket-map": { type: "string" }, help: { type: "boolean", short: "h" } } as const;
+    const { values, positionals } = parseCommandArgs("etl doctor", args, options, USAGE);
     if (values.help) {
-      io.out(`usage: ${USAGE}\nchecks the environment, database, buckets and Pushgateway that runs need; with a job, that job's buckets\n`);
+      io.out(`usage: ${USAGE}\nchecks the environment, database, buckets and Pushgateway that runs need; with a job, that job's buckets\n` +
+        `--bucket-map etl-lake=file:.etl/demo/lake,...  checks those buckets there instead (default: ETL_BUCKET_MAP), as a laptop runs them\n`);
       return 0;
     }
+    bucketMap = values["bucket-map"] ?? io.env.ETL_BUCKET_MAP;
     if (positionals.length > 1) throw new CommandUsageError(`etl doctor: name at most one job\nusage: ${USAGE}`);
     json = values.json === true;
     const [name, scheduleName] = positionals[0]?.split(".", 2) ?? [];
     const entry = name === undefined ? undefined : registry.jobs.find((j) => j.name === name);
+    oneJob = entry !== undefined;
     if (name !== undefined && !entry) {
       throw new CommandUsageError(`etl doctor: unknown job "${name}"; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}`);
     }
@@ -59,10 +66,18 @@ export async function doctorCommand(args: string[], registry: Registry, io: CliI
 
   const { config, checks: environment, invalid } = checkEnvironment(io.env);
   const reads = (group: keyof typeof VARIABLES_READ) => !VARIABLES_READ[group].some((name) => invalid.has(name));
-  const { targets, checks: argumentChecks } = bucketTargets(jobs, io.env, schedule);
+  const { targets: declared, checks: argumentChecks } = bucketTargets(jobs, io.env, schedule);
+  let targets: BucketTarget[];
+  try {
+    targets = remapTargets(declared, bucketMap, oneJob);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`etl doctor: ${error.message}\n`);
+    return 2;
+  }
   const [database, objectStores, pushgateway] = await Promise.all([
     reads("database") ? checkDatabase(config.databaseUrl, () => registry.migrations?.() ?? loadMigrations()) : [],
-    reads("s3") ? checkObjectStores(config, targets) : [],
+    reads("s3") ? checkObjectStores(config, targets, bucketMap !== undefined) : [],
     reads("pushgateway") ? checkPushgateway(config.pushgatewayUrl).then((check) => [check]) : [],
   ]);
   const checks = [...environment, ...database, ...argumentChecks, ...objectStores, ...pushgateway];
@@ -73,6 +88,21 @@ export async function doctorCommand(args: string[], registry: Registry, io: CliI
   const failures = checks.filter((c) => c.status === "fail");
   if (failures.some((c) => c.failure === "config")) return 2;
   return failures.length ? 75 : 0;
+}
+
+/**
+ * The declared buckets that `--bucket-map` reads from elsewhere (the demo's directories) moved
+ * there. Checking every job, each name must be a bucket they declare; checking one job, the map
+ * (ETL_BUCKET_MAP, the whole deployment's) may name buckets that job does not use.
+ */
+function remapTargets(targets: BucketTarget[], text: string | undefined, oneJob: boolean): BucketTarget[] {
+  const s3Buckets = targets.flatMap((t) => (t.location.kind === "s3" ? [t.location.bucket] : []));
+  const named = (text ?? "").split(",").map((entry) => entry.slice(0, Math.max(0, entry.indexOf("="))).trim());
+  const map = parseBucketMap(text, oneJob ? [...s3Buckets, ...named] : s3Buckets, "--bucket-map");
+  return targets.map((target) => {
+    const mapped = target.location.kind === "s3" ? map.get(target.location.bucket) : undefined;
+    return mapped ? { location: mapped, usedBy: target.usedBy } : target;
+  });
 }
 
 function formatChecks(checks: Check[]): string {

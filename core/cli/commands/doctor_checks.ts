@@ -179,11 +179,14 @@ export function bucketTargets(jobs: Job[], env: Record<string, string | undefine
   return { targets: [...targets.values()], checks };
 }
 
-export async function checkObjectStores(config: PlatformConfig, targets: BucketTarget[]): Promise<Check[]> {
+/** `mapped`: the buckets were moved by --bucket-map; with none left on S3, credentials are not needed. */
+export async function checkObjectStores(config: PlatformConfig, targets: BucketTarget[], mapped = false): Promise<Check[]> {
   const s3Targets = targets.filter((t) => t.location.kind === "s3");
   const checks: Check[] = [];
   if (!targets.length) checks.push(ok("buckets", "no bucket in the jobs' arguments to check"));
-  const credentials = await checkS3Credentials(config, s3Targets.length);
+  const credentials = mapped && !s3Targets.length
+    ? ok("s3 credentials", "not needed: --bucket-map (or ETL_BUCKET_MAP) reads every bucket from a directory")
+    : await checkS3Credentials(config, s3Targets.length);
   checks.push(credentials);
   // Two sends at most per bucket check, so the report comes within about 12 s whatever S3 does.
   const stores = new ObjectStores({ s3Endpoint: config.s3Endpoint, awsRegion: config.awsRegion, s3TimeoutMs: Math.min(config.s3TimeoutMs, S3_TIMEOUT_MS), s3Retry: { attempts: 2, timedOutAttempts: 2 } });

@@ -7,6 +7,7 @@
  */
 import { UsageError } from "../../../core/errors";
 import { unsafeKeyReason, unsafePrefixReason } from "../../../core/storage/object_key";
+import { parseBucketMap } from "../../../core/storage/bucket_map";
 import { parseLocation, type Location } from "../../../core/storage/object_store";
 import { parseThreshold, thresholdSeconds, type FreshnessCriteria } from "./status";
 
@@ -187,24 +188,7 @@ export function selectSources(sources: readonly FreshnessSource[], names: string
   return sources.filter((source) => wanted.has(source.name));
 }
 
-/**
- * `--bucket-map etl-lake=file:.etl/demo/lake,...`: where to read a declared bucket from instead
- * (the demo's directories, a staging bucket). Each name must be a bucket the sources declare.
- */
-export function parseBucketMap(text: string | undefined, sources: readonly FreshnessSource[]): Map<string, Location> {
-  const map = new Map<string, Location>();
-  if (text === undefined) return map;
-  const declared = new Set(sources.flatMap((source) => ("bucket" in source ? [source.bucket] : [])));
-  for (const entry of text.split(",")) {
-    const equals = entry.indexOf("=");
-    const [name, location] = [entry.slice(0, equals), entry.slice(equals + 1)];
-    if (equals <= 0 || !location) throw new UsageError(`--bucket-map ${JSON.stringify(entry)} must be <declared bucket>=<bucket or file:dir>`);
-    if (!declared.has(name)) throw new UsageError(`--bucket-map ${name}: no declared source reads that bucket; they read ${[...declared].join(", ") || "none"}`);
-    try {
-      map.set(name, parseLocation(location));
-    } catch (error) {
-      throw new UsageError(`--bucket-map ${name}: ${(error as Error).message}`);
-    }
-  }
-  return map;
+/** `--bucket-map` (core/storage/bucket_map.ts) over the buckets the sources declare. */
+export function parseSourceBucketMap(text: string | undefined, sources: readonly FreshnessSource[]): Map<string, Location> {
+  return parseBucketMap(text, sources.flatMap((source) => ("bucket" in source ? [source.bucket] : [])));
 }

@@ -1,6 +1,6 @@
 import { CreateBucketCommand, DeleteBucketCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createTestDatabase, runEtl, s3, type TestDatabase } from "../../harness/fixtures";
@@ -140,6 +140,36 @@ describe("etl doctor", () => {
       const missing = await runEtl(["doctor", "sync_dags"], { ...WITHOUT_DATABASE, DAG_BUCKET: `file:${dir}/missing` });
       expect(missing.exitCode).toBe(2);
       expect(missing.stdout).toMatch(/^fail {2}bucket +file:\/\/.*\/missing does not exist/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("local mode (the demo's): ETL_BUCKET_MAP or --bucket-map checks the deployment's buckets in directories, no S3 credentials needed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "etl-doctor-local-"));
+    try {
+      const map = SCHEDULED_BUCKETS.map((bucket) => `${bucket}=file:${join(dir, bucket)}`).join(",");
+      for (const bucket of SCHEDULED_BUCKETS.slice(0, 2)) mkdirSync(join(dir, bucket));
+      // No credentials at all: a laptop after make demo.
+      const laptop = { ...WITHOUT_DATABASE, AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "", AWS_PROFILE: "no-such-profile", ETL_BUCKET_MAP: map };
+      const missing = await runEtl(["doctor"], laptop);
+      expect(missing.exitCode).toBe(2);
+      expect(missing.stdout).toMatch(/^ok {4}s3 credentials +not needed/m);
+      expect(missing.stdout).toMatch(new RegExp(`^fail {2}bucket +file://${dir}/etl-lake does not exist \\(.*ingest_api --bucket`, "m"));
+      expect(missing.stdout).not.toContain("s3://");
+
+      mkdirSync(join(dir, "etl-lake"));
+      const green = await runEtl(["doctor"], laptop);
+      expect(green.exitCode).toBe(0);
+      expect(checkLines(green.stdout).filter((line) => line.startsWith("bucket", 6))).toHaveLength(3);
+      // The flag wins over the variable; one job may be given the whole deployment's map.
+      const flag = await runEtl(["doctor", "ingest_api", "--bucket-map", map], { ...laptop, ETL_BUCKET_MAP: "" });
+      expect(flag.exitCode).toBe(0);
+      expect(flag.stdout).toMatch(new RegExp(`^ok {4}bucket +file://${dir}/etl-lake writable \\(ingest_api --bucket\\)`, "m"));
+
+      const unknown = await runEtl(["doctor", "--bucket-map", "etl-laek=file:/tmp"], laptop);
+      expect(unknown.exitCode).toBe(2);
+      expect(unknown.stderr).toBe("etl doctor: --bucket-map etl-laek: no declared bucket of that name; they are etl-attachments, etl-attachments-archive, etl-lake\n");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
