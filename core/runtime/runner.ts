@@ -202,6 +202,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
       };
       const start = await openLedger(() => context.db(), run, log, { acquireLease: context.lease });
       ledger = start?.ledger;
+      if (start?.skipReason && interruptedBy) return await finish("interrupted", SHUTDOWN_SIGNALS[interruptedBy], { reason: start.skipReason, counts: {} });
       if (start?.skipReason) return await finish("skipped", EXIT.succeeded, { reason: start.skipReason, counts: {} });
       // Losing the slot's lease stops new work as SIGTERM does; the run exits 75.
       start?.signal?.addEventListener("abort", () => controller.abort(start.signal!.reason), { once: true });
