@@ -1,5 +1,5 @@
 /**
- * The layout's two rules (README "Layout"), checked over every import, static, dynamic or
+ * The layout's two rules (docs/development.md, "Layout"), checked over every import, static, dynamic or
  * type-only: core/ imports nothing of jobs/, processors/, repositories/ or scripts/ (it is the
  * lowest layer, given what it serves by its entries), and no module reaches itself again through
  * its imports. Before the redesign there were 11 cycles, e.g. core/registry.generated.ts >

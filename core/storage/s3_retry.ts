@@ -18,7 +18,7 @@ export interface S3RetryOptions {
  * add no retries of their own, core/http/retry.ts). 10 sends, as rclone's --low-level-retries: a burst
  * of 40 connection resets on get_s3_files' 400 copies at 16 in flight left one copy failed after
  * 4. Once a send has timed out, 4 in all: an endpoint that never answers then fails a request
- * within 4 deadlines plus backoff (about 65 s at the 15 s base), the bound the README states.
+ * within 4 deadlines plus backoff (about 65 s at the 15 s base), the bound docs/s3_requests.md states.
  */
 const S3_RETRY: S3RetryOptions = { attempts: 10, timedOutAttempts: 4, baseDelayMs: 200, maxDelayMs: 5_000 };
 
