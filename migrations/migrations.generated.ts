@@ -10,6 +10,7 @@ import migration_0006_watermarks from "./0006_watermarks.sql" with { type: "text
 import migration_0007_partitions from "./0007_partitions.sql" with { type: "text" };
 import migration_0008_processed_files from "./0008_processed_files.sql" with { type: "text" };
 import migration_0009_run_schedule from "./0009_run_schedule.sql" with { type: "text" };
+import migration_0010_run_count_order from "./0010_run_count_order.sql" with { type: "text" };
 
 export const MIGRATIONS: Migration[] = [
   { version: "0001_dead_letters", sql: migration_0001_dead_letters },
@@ -21,4 +22,5 @@ export const MIGRATIONS: Migration[] = [
   { version: "0007_partitions", sql: migration_0007_partitions },
   { version: "0008_processed_files", sql: migration_0008_processed_files },
   { version: "0009_run_schedule", sql: migration_0009_run_schedule },
+  { version: "0010_run_count_order", sql: migration_0010_run_count_order },
 ];

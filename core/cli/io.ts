@@ -5,6 +5,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Whether `out` is a terminal: tables are coloured only then (core/cli/table.ts). */
+  stdoutIsTTY?: boolean;
 }
 
 /** A command of `etl` beside the jobs (e.g. `etl quarantine`): its arguments in, an exit code out. */

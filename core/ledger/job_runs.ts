@@ -44,6 +44,7 @@ export interface JobRun {
   args: Record<string, unknown>;
   forced: boolean;
   dryRun: boolean;
+  /** In the order the run reported them (migrations/0010). */
   counts: Record<string, number>;
   metrics: Record<string, unknown>;
   error: string | null;
@@ -79,8 +80,28 @@ export interface BlockingRun {
 }
 
 const COLUMNS = `run_id::text as "runId", job, lane, status, exit_code as "exitCode", logical_date as "logicalDate",
-  schedule, shard, args, forced, dry_run as "dryRun", counts, metrics, error, reason, host, version,
+  schedule, shard, args, forced, dry_run as "dryRun", counts, count_order as "countOrder", metrics, error, reason, host, version,
   started_at as "startedAt", heartbeat_at as "heartbeatAt", finished_at as "finishedAt"`;
+
+/** A row as selected by COLUMNS, before its counts are put back in the run's order. */
+type JobRunRow = JobRun & { countOrder: string[] | null };
+
+/** The row with its counts in the order the run reported them (migrations/0010), then any it did not name. */
+function runOf({ countOrder, ...run }: JobRunRow): JobRun {
+  const ordered: Record<string, number> = {};
+  for (const name of countOrder ?? []) if (Object.hasOwn(run.counts, name)) ordered[name] = run.counts[name]!;
+  for (const [name, value] of Object.entries(run.counts)) if (!Object.hasOwn(ordered, name)) ordered[name] = value;
+  // Assigned in place, so `counts` keeps its place among the row's fields in JSON.
+  run.counts = ordered;
+  return run;
+}
+
+/** The lowest and highest uuid that start with these hex digits (dashes ignored). */
+function uuidRange(prefix: string): [string, string] {
+  const hex = prefix.replace(/-/g, "").toLowerCase();
+  const uuid = (digits: string) => `${digits.slice(0, 8)}-${digits.slice(8, 12)}-${digits.slice(12, 16)}-${digits.slice(16, 20)}-${digits.slice(20)}`;
+  return [uuid(hex.padEnd(32, "0")), uuid(hex.padEnd(32, "f"))];
+}
 
 /** etl_job_runs, the run ledger (migrations/0004). */
 export class JobRunRepository {
@@ -141,6 +162,7 @@ export class JobRunRepository {
     const result = await this.sql`
       update etl_job_runs
       set status = ${outcome.status}, exit_code = ${outcome.exitCode}, counts = ${this.sql.json(outcome.counts as never)},
+          count_order = ${Object.keys(outcome.counts)}::text[],
           metrics = ${this.sql.json(outcome.metrics as never)}, error = ${outcome.error ?? null},
           reason = coalesce(${outcome.reason ?? null}, reason), finished_at = now(), heartbeat_at = now()
       where run_id = ${runId}::uuid and status in ('running', 'lost')`;
@@ -153,7 +175,7 @@ export class JobRunRepository {
 
   async listRuns(filter: RunFilter): Promise<JobRun[]> {
     const sql = this.sql;
-    return sql<JobRun[]>`
+    const rows = await sql<JobRunRow[]>`
       select ${sql.unsafe(COLUMNS)} from etl_job_runs
       where true
         ${filter.job ? sql`and job = ${filter.job}` : sql``}
@@ -161,6 +183,27 @@ export class JobRunRepository {
         ${filter.since ? sql`and started_at >= ${filter.since}` : sql``}
       order by started_at desc, run_id
       limit ${filter.limit}`;
+    return rows.map(runOf);
+  }
+
+  /** Whether the ledger holds a run of `job` (etl_job_runs_job_started_idx). */
+  async hasJob(job: string): Promise<boolean> {
+    const [row] = await this.sql<{ found: boolean }[]>`select exists (select 1 from etl_job_runs where job = ${job}) as found`;
+    return row!.found;
+  }
+
+  /**
+   * The runs whose id starts with `prefix` (hex digits, dashes ignored), at most `limit`, by id:
+   * a range over the primary key, as uuids compare by their bytes, so the ledger's size does not matter.
+   */
+  async findRunsByPrefix(prefix: string, limit: number): Promise<JobRun[]> {
+    const [low, high] = uuidRange(prefix);
+    const rows = await this.sql<JobRunRow[]>`
+      select ${this.sql.unsafe(COLUMNS)} from etl_job_runs
+      where run_id between ${low}::uuid and ${high}::uuid
+      order by run_id
+      limit ${limit}`;
+    return rows.map(runOf);
   }
 
   /** The state of each day's slot of `job` run with the arguments hashing to `argsHash`. */
@@ -179,8 +222,8 @@ export class JobRunRepository {
   }
 
   async findRun(runId: string): Promise<JobRun | undefined> {
-    const [run] = await this.sql<JobRun[]>`select ${this.sql.unsafe(COLUMNS)} from etl_job_runs where run_id = ${runId}::uuid`;
-    return run;
+    const [run] = await this.sql<JobRunRow[]>`select ${this.sql.unsafe(COLUMNS)} from etl_job_runs where run_id = ${runId}::uuid`;
+    return run && runOf(run);
   }
 }
 

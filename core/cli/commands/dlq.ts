@@ -6,18 +6,45 @@ import type { Sql } from "../../db/db";
 import type { Job } from "../../runtime/job";
 import { REDACTED } from "../../redact";
 import type { Registry } from "../../runtime/registry";
-import { CommandUsageError, formatTable, parseCommandArgs, parseLimit, runOperatorCommand } from "./operator";
+import { closestName } from "../suggest";
+import { formatAge, formatTable, tableWidth, useColour, type Column } from "../table";
+import { requireKnownJob } from "./known_job";
+import { CommandUsageError, parseCommandArgs, parseLimit, runOperatorCommand } from "./operator";
 
-const USAGE = `etl dlq list [--job J] [--all] [--limit N] [--json]
+const USAGE = `etl dlq list [--job J] [--all] [--limit N] [-o wide|json]
        etl dlq replay <job> [--item KEY ...]
        etl dlq discard <job> --item KEY [--item KEY ...] --reason TEXT`;
+
+export const DLQ_HELP = `etl dlq: the dead letters of every job (etl_dead_letters): items a run could not process
+
+usage:
+  ${USAGE}
+
+list:
+  --job J        one job's dead letters
+  --all          resolved ones too (processed, replayed, discarded, released), with how
+  --limit N      at most N (200)
+  -o wide        every column, whole: timestamps, the first and last run's full ids, whole errors
+  -o json        the rows as a JSON array (--json is the same)
+  The table fits 120 columns (COLUMNS to change it): AGE is how long ago the item first failed,
+  LAST FAILED its latest failure, RUN the first 8 characters of the run that failed it last
+  (etl runs show takes them), ERROR why it failed, cut to fit.
+replay           runs those items again through the job, with the arguments of the run that failed them
+discard          closes dead letters that will not be replayed, saying why (--reason)
+`;
+
+const OUTPUTS = ["wide", "json"] as const;
 
 /** `etl dlq`: the dead letters of every job (etl_dead_letters): list, replay through the job, discard. */
 export async function dlqCommand(args: string[], registry: Registry, io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === "--help" || sub === "-h" || sub === "help" || rest.includes("--help") || rest.includes("-h")) {
+    io.out(DLQ_HELP);
+    return 0;
+  }
   switch (sub) {
     case "list":
-      return runOperatorCommand("etl dlq list", io, (sql) => list(rest, sql!, io));
+      return runOperatorCommand("etl dlq list", io, (sql) => list(rest, registry, sql!, io));
     case "discard":
       return runOperatorCommand("etl dlq discard", io, (sql) => discard(rest, sql!, io));
     case "replay":
@@ -28,11 +55,23 @@ export async function dlqCommand(args: string[], registry: Registry, io: CliIo):
   }
 }
 
-async function list(args: string[], sql: Sql, io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs("etl dlq list", args, { job: { type: "string" }, all: { type: "boolean" }, limit: { type: "string" }, json: { type: "boolean" } }, USAGE);
+async function list(args: string[], registry: Registry, sql: Sql, io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    "etl dlq list",
+    args,
+    { job: { type: "string" }, all: { type: "boolean" }, limit: { type: "string" }, output: { type: "string", short: "o" }, json: { type: "boolean" } },
+    USAGE,
+  );
   if (positionals.length) throw new CommandUsageError(`etl dlq list: unexpected argument "${positionals[0]}"\nusage: ${USAGE}`);
+  if (values.output !== undefined && !(OUTPUTS as readonly string[]).includes(values.output)) {
+    throw new CommandUsageError(`etl dlq list: -o must be one of ${OUTPUTS.join(", ")} (got "${values.output}")`);
+  }
+  if (values.json && values.output !== undefined && values.output !== "json") throw new CommandUsageError(`etl dlq list: --json and -o ${values.output} ask for two outputs; give one`);
+  const output = values.output ?? (values.json ? "json" : "table");
+  // Dead letters come from runs: a job the ledger has runs of is known even when this binary lacks it.
+  if (values.job !== undefined) await requireKnownJob("etl dlq list", values.job, registry, (job) => new JobRunRepository(sql).hasJob(job));
   const rows = await new DeadLetterAdmin(sql).list({ job: values.job, includeResolved: values.all === true, limit: parseLimit(values.limit, 200) });
-  if (values.json) {
+  if (output === "json") {
     io.out(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;
   }
@@ -40,20 +79,56 @@ async function list(args: string[], sql: Sql, io: CliIo): Promise<number> {
     io.out(values.all ? "no dead letters\n" : "no open dead letters\n");
     return 0;
   }
-  const time = (d: Date) => d.toISOString().replace(/\.\d+Z$/, "Z");
+  const now = Date.now();
+  const age = (d: Date) => formatAge(now - d.getTime());
+  const resolution = (r: DeadLetterRow) => (r.resolution ? `${r.resolution}${r.resolutionReason ? `: ${r.resolutionReason}` : ""}` : "open");
+  const withResolution = values.all === true;
+  const colour = useColour(io);
+  if (output === "wide") {
+    const time = (d: Date | null) => d?.toISOString().replace(/\.\d+Z$/, "Z") ?? "-";
+    io.out(
+      formatTable(
+        [
+          { header: "JOB" }, { header: "ITEM" }, { header: "ATTEMPTS", align: "right" }, { header: "FIRST FAILED" }, { header: "LAST FAILED" },
+          { header: "AGE", align: "right" }, { header: "FIRST RUN" }, { header: "LAST RUN" },
+          ...(withResolution ? [{ header: "RESOLUTION" }, { header: "RESOLVED" }, { header: "RESOLVED BY" }] : []),
+          { header: "ERROR" },
+        ],
+        rows.map((r) => [
+          r.job, r.itemKey, String(r.attempts), time(r.firstFailedAt), time(r.lastFailedAt), age(r.firstFailedAt), r.runId, r.lastRunId,
+          ...(withResolution ? [resolution(r), time(r.resolvedAt), r.resolvedByRunId ?? "-"] : []),
+          r.error,
+        ]),
+        { colour },
+      ),
+    );
+    return 0;
+  }
+  // JOB and ITEM name the dead letter (dlq replay and discard take them): ERROR is cut first, then RESOLUTION.
+  const columns: Column[] = [
+    { header: "JOB", shrink: 12, shrinkOrder: 2 },
+    { header: "ITEM", shrink: 16, shrinkOrder: 2 },
+    { header: "ATTEMPTS", align: "right" },
+    { header: "AGE", align: "right" },
+    { header: "LAST FAILED", align: "right" },
+    { header: "RUN" },
+    ...(withResolution ? [{ header: "RESOLUTION", shrink: 12, shrinkOrder: 1, colour: (cell: string) => (cell === "open" ? ("yellow" as const) : undefined) }] : []),
+    { header: "ERROR", shrink: 16 },
+  ];
   io.out(
     formatTable(
-      ["JOB", "ITEM", "ATTEMPTS", "FIRST FAILED", "LAST FAILED", "LAST RUN", ...(values.all ? ["RESOLUTION"] : []), "ERROR"],
+      columns,
       rows.map((r) => [
         r.job,
         r.itemKey,
         String(r.attempts),
-        time(r.firstFailedAt),
-        time(r.lastFailedAt),
-        r.lastRunId,
-        ...(values.all ? [r.resolution ? `${r.resolution}${r.resolutionReason ? `: ${r.resolutionReason}` : ""}` : "open"] : []),
-        oneLine(r.error, 120),
+        age(r.firstFailedAt),
+        age(r.lastFailedAt),
+        r.lastRunId.slice(0, 8),
+        ...(withResolution ? [resolution(r)] : []),
+        r.error,
       ]),
+      { width: tableWidth(io.env), colour },
     ),
   );
   return 0;
@@ -87,7 +162,10 @@ async function replay(args: string[], registry: Registry, io: CliIo): Promise<nu
     const [name, ...extra] = positionals;
     if (!name || extra.length) throw new CommandUsageError(`etl dlq replay: name one job\nusage: ${USAGE}`);
     const entry = registry.jobs.find((j) => j.name === name);
-    if (!entry) throw new CommandUsageError(`etl dlq replay: unknown job "${name}"; known jobs: ${registry.jobs.map((j) => j.name).join(", ")}`);
+    if (!entry) {
+      const likely = closestName(name, registry.jobs.map((j) => j.name));
+      throw new CommandUsageError(`etl dlq replay: unknown job "${name}"${likely ? ` (did you mean "${likely}"?)` : ""}; known jobs: ${registry.jobs.map((j) => j.name).join(", ")}`);
+    }
     job = await entry.load();
     if (!job.replay) throw new CommandUsageError(`etl dlq replay: job ${name} cannot replay dead letters (it has no replay hook); etl dlq discard closes them`);
     const admin = new DeadLetterAdmin(sql!);
@@ -128,9 +206,4 @@ function recordedArgv(job: Job, args: Record<string, unknown>, runId: string): s
   const redacted = Object.keys(job.args).find((key) => args[key] === REDACTED);
   if (redacted) throw new CommandUsageError(`etl dlq replay: run ${runId}'s --${kebabCase(redacted)} was redacted in the ledger; it cannot be replayed`);
   return argvOf(job.args, args);
-}
-
-function oneLine(text: string, max: number): string {
-  const line = text.replace(/\s+/g, " ");
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
