@@ -16,6 +16,8 @@ const generateCommand = (kind: "manifests" | "dags"): Command => async (args, re
 export const COMMANDS: Record<string, Command> = {
   // file_processing's quarantine (DESIGN.md "file_processing"): list and release what its jobs refused.
   quarantine: async (args, _registry, io) => (await import("../processors/file_processing/quarantine/command")).quarantineCommand(args, io),
+  // observability's status page: the schedules' slots, freshness, dead letters and quarantine in one HTML file.
+  report: async (args, registry, io) => (await import("../processors/observability/report/command")).reportCommand(args, registry, io),
   // The deployment artefacts, generated from the jobs' declarations.
   manifests: generateCommand("manifests"),
   dags: generateCommand("dags"),

@@ -73,7 +73,8 @@ export async function checkFreshness(o: FreshnessCheckOptions): Promise<Counts> 
   return counts;
 }
 
-async function checkSource(source: FreshnessSource, probe: ProbeDependencies, now: () => Date): Promise<FreshnessResult> {
+/** One source measured and judged against its thresholds; a source that cannot be measured is its `runtime error`. */
+export async function checkSource(source: FreshnessSource, probe: ProbeDependencies, now: () => Date): Promise<FreshnessResult> {
   const started = performance.now();
   const criteria = criteriaOf(source);
   // dbt's source.<project>.<source>.<table>: the kind stands for dbt's source, the name for its table.

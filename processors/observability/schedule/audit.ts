@@ -61,54 +61,30 @@ export interface SlotVerdict {
  */
 export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
   const now = (o.now ?? new Date()).getTime();
-  const from = now - o.sinceMs;
-  const to = now - o.graceMs;
-  const lostAfterMs = o.lostAfterMs ?? LOST_AFTER_MS;
+  const window = { from: now - o.sinceMs, to: now - o.graceMs, graceMs: o.graceMs, lostAfterMs: o.lostAfterMs ?? LOST_AFTER_MS };
   const total: Record<SlotKind, number> = zeroCounts();
   let audited = 0;
   for (const job of o.jobs) {
     if (o.signal?.aborted) break;
     audited++;
-    const { name: schedule, cron, timeZone = "UTC", shards = 1 } = job.schedule;
-    let zone: Zone;
-    let spec: CronSpec;
-    let slots: number[];
-    try {
-      zone = new Zone(timeZone);
-      spec = parseCron(cron);
-      slots = expectedSlots(spec, zone, from, to);
-    } catch (error) {
-      throw new Error(`job ${job.name}: schedule "${cron}" in ${timeZone}: ${(error as Error).message}`);
-    }
-    // Slots before a schedule's first run ever were before it was deployed: not judged. A schedule
-    // that never ran at all is judged on every slot (a CronJob that was never applied, or never starts).
-    const first = await o.runs.firstSlot(job.name, schedule);
-    if (first && first.getTime() > from) slots = slots.filter((slot) => slot >= first.getTime());
-    const runs = groupBySlot(await o.runs.runsInWindow(job.name, schedule, new Date(from), new Date(to), lostAfterMs));
-    const expectedShards = shards > 1 ? Array.from({ length: shards }, (_, i) => `${i}/${shards}`) : [null];
-    const rebuilds = rebuiltPartitions(job, spec, zone, runs);
+    const { name: schedule, timeZone = "UTC" } = job.schedule;
+    const { zone, slots } = await judgeSchedule(job, o.runs, window);
     const counts = zeroCounts();
-    for (const slot of slots) {
-      const partition = job.schedule.partitioned ? slotPartitions(spec, zone, slot, {}).at(-1) : undefined;
-      for (const shard of expectedShards) {
-        let verdict = classifySlot(slot, runs.get(slotKey(slot, shard)) ?? [], o.graceMs);
-        const healedBy = (verdict.kind === "missed" || verdict.kind === "failed") && partition ? rebuilds.get(partition) : undefined;
-        if (healedBy) verdict = { kind: "healed", runIds: [...verdict.runIds, healedBy] };
-        counts[verdict.kind]++;
-        if (!PROBLEMS.has(verdict.kind)) continue;
-        const level = BREACHES.has(verdict.kind) ? "error" : "warn";
-        o.log[level]("schedule slot", {
-          event: "schedule_audit.slot",
-          job: job.name,
-          schedule,
-          slot: new Date(slot).toISOString(),
-          slotLocal: zone.formatLocal(slot),
-          timeZone,
-          ...(shard === null ? {} : { shard }),
-          ...(partition && { partition }),
-          ...verdict,
-        });
-      }
+    for (const { slot, shard, partition, verdict } of slots) {
+      counts[verdict.kind]++;
+      if (!PROBLEMS.has(verdict.kind)) continue;
+      const level = BREACHES.has(verdict.kind) ? "error" : "warn";
+      o.log[level]("schedule slot", {
+        event: "schedule_audit.slot",
+        job: job.name,
+        schedule,
+        slot: new Date(slot).toISOString(),
+        slotLocal: zone.formatLocal(slot),
+        timeZone,
+        ...(shard === null ? {} : { shard }),
+        ...(partition && { partition }),
+        ...verdict,
+      });
     }
     for (const kind of SLOT_KINDS) {
       o.metrics.gauge("etl_schedule_slots", "Slots of the schedule in the audit window, by what became of them", { job: job.name, schedule, kind }, counts[kind]);
@@ -128,6 +104,59 @@ export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
     running: total.running,
     failed: total.missed + total.doubled + total.lost + total.failed,
   };
+}
+
+/** One slot and shard of a schedule, judged: its verdict and the runs that worked on it, oldest start first. */
+export interface JudgedSlot {
+  slot: number;
+  /** `i/n` of a sharded schedule, else null. */
+  shard: string | null;
+  /** Of a partitioned job: the day the slot builds. */
+  partition?: string;
+  verdict: SlotVerdict;
+  runs: SlotRun[];
+}
+
+/**
+ * A schedule's slots in [from, to] (epoch ms) against its ledger rows, each shard's verdict
+ * (classifySlot, then healing): what the audit counts and logs, and what `etl report` draws.
+ * Slots before the schedule's first run ever were before it was deployed and are left out
+ * (`firstSlot` says from when); a schedule that never ran at all is judged on every slot (a
+ * CronJob that was never applied, or never starts).
+ */
+export async function judgeSchedule(
+  job: AuditedJob,
+  source: SlotRunSource,
+  window: { from: number; to: number; graceMs: number; lostAfterMs: number },
+): Promise<{ zone: Zone; slots: JudgedSlot[]; firstSlot: Date | undefined }> {
+  const { name: schedule, cron, timeZone = "UTC", shards = 1 } = job.schedule;
+  let zone: Zone;
+  let spec: CronSpec;
+  let slots: number[];
+  try {
+    zone = new Zone(timeZone);
+    spec = parseCron(cron);
+    slots = expectedSlots(spec, zone, window.from, window.to);
+  } catch (error) {
+    throw new Error(`job ${job.name}: schedule "${cron}" in ${timeZone}: ${(error as Error).message}`);
+  }
+  const first = await source.firstSlot(job.name, schedule);
+  if (first && first.getTime() > window.from) slots = slots.filter((slot) => slot >= first.getTime());
+  const runs = groupBySlot(await source.runsInWindow(job.name, schedule, new Date(window.from), new Date(window.to), window.lostAfterMs));
+  const expectedShards = shards > 1 ? Array.from({ length: shards }, (_, i) => `${i}/${shards}`) : [null];
+  const rebuilds = rebuiltPartitions(job, spec, zone, runs);
+  const judged: JudgedSlot[] = [];
+  for (const slot of slots) {
+    const partition = job.schedule.partitioned ? slotPartitions(spec, zone, slot, {}).at(-1) : undefined;
+    for (const shard of expectedShards) {
+      const slotRuns = runs.get(slotKey(slot, shard)) ?? [];
+      let verdict = classifySlot(slot, slotRuns, window.graceMs);
+      const healedBy = (verdict.kind === "missed" || verdict.kind === "failed") && partition ? rebuilds.get(partition) : undefined;
+      if (healedBy) verdict = { kind: "healed", runIds: [...verdict.runIds, healedBy] };
+      judged.push({ slot, shard, ...(partition && { partition }), verdict, runs: slotRuns });
+    }
+  }
+  return { zone, slots: judged, firstSlot: first };
 }
 
 /**
