@@ -31,6 +31,8 @@ usage:
                                  put a quarantined file back for its job's next run
   etl schedules [--from T] [--to T] [--job J] [--json]
                                  every schedule's slots: logical date, data interval, the partition each builds
+  etl report [--output report.html] [--days 3] [--bucket-map B=file:dir,...]
+                                 one HTML status page: slots per schedule, freshness, dead letters, quarantine
   etl doctor [job[.schedule]] [--json]
                                  check the environment, database, buckets and Pushgateway runs need
   etl db status|start|stop       the local embedded PostgreSQL of DATABASE_URL=embedded:<dir>
