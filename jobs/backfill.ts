@@ -23,6 +23,7 @@ export const JOB = defineJob({
     shard: arg.shard("run only the days whose index in the range is i modulo n (the emitted Job's pods)"),
     jobArgs: arg.rest("the job's own arguments, as for `etl run <job>`, without --logical-date"),
   },
+  example: "--job bronze_to_silver --from 2026-11-01 --to 2026-11-07 -- --dataset service_requests --bucket etl-lake",
   async run(args, ctx) {
     // The dispatcher's jobs (in a binary, the ones it carries); run as `bun jobs/backfill.ts`, the glob's.
     const jobs = registryJobs(ctx.registry);

@@ -36,6 +36,8 @@ export const JOB = defineJob({
     partner_payments: { cron: "30 1 * * *", timeZone: "UTC", args: { dataset: "partner_payments", bucket: "etl-lake", lookbackDays: 3 }, resources: { memory: "1Gi", tmp: "8Gi" } },
   },
   metricsGroup: (args) => ({ dataset: args.dataset }),
+  example: "--dataset service_requests --bucket file:.etl/demo/lake --date 2026-11-03",
+  outputs: (args) => [`${locationUrl(args.bucket)}/silver/${args.dataset}/`],
   async run(args, ctx) {
     const dataset = await loadDataset(args.dataset);
     const day = args.date ?? ctx.partitionDate;

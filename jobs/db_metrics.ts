@@ -21,6 +21,7 @@ export const JOB = defineJob({
   schedule: { cron: "*/5 * * * *", timeZone: "UTC", args: { schema: "public" }, maxDurationSeconds: 240 },
   // One group per database and schema list: measuring one must not erase another's gauges.
   metricsGroup: (args, config) => ({ database: describeUrl(config.databaseUrl ?? ""), schemas: args.schema }),
+  example: "--schema public",
   async run(args, ctx) {
     const health = new DbHealthRepository(await ctx.db());
     const schemas = args.schema.split(",");

@@ -38,6 +38,8 @@ export const JOB = defineJob({
   // Partners drop files through the day; a quarter-hour's are decrypted in the next run. The
   // plaintext waits on /tmp until it is checked: /tmp holds the largest one (--max-output-mib).
   schedule: { cron: "*/15 * * * *", timeZone: "UTC", args: { bucket: "etl-lake", prefix: "inbox/", destination: "decrypted/" }, resources: { tmp: "5Gi" } },
+  example: "--bucket etl-lake --prefix inbox/ --destination decrypted/",
+  outputs: (args) => [`${locationUrl(args.bucket)}/${args.destination ?? "decrypted/"}`],
   async run(args, ctx) {
     const prefix = args.prefix ?? "inbox/";
     const destination = args.destination ?? "decrypted/";

@@ -48,6 +48,7 @@ export const JOB = defineJob({
       : args.agencyId !== undefined && args.destinationBucket
         ? { agency_id: String(args.agencyId), bucket: locationLabel(args.destinationBucket), prefix: args.destinationPrefix ?? `agency_id=${args.agencyId}/` }
         : { ...(args.source && { sources: args.source }), ...(args.bucketMap && { bucket_map: args.bucketMap }) },
+  example: "--bucket-map etl-lake=file:.etl/demo/lake",
   run: (args, ctx) => (args.agencyId === undefined && !args.allAgencies && args.destinationBucket === undefined ? checkSources(args, ctx) : checkAgencies(args, ctx)),
 });
 

@@ -1,5 +1,6 @@
 import { arg } from "../core/runtime/args";
 import { defineJob } from "../core/runtime/job";
+import { locationUrl } from "../core/storage/object_store";
 import { replayedAttachmentId } from "../processors/data_pipeline/get_s3_files/agency_copy";
 import { runCopy } from "../processors/data_pipeline/get_s3_files/copy_run";
 
@@ -19,6 +20,8 @@ export const JOB = defineJob({
   description: "Copy an agency's attachments, or every active agency's, from the source bucket to the destination bucket, with a manifest per agency",
   lane: "data_pipeline",
   args: ARGS,
+  example: "--agency-id 10 --source-bucket etl-attachments --destination-bucket file:archive",
+  outputs: (args) => [`${locationUrl(args.destinationBucket)}/${args.destinationPrefix ?? (args.agencyId === undefined ? "" : `agency_id=${args.agencyId}/`)}`],
   // Nightly, every active agency, in the four pods of one Indexed Job sharing each agency's attachments.
   schedule: {
     cron: "0 2 * * *",

@@ -1,17 +1,21 @@
 import { arg } from "../core/runtime/args";
 import { ConfigError, UsageError } from "../core/errors";
 import { HttpClient } from "../core/http/http_client";
+import { locationUrl } from "../core/storage/object_store";
 import { defineJob } from "../core/runtime/job";
 import { ingestResource } from "../processors/data_pipeline/api_ingest/ingest";
-import { datasetNames, loadDataset } from "../processors/datasets/index";
+import { apiDatasetNames, loadDataset } from "../processors/datasets/index";
 import { WatermarkRepository } from "../repositories/watermarks";
+
+// Read from the dataset files, which declare their source: the only ones --dataset offers and accepts.
+const API_DATASETS = await apiDatasetNames();
 
 export const JOB = defineJob({
   name: "ingest_api",
   description: "Pull one dataset's records from the application API into bronze, incrementally",
   lane: "data_pipeline",
   args: {
-    dataset: arg.text(`dataset fed by an API (${datasetNames().join(", ")})`, { placeholder: "<name>" }),
+    dataset: arg.choice("dataset fed by an API", API_DATASETS),
     bucket: arg.location("the lake: bucket or directory holding bronze/<dataset>/dt=<date>/"),
     maxPages: arg.integer("stop after this many pages; the next run continues", { min: 1, max: 10_000_000, default: 100_000 }),
     requestsPerSecond: arg.integer("client-side rate limit", { min: 1, max: 10_000, default: 10 }),
@@ -24,6 +28,8 @@ export const JOB = defineJob({
   // Hourly; each pull lands in the bronze partition of the day its data interval starts in, so the
   // 00:15 pull (23:15 to 00:15) closes the day before.
   schedule: { cron: "15 * * * *", timeZone: "UTC", args: { dataset: "service_requests", bucket: "etl-lake" } },
+  example: "--dataset service_requests --bucket file:.etl/demo/lake",
+  outputs: (args) => [`${locationUrl(args.bucket)}/bronze/${args.dataset}/`],
   async run(args, ctx) {
     const dataset = await loadDataset(args.dataset);
     if (!dataset.api) throw new UsageError(`--dataset ${dataset.name} is not fed by an API (its file declares no api source)`);

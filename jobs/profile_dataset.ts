@@ -35,6 +35,7 @@ export const JOB = defineJob({
   },
   // One Pushgateway group per dataset (or prefix): profiling one must not erase another's gauges.
   metricsGroup: (args) => ({ dataset: args.dataset ?? `prefix:${args.prefix}` }),
+  example: "--dataset service_requests --bucket file:.etl/demo/lake --date 2026-11-03",
   async run(args, ctx) {
     const dataset = args.dataset === undefined ? undefined : await loadDataset(args.dataset);
     const store = await ctx.objectStore(args.bucket);

@@ -28,6 +28,7 @@ export const JOB = defineJob({
   // Not `prefix`: the gateway overwrites a sample's label with the group's label of the same name.
   // The depth too: two schedules over one prefix at two depths push the same gauges.
   metricsGroup: (args) => ({ bucket: locationLabel(args.bucket), listed_prefix: args.prefix ?? "", depth: String(args.depth) }),
+  example: "--bucket etl-lake --depth 2",
   async run(args, ctx) {
     const store = await ctx.objectStore(args.bucket);
     await requireExists(store, "--bucket");

@@ -24,6 +24,7 @@ export const JOB = defineJob({
     grace: arg.text("a run that started later than this after its slot is late; slots younger than this are not judged yet", { default: "10m", ...DURATION }),
   },
   schedule: SCHEDULE,
+  example: "--since 25h --job get_s3_files",
   async run(args, ctx) {
     const sinceMs = durationMs(args.since)!;
     const graceMs = durationMs(args.grace)!;

@@ -12,6 +12,7 @@ export const JOB = defineJob({
     ...PACKAGE_ARGS,
     dagFolder: arg.text("Airflow's DAG folder; the package goes into its <package> subfolder", { env: "AIRFLOW__CORE__DAGS_FOLDER", placeholder: "<dir>" }),
   },
+  example: "--dag-bucket etl-dags --env prod --package etl --dag-folder /opt/airflow/dags",
   async run(args, ctx) {
     const store = await ctx.objectStore(args.dagBucket);
     await requireExists(store, "--dag-bucket");

@@ -38,6 +38,13 @@ export const JOB = defineJob({
     args: { bucket: "etl-lake", prefix: "decrypted/partner_payments/", destination: "bronze/partner_payments/dt={date}/" },
     resources: { memory: "512Mi", tmp: "24Gi" },
   },
+  example: "--bucket etl-lake --prefix inbox/ --destination bronze/service_requests/dt={date}/",
+  // The day's folder when the day is known here, else the folder above the days' ({date} is today's then).
+  outputs: ({ bucket, date, destination }, run) => {
+    const day = date ?? run.partitionDate;
+    const at = destination.indexOf("{date}");
+    return [`${locationUrl(bucket)}/${day || at < 0 ? destination.replaceAll("{date}", day!) : destination.slice(0, destination.lastIndexOf("/", at) + 1)}`];
+  },
   async run(args, ctx) {
     const day = args.date ?? ctx.partitionDate ?? new Date().toISOString().slice(0, 10);
     const prefix = args.prefix ?? "inbox/";

@@ -20,6 +20,8 @@ export interface ArgSpec<T> {
   /** Environment variables read when the flag is absent, before the default. */
   fromEnv?: (env: Record<string, string | undefined>) => string | undefined;
   envHelp?: string;
+  /** The values the flag takes, when it takes one of a list; shown in help. */
+  choices?: readonly string[];
   /** Validates the raw text (undefined when absent and no default) into the typed value. */
   schema: v.GenericSchema<string | boolean | string[] | undefined, T>;
 }
@@ -84,6 +86,16 @@ function text(help: string, options: Common & { placeholder?: string; pattern?: 
   return {
     ...valueFlag(help, options.placeholder ?? "<text>", options),
     schema: v.pipe(v.string(REQUIRED), v.regex(options.pattern ?? /[^]*/, options.patternHelp ?? "is malformed")),
+  };
+}
+
+/** One of `choices`: the help lists them, and so does the error for any other value. */
+function choice(help: string, choices: readonly string[], options: Common & { placeholder?: string } = {}): ArgSpec<string> {
+  const listed = choices.join(", ") || "(none)";
+  return {
+    ...valueFlag(help, options.placeholder ?? "<name>", options),
+    choices,
+    schema: v.pipe(v.string(REQUIRED), v.check((value) => choices.includes(value.trim()), `must be one of: ${listed}`), v.transform((value) => value.trim())),
   };
 }
 
@@ -191,7 +203,7 @@ function rest(help: string): ArgSpec<string[]> {
   return { help, kind: "rest", placeholder: "-- <args...>", schema: v.optional(v.array(v.string()), []) };
 }
 
-export const arg = { integer, number, text, optionalText, date, optionalDate, keyPrefix, location, flag, shard, rest, optional };
+export const arg = { integer, number, text, choice, optionalText, date, optionalDate, keyPrefix, location, flag, shard, rest, optional };
 
 /**
  * The argv that gives `values` back to a job whose arguments are `specs`: the inverse of parsing,

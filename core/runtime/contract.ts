@@ -46,6 +46,13 @@ export interface JobDefinition<S extends ArgSpecs> {
   description: string;
   lane: Lane;
   args: S;
+  /** One typical invocation's arguments, shown by `--help` as `etl <name> <example>`. */
+  example?: string;
+  /**
+   * Where a run with these arguments writes its results (bucket or directory URLs, with their
+   * prefix), shown at the end of a run on a terminal.
+   */
+  outputs?(args: ArgValues<S>, run: { partitionDate: string | undefined }): string[];
   /** The job's one schedule (its name is "default"), or several under `schedules`. */
   schedule?: JobSchedule<S>;
   /**

@@ -12,6 +12,7 @@ import { formatLogicalDate } from "./logical_date";
 import type { Metrics } from "../metrics/metrics";
 import { parseJobArgv } from "./parse_args";
 import { RunProgress } from "./progress";
+import { formatRunStart, formatRunSummary, type RunSummaryView } from "./run_summary_text";
 import type { RunMetrics } from "../metrics/pushgateway";
 import { isMissingTable } from "../db/missing_table";
 import { isPermissionDenied, permissionDenial } from "../db/permission_denied";
@@ -58,6 +59,8 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
   }).child({ job: job.name, runId });
 
   let finished = false;
+  /** Past parsing and configuration: the run has a context and its job.started line. */
+  let runStarted = false;
   let ledger: RunLedger | undefined;
   /** The job's metrics, once the run has a context: their gauges go with the push. */
   let jobMetrics: Metrics | undefined;
@@ -80,16 +83,34 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
       const grouping = parsed && "args" in parsed ? job.metricsGroup?.(parsed.args, config) : undefined;
       await pushRunMetrics(config.pushgatewayUrl, { job: job.name, shard: shardOf(parsed), grouping, status, exitCode, durationMs, counts, metrics: fields.metrics, gauges: jobMetrics?.gauges() }, log);
     }
-    // The summary is the run's last line.
-    log.info("job finished", { event: "job.finished", status, exitCode, durationMs, ...fields });
+    // The summary is the run's last line; a terminal gets it in words (core/runtime/run_summary_text.ts).
+    log.info("job finished", { event: "job.finished", status, exitCode, durationMs, ...fields }, { pretty: false });
+    if (log.format === "pretty") write(redactText(formatRunSummary(summaryView(status, exitCode, durationMs, fields), process.stdout.columns || 100), secrets));
     return exitCode;
   };
+  /** What the terminal's summary shows (only a run that started has arguments, outputs and a ledger row). */
+  const summaryView = (status: RunStatus, exitCode: number, durationMs: number, fields: Record<string, unknown>): RunSummaryView => ({
+    job: job.name,
+    runId,
+    status,
+    exitCode,
+    durationMs,
+    counts: (fields.counts ?? {}) as Record<string, number>,
+    bytes: progress?.snapshot().bytes,
+    error: fields.error as string | undefined,
+    reason: fields.reason as string | undefined,
+    outputs: runStarted && parsed && "args" in parsed ? job.outputs?.(parsed.args, { partitionDate: resources.context.partitionDate }) : undefined,
+    dryRun: runStarted && parsed && "args" in parsed ? parsed.dryRun : false,
+    recorded: ledger !== undefined,
+    started: runStarted,
+  });
   const fail = (error: unknown, done: Record<string, unknown> = { counts: {} }): Promise<number> => {
     // Wherever a permission denial surfaced (the ledger, a repository), a grant is what it needs: exit 2.
     error = permissionDenial(error, config?.databaseUrl && databaseRole(config.databaseUrl)) ?? error;
     const exitCode = exitCodeOf(error);
     const message = redactText(errorMessage(error), secrets);
-    log.error(message, { error: { name: (error as Error)?.name, code: (error as EtlError)?.code } });
+    // On a terminal the summary says it, once.
+    log.error(message, { error: { name: (error as Error)?.name, code: (error as EtlError)?.code } }, { pretty: false });
     if (exitCode === EXIT.failed && error instanceof Error && error.stack) log.debug("stack", { stack: redactText(error.stack, secrets) });
     return finish("failed", exitCode, { ...done, error: message });
   };
@@ -174,16 +195,16 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
   jobMetrics = context.metrics;
   const args = recordedArgs(parsed.args, secrets);
   const shard = shardOf(parsed);
-  log.info("job started", {
-    event: "job.started",
-    args,
+  const particulars = {
     dryRun: parsed.dryRun,
     ...(parsed.logicalDate && { logicalDate: formatLogicalDate(parsed.logicalDate) }),
     ...(dataInterval && { dataInterval: { start: dataInterval.start.toISOString(), end: dataInterval.end.toISOString() } }),
     ...(schedule && { schedule: schedule.name }),
-    ...(parsed.force && { force: true }),
+    ...(parsed.force && { force: true as const }),
     ...(replay && { replay: { items: replay.length } }),
-  });
+  };
+  log.info("job started", { event: "job.started", args, ...particulars }, { pretty: formatRunStart(particulars) });
+  runStarted = true;
 
   let exitCode: number;
   try {

@@ -22,6 +22,12 @@ export function datasetNames(): string[] {
   return datasets().map((d) => d.name);
 }
 
+/** The datasets an HTTP API feeds (their file declares `api`): the ones ingest_api pulls. */
+export async function apiDatasetNames(): Promise<string[]> {
+  const loaded = await Promise.all(datasetNames().map((name) => loadDataset(name)));
+  return loaded.filter((dataset) => dataset.api).map((dataset) => dataset.name);
+}
+
 /** The dataset `name`; an unknown one is a usage error naming the known ones. */
 export async function loadDataset(name: string, flag = "--dataset"): Promise<Dataset> {
   const entry = datasets().find((d) => d.name === name);

@@ -38,11 +38,17 @@ test("on a terminal, one live progress line sits under the log lines and never g
   // ...and the terminal ends with the log lines alone, each whole, in order, the live line gone.
   const shown = screen(raw);
   expect(shown.some((l) => l.includes("▸"))).toBe(false);
-  expect(shown).toHaveLength(4);
-  expect(shown[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[probe [0-9a-f]{8}\] job started event=job.started/);
+  expect(shown).toHaveLength(7);
+  expect(shown[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[probe [0-9a-f]{8}\] job started$/);
   expect(shown[1]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[probe [0-9a-f]{8}\] a log line between items item=5$/);
   expect(shown[2]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[probe [0-9a-f]{8}\] a log line between items item=10$/);
-  expect(shown[3]).toMatch(/job finished event=job.finished status=succeeded exitCode=0 .*counts=\{"done":12,"failed":0\}/);
+  // Then the summary in words (core/runtime/run_summary_text.ts), the bytes the progress counted.
+  expect(shown.slice(3)).toEqual([
+    expect.stringMatching(/^✔ probe succeeded in \d\.\ds$/),
+    "  done 12 · failed 0",
+    expect.stringMatching(/^  transferred 12\.0 MiB at \d+\.\d MiB\/s$/),
+    expect.stringMatching(/^  run      [0-9a-f-]{36} \(not recorded: no DATABASE_URL\)$/),
+  ]);
 });
 
 test("without a terminal, a job.progress event every interval with done, total, rate and ETA", async () => {
