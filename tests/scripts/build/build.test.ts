@@ -100,6 +100,10 @@ describe("compiled binary", () => {
     const runs = JSON.parse((await runBinary("etl", ["runs", "--json"], { DATABASE_URL: db.url })).stdout);
     expect(runs[0]).toMatchObject({ runId: run.summary!.runId, job: "get_s3_files", status: "succeeded", exitCode: 0, counts: { copied: 1 } });
     expect((await runBinary("etl", ["dlq", "list"], { DATABASE_URL: db.url })).stdout).toBe("no open dead letters\n");
+    // etl report too, over the schedules the binary carries: each of get_s3_files's four shards is a row of the page.
+    const page = join(probeDir, "status.html");
+    expect((await runBinary("etl", ["report", "--output", page, "--days", "1"], { DATABASE_URL: db.url })).stdout).toBe(`${page}\n`);
+    expect(readFileSync(page, "utf8").match(/data-schedule="get_s3_files" data-shard="\d\/4"/g)?.length).toBeGreaterThanOrEqual(4);
     // etl migrate reads the same embedded list: nothing left to apply.
     expect((await runBinary("etl", ["migrate"], { DATABASE_URL: db.url })).summary).toMatchObject({ status: "succeeded", counts: { pending: 0 } });
     const fresh = await createTestDatabase();
