@@ -155,7 +155,7 @@ describe("profile_dataset on a silver partition", () => {
     expect(run.events.find((e) => e.msg === "check failed" && e.check === "in_set_status")).toMatchObject({ level: "error", failing: maybes.length });
 
     const html = readFileSync(join(lake, "silver/service_requests/dt=2026-11-01/_profile/profile.html"), "utf8");
-    expect(html).toContain("<td>reporter_email</td>");
+    expect(html).toContain(`data-column="reporter_email"`);
     expect(html).toContain("in_set_status");
     expect(html).not.toMatch(/<script|https?:\/\/|\ssrc=|<link/);
 

@@ -106,7 +106,8 @@ export const passingPercent = (share: number) => `${Math.floor(share * 10_000 + 
 /** Each planned check's outcome; samples and failures files are added for the failing ones afterwards. */
 export function evaluateChecks(planned: readonly PlannedCheck[], inputs: CheckInputs): CheckResult[] {
   return planned.map((p, i) => {
-    const base = { name: p.name, kind: p.check.kind, columns: [...checkColumns(p.check)], severity: p.severity, mostly: p.mostly };
+    const range = p.check.kind === "between" ? { range: { ...(p.check.min !== undefined ? { min: p.check.min } : {}), ...(p.check.max !== undefined ? { max: p.check.max } : {}) } } : {};
+    const base = { name: p.name, kind: p.check.kind, columns: [...checkColumns(p.check)], severity: p.severity, mostly: p.mostly, ...range };
     if (p.skipped) return { ...base, status: "skipped", failing: 0, evaluated: 0, passingShare: 1, detail: `skipped: ${p.skipped}` };
     const measured = p.missing ? { failing: 1, evaluated: 1, detail: p.missing } : measure(p, i, inputs);
     const passingShare = measured.evaluated ? (measured.evaluated - measured.failing) / measured.evaluated : 1;
@@ -143,7 +144,9 @@ function measure(p: PlannedCheck, i: number, inputs: CheckInputs): { failing: nu
       const newest = inputs.aggregates[`c${i}_newest`];
       if (typeof newest !== "number") return { failing: 1, evaluated: 1, detail: `${check.column} has no value` };
       const hours = (inputs.referenceTime.getTime() / 1000 - newest) / 3600;
-      const detail = `newest ${check.column} ${new Date(newest * 1000).toISOString()}, ${hours.toFixed(1)} h before ${inputs.referenceTime.toISOString()} (at most ${check.maxAgeHours} h)`;
+      // A newest value later than the reference time (a clock ahead, a partition judged at its day's end) is "after" it, not "-8.3 h before".
+      const when = `${Math.abs(hours).toFixed(1)} h ${hours < 0 ? "after" : "before"}`;
+      const detail = `newest ${check.column} ${new Date(newest * 1000).toISOString()}, ${when} ${inputs.referenceTime.toISOString()} (at most ${check.maxAgeHours} h)`;
       return { failing: hours > check.maxAgeHours ? 1 : 0, evaluated: 1, detail };
     }
     case "schema": {

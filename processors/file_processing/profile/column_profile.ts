@@ -23,7 +23,7 @@ const DISTINCT_BATCH = 10;
 const CANDIDATE_ROWS = 100_000;
 
 /** Alias of column i's typed value in `projected` (clear of any column's own name). */
-const valueAlias = (i: number) => `"__v${i}"`;
+export const valueAlias = (i: number) => `"__v${i}"`;
 
 /**
  * `profiled` with each column's typed value beside its raw one, so a cast is written once and
@@ -39,6 +39,8 @@ export interface MainPass {
   columns: Record<string, ColumnProfile>;
   /** The caller's extra aggregates (check counts), by alias. */
   extras: Record<string, unknown>;
+  /** Per numeric or temporal column with a value, its least and greatest value as a number (seconds since the epoch for temporal ones): the histograms' range. */
+  ranges: Map<string, { min: number; max: number }>;
 }
 
 /**
@@ -55,6 +57,7 @@ export async function scanColumns(db: ProfileSql, columns: readonly ProfiledColu
   }
   const rows = Number(row.rows);
   const profiles: Record<string, ColumnProfile> = {};
+  const ranges = new Map<string, { min: number; max: number }>();
   for (const [i, c] of columns.entries()) {
     const get = (metric: string) => row[`a${i}_${metric}`];
     const count = Number(get("count"));
@@ -76,13 +79,15 @@ export async function scanColumns(db: ProfileSql, columns: readonly ProfiledColu
     if (c.kind === "numeric" || c.kind === "temporal") {
       const q = (get("quantiles") as Array<number | string | null> | null) ?? [];
       profile.quantiles = Object.fromEntries(QUANTILE_NAMES.map((name, k) => [name, q[k] ?? null]));
+      const [min, max] = c.kind === "numeric" ? [finite(get("min")), finite(get("max"))] : [finite(get("epoch_min")), finite(get("epoch_max"))];
+      if (min !== null && max !== null) ranges.set(c.name, { min, max });
     }
     if (c.kind === "text") profile.length = { min: finite(get("len_min")), mean: finite(get("len_mean")), max: finite(get("len_max")) };
     if (c.casts) profile.notFit = Number(get("not_fit"));
     profiles[c.name] = profile;
   }
   const extraValues = Object.fromEntries(Object.keys(extras).map((alias) => [alias, row[`x_${alias}`]]));
-  return { rows, columns: profiles, extras: extraValues };
+  return { rows, columns: profiles, extras: extraValues, ranges };
 }
 
 function columnAggregates(c: ProfiledColumn, i: number): string[] {
@@ -107,7 +112,13 @@ function columnAggregates(c: ProfiledColumn, i: number): string[] {
       );
       break;
     case "temporal":
-      out.push(a(`min(${v})::varchar`, "min"), a(`max(${v})::varchar`, "max"), a(`approx_quantile(${v}, ${quantiles})::varchar[]`, "quantiles"));
+      out.push(
+        a(`min(${v})::varchar`, "min"),
+        a(`max(${v})::varchar`, "max"),
+        a(`approx_quantile(${v}, ${quantiles})::varchar[]`, "quantiles"),
+        a(`epoch(min(${v}))::double`, "epoch_min"),
+        a(`epoch(max(${v}))::double`, "epoch_max"),
+      );
       break;
     case "text":
       out.push(

@@ -16,7 +16,7 @@ export interface ProfileInputs {
   /** YYYY-MM-DD of a silver partition; null for files under a prefix. */
   partition: string | null;
   /** The committed partition's manifest. */
-  manifest?: { key: string; runId: string; committedAt: string; columns: SilverManifest["columns"] };
+  manifest?: { key: string; runId: string; committedAt: string; columns: SilverManifest["columns"] } & Pick<SilverManifest, "rejects" | "rows" | "rejected_inputs">;
   /** Where profile.json, profile.html and failures/ go, ending in "/". */
   outputPrefix: string;
 }
@@ -54,7 +54,7 @@ export async function partitionInputs(store: ObjectStore, dataset: Dataset, part
     format: "parquet",
     keys: manifest.files.map((f) => f.key),
     partition: partitionDate,
-    manifest: { key, runId: manifest.run_id, committedAt: manifest.committed_at, columns: manifest.columns },
+    manifest: { key, runId: manifest.run_id, committedAt: manifest.committed_at, columns: manifest.columns, rejects: manifest.rejects, rows: manifest.rows, rejected_inputs: manifest.rejected_inputs ?? [] },
     outputPrefix: partitionProfilePrefix(dataset, partitionDate),
   };
 }

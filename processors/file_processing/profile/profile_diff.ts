@@ -1,7 +1,5 @@
-import type { Dataset } from "../../../core/dataset";
 import type { Logger } from "../../../core/log";
 import { ObjectNotFoundError, type ObjectStore } from "../../../core/storage/object_store";
-import { PROFILE_FOLDER } from "./inputs";
 import { PROFILE_VERSION, type ColumnProfile, type ProfileChange, type ProfileDocument } from "./profile_document";
 
 /**
@@ -43,18 +41,6 @@ export async function readProfile(store: ObjectStore, key: string, log: Logger):
   if (document.version === PROFILE_VERSION) return document;
   log.warn("the earlier profile is of another version: no diff", { key: `${store.url}/${key}`, version: document.version });
   return undefined;
-}
-
-/** The key of the profile of the newest partition of the dataset before `partitionDate`, if any has one. */
-export async function previousPartitionProfile(store: ObjectStore, dataset: Dataset, partitionDate: string): Promise<string | undefined> {
-  const prefix = `silver/${dataset.name}/dt=`;
-  const pattern = new RegExp(`^${prefix}(\\d{4}-\\d{2}-\\d{2})/${PROFILE_FOLDER}profile\\.json$`);
-  let newest: { date: string; key: string } | undefined;
-  for await (const object of store.list(prefix)) {
-    const date = pattern.exec(object.key)?.[1];
-    if (date && date < partitionDate && (!newest || date > newest.date)) newest = { date, key: object.key };
-  }
-  return newest?.key;
 }
 
 const pct = (ratio: number) => `${(ratio * 100).toFixed(ratio > 0 && ratio < 0.01 ? 2 : 1)}%`;

@@ -21,6 +21,38 @@ export interface ProfileDocument {
   diff: ProfileDiff;
   /** Milliseconds per query, to see what a profile costs. */
   timings: Record<string, number>;
+  /** bronze_to_silver's rejects of the partition, by rule; absent for files under a prefix. */
+  rejects?: PartitionRejects;
+  /** The earlier profiles, oldest first (a partition's: the last partitions before it; a prefix's: the one it replaced). */
+  trend?: TrendPoint[];
+}
+
+/** What bronze_to_silver left out of the partition (silver/<dataset>/dt=<date>/<run>/_rejects.ndjson). */
+export interface PartitionRejects {
+  /** The rejects file; null when no row nor input was rejected. */
+  key: string | null;
+  /** Rows read from bronze and rows rejected (the manifest's rows.in and rows.rejected). */
+  rowsIn: number;
+  rows: number;
+  /** Per rule and column, most rows first, with a few of its rows. */
+  byRule: Array<{ rule: string; column: string | null; rows: number; sample: Array<{ file: string | null; value: string | null; row: Record<string, unknown> | null }> }>;
+  /** Bronze files left out because they could not be read. */
+  inputs: Array<{ key: string; rule: string; reason: string }>;
+}
+
+/** One earlier profile, reduced to what a trend shows. */
+export interface TrendPoint {
+  partition: string | null;
+  generatedAt: string;
+  runId: string;
+  key: string;
+  rows: number;
+  /** Per column, its share of nulls. */
+  nullRatio: Record<string, number>;
+  /** Per check, its status. */
+  checks: Record<string, CheckStatus>;
+  /** The rows bronze_to_silver rejected, when the profile recorded them. */
+  rejected?: number;
 }
 
 export interface ProfileSource {
@@ -28,8 +60,8 @@ export interface ProfileSource {
   store: string;
   format: "parquet" | "csv" | "ndjson";
   files: string[];
-  /** The committed partition's manifest and the run that built it. */
-  manifest?: { key: string; runId: string; committedAt: string };
+  /** The committed partition's manifest and the run that built it (`rows`: its rows in, out, rejected and duplicate). */
+  manifest?: { key: string; runId: string; committedAt: string; rows?: { in: number; out: number; rejected: number; duplicates: number } };
 }
 
 export interface ColumnProfile {
@@ -53,6 +85,11 @@ export interface ColumnProfile {
   stddev?: number | null;
   /** Approximate (t-digest) p05, p25, p50, p75, p95 of numeric and temporal columns. */
   quantiles?: Record<string, number | string | null>;
+  /**
+   * Numeric and temporal columns with a value: `counts[i]` values in [edges[i], edges[i + 1]) (the
+   * last bin includes its upper edge); edges are numbers, or ISO times for temporal columns.
+   */
+  histogram?: { edges: Array<number | string>; counts: number[] };
   /**
    * The most frequent values with exact counts, most frequent first (values as text). Above 10,000
    * values, a column's candidates are the frequent values (approx_top_k) of its first 100,000 rows;
@@ -95,6 +132,8 @@ export interface CheckResult {
   sample?: Array<Record<string, unknown>>;
   /** Where every failing row was written (key in the profile's store). */
   failuresKey?: string;
+  /** A between check's bounds, as declared. */
+  range?: { min?: number | string; max?: number | string };
 }
 
 export interface ProfileDiff {

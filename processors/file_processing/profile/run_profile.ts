@@ -15,6 +15,9 @@ import { findDuplicatedValues, profileDuplicates, type DuplicatedValues } from "
 import { stageFiles, type ProfileInputs } from "./inputs";
 import { PROFILE_VERSION, type ProfileDiff, type ProfileDocument } from "./profile_document";
 import { diffProfiles, profileKey, readProfile } from "./profile_diff";
+import { histogramColumns } from "./histogram";
+import { summarizeRejects } from "./rejects";
+import { readProfiles, trendOf } from "./trend";
 import { createProfiledRelation, type ProfiledColumn, type ProfileSql, type RelationOptions } from "./relation";
 import { renderProfileHtml } from "./render_html";
 import { publishProfileGauges } from "./profile_gauges";
@@ -26,6 +29,8 @@ export interface ProfileRunOptions extends ColumnScanOptions {
   dataset?: Dataset;
   /** The profile the diff compares with: the previous partition's, or the one already at the output. */
   previousProfileKey: string | undefined;
+  /** The earlier profiles the trend shows (profile.html): the last partitions', or the one at the output. */
+  trendProfileKeys?: readonly string[];
   /** What freshness checks measure against. */
   referenceTime: Date;
   /** Failing rows kept in profile.json per failing check. */
@@ -38,6 +43,9 @@ export interface ProfileRunOptions extends ColumnScanOptions {
   metrics: Metrics;
   counts: Counts;
 }
+
+// Rejected rows kept per rule in profile.json: the page shows them all; the rejects file has every one.
+const REJECT_SAMPLE_ROWS = 5;
 
 // DuckDB's messages when a later value of a CSV or JSON file does not fit the type it detected from a sample.
 const DETECTION_FAILED = /Conversion Error|Could not convert|CSV Error|Invalid Input Error.*(JSON|type)/i;
@@ -80,6 +88,7 @@ export async function runProfile(o: ProfileRunOptions): Promise<Counts> {
     const planned = dataset ? planChecks(dataset, columns, inputs.partition !== null) : [];
     const main = await timed("columns", () => scanColumns(db, columns, checkAggregates(planned)));
     await timed("values", () => countValues(db, columns, main, o));
+    await timed("histograms", () => histogramColumns(db, columns, main));
 
     const present = (names: readonly string[]) => names.every((n) => columns.some((c) => c.name === n));
     const key = dataset && present(dataset.primaryKey) ? [...dataset.primaryKey] : undefined;
@@ -106,7 +115,11 @@ export async function runProfile(o: ProfileRunOptions): Promise<Counts> {
       collectFailures(db, failing, { keyColumns: key ?? [], sampleRows: o.sampleRows, dir: join(work, "failures"), outputPrefix: inputs.outputPrefix, write: !o.dryRun }),
     );
 
-    const previous = o.previousProfileKey ? await readProfile(store, o.previousProfileKey, log) : undefined;
+    const manifest = inputs.manifest;
+    const rejectsFile = manifest?.rejects ? (await stageFiles(store, [manifest.rejects.key], join(work, "files")))[0] : undefined;
+    const rejects = manifest && (await timed("rejects", () => summarizeRejects(db, manifest, rejectsFile, REJECT_SAMPLE_ROWS)));
+    const earlier = await readProfiles(store, o.trendProfileKeys ?? [], log);
+    const previous = o.previousProfileKey ? (earlier.get(o.previousProfileKey) ?? (await readProfile(store, o.previousProfileKey, log))) : undefined;
     const diff: ProfileDiff = previous
       ? { against: { partition: previous.partition, runId: previous.runId, generatedAt: previous.generatedAt, key: o.previousProfileKey! }, changes: diffProfiles(previous, { rows: main.rows, columns: main.columns, duplicates, checks }) }
       : { against: null, changes: [] };
@@ -114,7 +127,7 @@ export async function runProfile(o: ProfileRunOptions): Promise<Counts> {
       version: PROFILE_VERSION,
       dataset: dataset?.name ?? null,
       partition: inputs.partition,
-      source: { store: store.url, format: inputs.format, files: inputs.keys, ...(inputs.manifest ? { manifest: { key: inputs.manifest.key, runId: inputs.manifest.runId, committedAt: inputs.manifest.committedAt } } : {}) },
+      source: { store: store.url, format: inputs.format, files: inputs.keys, ...(manifest ? { manifest: { key: manifest.key, runId: manifest.runId, committedAt: manifest.committedAt, rows: manifest.rows } } : {}) },
       generatedAt: new Date().toISOString(),
       runId: o.runId,
       rows: main.rows,
@@ -123,6 +136,8 @@ export async function runProfile(o: ProfileRunOptions): Promise<Counts> {
       checks,
       diff,
       timings,
+      ...(rejects ? { rejects } : {}),
+      trend: trendOf(earlier),
     };
 
     report(document, o);

@@ -3,7 +3,8 @@ import { UsageError } from "../../../core/errors";
 import type { ObjectStore } from "../../../core/storage/object_store";
 import type { Logger } from "../../../core/log";
 import { NothingToProfileError, partitionInputs, prefixInputs, type ProfileInputs } from "./inputs";
-import { previousPartitionProfile, profileKey, readProfile } from "./profile_diff";
+import { profileKey, readProfile } from "./profile_diff";
+import { earlierPartitionProfiles } from "./trend";
 
 const DAY_MS = 86_400_000;
 
@@ -12,12 +13,14 @@ export interface ProfileTarget {
   inputs: ProfileInputs;
   referenceTime: Date;
   previousProfileKey: string | undefined;
+  /** The earlier profiles the page's trend shows (the previous one among them). */
+  trendProfileKeys: string[];
 }
 
 /**
  * From the flags: with `prefix`, the files under it (diffed with the profile already at the
  * output); else the dataset's committed partition of `date` (default: the logical date's day),
- * diffed with the newest earlier partition's profile.
+ * diffed with the newest earlier partition's profile, its trend over the earlier partitions' profiles.
  */
 export async function resolveProfileTarget(o: {
   store: ObjectStore;
@@ -31,7 +34,8 @@ export async function resolveProfileTarget(o: {
   if (o.prefix !== undefined) {
     if (o.date) throw new UsageError("--date names a dataset's partition; with --prefix the files under the prefix are profiled: give one or the other");
     const inputs = await prefixInputs(o.store, o.prefix, o.outPrefix ?? `${o.prefix}_profile/`);
-    return { inputs, referenceTime: o.logicalDate ?? new Date(), previousProfileKey: profileKey(inputs.outputPrefix) };
+    const previous = profileKey(inputs.outputPrefix);
+    return { inputs, referenceTime: o.logicalDate ?? new Date(), previousProfileKey: previous, trendProfileKeys: [previous] };
   }
   if (!o.dataset) throw new UsageError("give --dataset D (its silver partition is profiled) or --prefix P (the files under it are)");
   if (o.outPrefix !== undefined) throw new UsageError("--out-prefix applies with --prefix; a partition's profile goes to silver/<dataset>/dt=<date>/_profile/");
@@ -39,11 +43,9 @@ export async function resolveProfileTarget(o: {
   if (!partitionDate) throw new UsageError("give the partition with --date YYYY-MM-DD or --logical-date");
   // A past partition is judged at its day's end, so a backfilled profile's freshness means what it did that day.
   const dayEnd = Date.parse(`${partitionDate}T00:00:00Z`) + DAY_MS;
-  return {
-    inputs: await partitionInputs(o.store, o.dataset, partitionDate),
-    referenceTime: o.logicalDate ?? new Date(Math.min(Date.now(), dayEnd)),
-    previousProfileKey: await previousPartitionProfile(o.store, o.dataset, partitionDate),
-  };
+  const inputs = await partitionInputs(o.store, o.dataset, partitionDate);
+  const earlier = await earlierPartitionProfiles(o.store, o.dataset, partitionDate);
+  return { inputs, referenceTime: o.logicalDate ?? new Date(Math.min(Date.now(), dayEnd)), previousProfileKey: earlier[0], trendProfileKeys: earlier };
 }
 
 /**
