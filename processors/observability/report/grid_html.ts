@@ -35,6 +35,7 @@ const LEGEND: Record<CellKind, string> = {
 
 // A day strip shows its cells' labels while they fit: a daily or four-times-a-day schedule.
 const LABELLED_UP_TO = 4;
+const SPACED_UP_TO = 96;
 
 const isProblem = (kind: CellKind) => BREACH_KINDS.has(kind) || WARNING_KINDS.has(kind) || kind === "running";
 
@@ -96,8 +97,10 @@ function stripHtml(row: ScheduleRow, cells: readonly SlotCell[], anchors: Readon
       return target ? `<a ${attributes} href="#${target}">${label}</a>` : `<span ${attributes}>${label}</span>`;
     })
     .join("");
-  // A labelled cell is as wide as its label; the dense ones share the day's width.
-  return `<div class="strip${labelled ? " labelled" : ""}" style="grid-template-columns:repeat(${cells.length},minmax(0,${labelled ? "150px" : "1fr"}))">${body}</div>`;
+  // A labelled cell is as wide as its label; the dense ones share the day's width, without gaps
+  // past a quarter-hourly schedule (288 five-minute cells and their gaps are wider than a day's column).
+  const columns = `grid-template-columns:repeat(${cells.length},minmax(0,${labelled ? "150px" : "1fr"}))${cells.length > SPACED_UP_TO ? ";gap:0" : ""}`;
+  return `<div class="strip${labelled ? " labelled" : ""}" style="${columns}">${body}</div>`;
 }
 
 function cellTitle(row: ScheduleRow, cell: SlotCell): string {

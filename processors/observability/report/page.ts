@@ -67,7 +67,7 @@ function freshnessHtml(f: FreshnessSection, now: Date): string {
       const detail = result.error ?? Object.entries(result.detail ?? {}).map(([k, v]) => `${k}: ${v}`).join(", ");
       const unbuilt = result.unbuilt ? `; bronze of dt=${result.unbuilt.partition} unbuilt for ${formatDuration(result.unbuilt.waiting_in_s * 1000)} (${result.unbuilt.files} files)` : "";
       return `<tr id="${anchor("freshness", source.name)}" data-source="${esc(source.name)}" data-status="${esc(result.status)}"><td><b>${esc(source.name)}</b><div class="meta">${esc(source.description)}</div></td><td>${esc(source.kind)}</td><td><span class="badge s-${FRESHNESS_BADGE[result.status]}">${esc(result.status)}</span></td>
-<td>${result.max_loaded_at ? `${esc(time(result.max_loaded_at))}<div class="meta">${esc(age(result.max_loaded_at, now))}</div>` : `<span class="muted">never</span>`}</td><td>${lag === null ? "-" : esc(formatDuration(lag * 1000))}</td><td>${esc(source.warnAfter)} / ${esc(source.errorAfter)}</td><td class="detail">${esc(detail + unbuilt)}</td></tr>`;
+<td class="when">${result.max_loaded_at ? `${esc(time(result.max_loaded_at))}<div class="meta">${esc(age(result.max_loaded_at, now))}</div>` : `<span class="muted">never</span>`}</td><td>${lag === null ? "-" : esc(formatDuration(lag * 1000))}</td><td>${esc(source.warnAfter)} / ${esc(source.errorAfter)}</td><td class="detail">${esc(detail + unbuilt)}</td></tr>`;
     })
     .join("");
   const last = f.lastSourcesRun;
@@ -95,14 +95,14 @@ function deadLettersHtml(b: BacklogSection, now: Date): string {
   const { byJob, listed, open } = b.deadLetters;
   if (!open) return `<section id="dead-letters"><h2>Dead letters</h2><p class="ok-text">No open dead letter.</p></section>`;
   const summary = byJob
-    .map((row) => `<tr data-job="${esc(row.job)}" data-dataset="${esc(row.dataset ?? "")}" data-open="${row.open}"><td><a href="#${anchor("dlq", row.job)}">${esc(row.job)}</a></td><td>${esc(row.dataset ?? "-")}</td><td class="num">${row.open}</td><td>${esc(time(row.oldestFailedAt))}<div class="meta">${esc(age(row.oldestFailedAt, now))}</div></td><td>${esc(age(row.lastFailedAt, now))}</td><td>${command("etl", "dlq", "list", "--job", row.job)}</td></tr>`)
+    .map((row) => `<tr data-job="${esc(row.job)}" data-dataset="${esc(row.dataset ?? "")}" data-open="${row.open}"><td><a href="#${anchor("dlq", row.job)}">${esc(row.job)}</a></td><td>${esc(row.dataset ?? "-")}</td><td class="num">${row.open}</td><td class="when">${esc(time(row.oldestFailedAt))}<div class="meta">${esc(age(row.oldestFailedAt, now))}</div></td><td>${esc(age(row.lastFailedAt, now))}</td><td>${command("etl", "dlq", "list", "--job", row.job)}</td></tr>`)
     .join("");
   const jobs = [...new Set(listed.map((l) => l.job))];
   const lists = jobs
     .map((job) => {
       const letters = listed.filter((l) => l.job === job);
       const items = letters
-        .map((l) => `<tr id="${anchor("dlq", job, String(l.id))}"><td>${esc(l.itemKey)}</td><td class="num">${l.attempts}</td><td>${esc(time(l.firstFailedAt))}</td><td>${esc(age(l.lastFailedAt, now))}</td><td class="detail">${esc(l.error)}</td><td>${command("etl", "runs", "show", l.lastRunId)}<br>${command("etl", "dlq", "replay", job, "--item", l.itemKey)}</td></tr>`)
+        .map((l) => `<tr id="${anchor("dlq", job, String(l.id))}"><td>${esc(l.itemKey)}</td><td class="num">${l.attempts}</td><td class="when">${esc(time(l.firstFailedAt))}</td><td>${esc(age(l.lastFailedAt, now))}</td><td class="detail">${esc(l.error)}</td><td>${command("etl", "runs", "show", l.lastRunId)}<br>${command("etl", "dlq", "replay", job, "--item", l.itemKey)}</td></tr>`)
         .join("");
       return `<h3 id="${anchor("dlq", job)}">${esc(job)}</h3><table class="list"><thead><tr><th>item</th><th>attempts</th><th>first failed</th><th>last failed</th><th>error</th><th>act</th></tr></thead><tbody>${items}</tbody></table>`;
     })
@@ -120,7 +120,7 @@ function quarantineHtml(b: BacklogSection, now: Date): string {
       if (!q.files.length) return `<p class="ok-text" data-bucket="${esc(q.bucket)}" data-quarantined="0">Nothing quarantined in ${esc(q.url)}.</p>`;
       const oldest = q.files[0]!;
       const rows = q.files
-        .map((file) => `<tr id="${anchor("quarantine", q.bucket, file.quarantineKey)}"><td>${esc(file.key)}<div class="meta">${esc(file.quarantineKey)}</div></td><td>${esc(file.job)}</td><td>${esc(file.rule)}</td><td class="num">${file.size}</td><td>${esc(time(file.quarantinedAt))}<div class="meta">${esc(age(file.quarantinedAt, now))}</div></td><td class="detail">${esc(file.detail)}</td><td>${command("etl", "quarantine", "release", file.quarantineKey, "--bucket", q.url, "--reason", "<why>")}</td></tr>`)
+        .map((file) => `<tr id="${anchor("quarantine", q.bucket, file.quarantineKey)}"><td>${esc(file.key)}<div class="meta">${esc(file.quarantineKey)}</div></td><td>${esc(file.job)}</td><td>${esc(file.rule)}</td><td class="num">${file.size}</td><td class="when">${esc(time(file.quarantinedAt))}<div class="meta">${esc(age(file.quarantinedAt, now))}</div></td><td class="detail">${esc(file.detail)}</td><td>${command("etl", "quarantine", "release", file.quarantineKey, "--bucket", q.url, "--reason", "<why>")}</td></tr>`)
         .join("");
       return `<h3 data-bucket="${esc(q.bucket)}" data-quarantined="${q.files.length}">${esc(q.url)}: ${esc(plural(q.files.length, "file"))}, the oldest ${esc(age(oldest.quarantinedAt, now))}</h3>
 <p class="note">${command("etl", "quarantine", "list", "--bucket", q.url)}</p>
