@@ -9,6 +9,7 @@ import type { Registry } from "../../runtime/registry";
 import { closestName } from "../suggest";
 import { formatAge, formatTable, tableWidth, useColour, type Column } from "../table";
 import { requireKnownJob } from "./known_job";
+import { OUTPUT_OPTIONS, outputOf } from "./output_flag";
 import { CommandUsageError, parseCommandArgs, parseLimit, runOperatorCommand } from "./operator";
 
 const USAGE = `etl dlq list [--job J] [--all] [--limit N] [-o wide|json]
@@ -32,8 +33,6 @@ list:
 replay           runs those items again through the job, with the arguments of the run that failed them
 discard          closes dead letters that will not be replayed, saying why (--reason)
 `;
-
-const OUTPUTS = ["wide", "json"] as const;
 
 /** `etl dlq`: the dead letters of every job (etl_dead_letters): list, replay through the job, discard. */
 export async function dlqCommand(args: string[], registry: Registry, io: CliIo): Promise<number> {
@@ -59,15 +58,11 @@ async function list(args: string[], registry: Registry, sql: Sql, io: CliIo): Pr
   const { values, positionals } = parseCommandArgs(
     "etl dlq list",
     args,
-    { job: { type: "string" }, all: { type: "boolean" }, limit: { type: "string" }, output: { type: "string", short: "o" }, json: { type: "boolean" } },
+    { job: { type: "string" }, all: { type: "boolean" }, limit: { type: "string" }, ...OUTPUT_OPTIONS },
     USAGE,
   );
   if (positionals.length) throw new CommandUsageError(`etl dlq list: unexpected argument "${positionals[0]}"\nusage: ${USAGE}`);
-  if (values.output !== undefined && !(OUTPUTS as readonly string[]).includes(values.output)) {
-    throw new CommandUsageError(`etl dlq list: -o must be one of ${OUTPUTS.join(", ")} (got "${values.output}")`);
-  }
-  if (values.json && values.output !== undefined && values.output !== "json") throw new CommandUsageError(`etl dlq list: --json and -o ${values.output} ask for two outputs; give one`);
-  const output = values.output ?? (values.json ? "json" : "table");
+  const output = outputOf("etl dlq list", values);
   // Dead letters come from runs: a job the ledger has runs of is known even when this binary lacks it.
   if (values.job !== undefined) await requireKnownJob("etl dlq list", values.job, registry, (job) => new JobRunRepository(sql).hasJob(job));
   const rows = await new DeadLetterAdmin(sql).list({ job: values.job, includeResolved: values.all === true, limit: parseLimit(values.limit, 200) });
@@ -79,32 +74,25 @@ async function list(args: string[], registry: Registry, sql: Sql, io: CliIo): Pr
     io.out(values.all ? "no dead letters\n" : "no open dead letters\n");
     return 0;
   }
-  const now = Date.now();
-  const age = (d: Date) => formatAge(now - d.getTime());
-  const resolution = (r: DeadLetterRow) => (r.resolution ? `${r.resolution}${r.resolutionReason ? `: ${r.resolutionReason}` : ""}` : "open");
-  const withResolution = values.all === true;
-  const colour = useColour(io);
-  if (output === "wide") {
-    const time = (d: Date | null) => d?.toISOString().replace(/\.\d+Z$/, "Z") ?? "-";
-    io.out(
-      formatTable(
-        [
-          { header: "JOB" }, { header: "ITEM" }, { header: "ATTEMPTS", align: "right" }, { header: "FIRST FAILED" }, { header: "LAST FAILED" },
-          { header: "AGE", align: "right" }, { header: "FIRST RUN" }, { header: "LAST RUN" },
-          ...(withResolution ? [{ header: "RESOLUTION" }, { header: "RESOLVED" }, { header: "RESOLVED BY" }] : []),
-          { header: "ERROR" },
-        ],
-        rows.map((r) => [
-          r.job, r.itemKey, String(r.attempts), time(r.firstFailedAt), time(r.lastFailedAt), age(r.firstFailedAt), r.runId, r.lastRunId,
-          ...(withResolution ? [resolution(r), time(r.resolvedAt), r.resolvedByRunId ?? "-"] : []),
-          r.error,
-        ]),
-        { colour },
-      ),
-    );
-    return 0;
-  }
-  // JOB and ITEM name the dead letter (dlq replay and discard take them): ERROR is cut first, then RESOLUTION.
+  const options = { withResolution: values.all === true, now: Date.now(), colour: useColour(io) };
+  io.out(output === "wide" ? wideTable(rows, options) : defaultTable(rows, { ...options, width: tableWidth(io.env) }));
+  return 0;
+}
+
+interface TableOptions {
+  withResolution: boolean;
+  now: number;
+  colour: boolean;
+}
+
+const resolutionOf = (r: DeadLetterRow) => (r.resolution ? `${r.resolution}${r.resolutionReason ? `: ${r.resolutionReason}` : ""}` : "open");
+
+/**
+ * JOB ITEM ATTEMPTS AGE LAST-FAILED RUN [RESOLUTION] ERROR within `width`. JOB and ITEM name the
+ * dead letter (dlq replay and discard take them), so ERROR is cut first, then RESOLUTION.
+ */
+function defaultTable(rows: DeadLetterRow[], options: TableOptions & { width: number }): string {
+  const age = (d: Date) => formatAge(options.now - d.getTime());
   const columns: Column[] = [
     { header: "JOB", shrink: 12, shrinkOrder: 2 },
     { header: "ITEM", shrink: 16, shrinkOrder: 2 },
@@ -112,26 +100,56 @@ async function list(args: string[], registry: Registry, sql: Sql, io: CliIo): Pr
     { header: "AGE", align: "right" },
     { header: "LAST FAILED", align: "right" },
     { header: "RUN" },
-    ...(withResolution ? [{ header: "RESOLUTION", shrink: 12, shrinkOrder: 1, colour: (cell: string) => (cell === "open" ? ("yellow" as const) : undefined) }] : []),
+    ...(options.withResolution ? [{ header: "RESOLUTION", shrink: 12, shrinkOrder: 1, colour: (cell: string) => (cell === "open" ? ("yellow" as const) : undefined) }] : []),
     { header: "ERROR", shrink: 16 },
   ];
-  io.out(
-    formatTable(
-      columns,
-      rows.map((r) => [
-        r.job,
-        r.itemKey,
-        String(r.attempts),
-        age(r.firstFailedAt),
-        age(r.lastFailedAt),
-        r.lastRunId.slice(0, 8),
-        ...(withResolution ? [resolution(r)] : []),
-        r.error,
-      ]),
-      { width: tableWidth(io.env), colour },
-    ),
+  return formatTable(
+    columns,
+    rows.map((r) => [
+      r.job,
+      r.itemKey,
+      String(r.attempts),
+      age(r.firstFailedAt),
+      age(r.lastFailedAt),
+      r.lastRunId.slice(0, 8),
+      ...(options.withResolution ? [resolutionOf(r)] : []),
+      r.error,
+    ]),
+    options,
   );
-  return 0;
+}
+
+/** Every column, nothing cut: timestamps, both runs' full ids, the whole error. */
+function wideTable(rows: DeadLetterRow[], options: TableOptions): string {
+  const time = (d: Date | null) => d?.toISOString().replace(/\.\d+Z$/, "Z") ?? "-";
+  const resolution: Column[] = options.withResolution ? [{ header: "RESOLUTION" }, { header: "RESOLVED" }, { header: "RESOLVED BY" }] : [];
+  return formatTable(
+    [
+      { header: "JOB" },
+      { header: "ITEM" },
+      { header: "ATTEMPTS", align: "right" },
+      { header: "FIRST FAILED" },
+      { header: "LAST FAILED" },
+      { header: "AGE", align: "right" },
+      { header: "FIRST RUN" },
+      { header: "LAST RUN" },
+      ...resolution,
+      { header: "ERROR" },
+    ],
+    rows.map((r) => [
+      r.job,
+      r.itemKey,
+      String(r.attempts),
+      time(r.firstFailedAt),
+      time(r.lastFailedAt),
+      formatAge(options.now - r.firstFailedAt.getTime()),
+      r.runId,
+      r.lastRunId,
+      ...(options.withResolution ? [resolutionOf(r), time(r.resolvedAt), r.resolvedByRunId ?? "-"] : []),
+      r.error,
+    ]),
+    { colour: options.colour },
+  );
 }
 
 async function discard(args: string[], sql: Sql, io: CliIo): Promise<number> {

@@ -7,6 +7,7 @@ import { formatLogicalDate } from "../../runtime/logical_date";
 import { closestName } from "../suggest";
 import { formatAge, formatCount, formatDuration, formatTable, tableWidth, useColour, type Colour, type Column } from "../table";
 import { requireKnownJob } from "./known_job";
+import { OUTPUT_OPTIONS, outputOf } from "./output_flag";
 import { CommandUsageError, parseCommandArgs, parseLimit, parseSince, runOperatorCommand } from "./operator";
 
 const USAGE = `etl runs [--job J] [--status S] [--since 24h] [--limit N] [-o wide|json]
@@ -32,8 +33,6 @@ etl runs show takes a run id or any unique prefix of one (4 characters or more).
 `;
 
 const STATUSES: LedgerStatus[] = ["running", "succeeded", "partial", "failed", "interrupted", "skipped", "lost"];
-const OUTPUTS = ["wide", "json"] as const;
-type Output = "table" | (typeof OUTPUTS)[number];
 // A prefix shorter than git's shortest abbreviation matches too much of a busy ledger to help.
 const MIN_PREFIX = 4;
 const CANDIDATES_SHOWN = 10;
@@ -63,8 +62,7 @@ export async function runsCommand(args: string[], registry: Registry, io: CliIo)
         status: { type: "string" },
         since: { type: "string" },
         limit: { type: "string" },
-        output: { type: "string", short: "o" },
-        json: { type: "boolean" },
+        ...OUTPUT_OPTIONS,
       },
       USAGE,
     );
@@ -104,14 +102,6 @@ export async function runsCommand(args: string[], registry: Registry, io: CliIo)
     io.out(output === "wide" ? wideTable(list, now, colour) : defaultTable(list, now, { width: tableWidth(io.env), colour }));
     return 0;
   });
-}
-
-/** `-o wide|json`, or `--json` (as before -o), or the table. */
-function outputOf(command: string, values: { output?: string; json?: boolean }): Output {
-  if (values.output === undefined) return values.json ? "json" : "table";
-  if (!(OUTPUTS as readonly string[]).includes(values.output)) throw new CommandUsageError(`${command}: -o must be one of ${OUTPUTS.join(", ")} (got "${values.output}")`);
-  if (values.json && values.output !== "json") throw new CommandUsageError(`${command}: --json and -o ${values.output} ask for two outputs; give one`);
-  return values.output as Output;
 }
 
 /**
