@@ -5,3 +5,13 @@ export function durationMs(text: string): number | undefined {
   const match = /^(\d+)\s*([smhdw])$/.exec(text.trim());
   return match ? Number(match[1]) * UNIT_MS[match[2]!]! : undefined;
 }
+
+/** A duration as a person reads it: "0.4s", "5.6s", "3m10s", "2h05m". */
+export function formatDuration(ms: number): string {
+  const seconds = ms / 1000;
+  if (seconds < 59.95) return `${seconds.toFixed(1)}s`;
+  const whole = Math.round(seconds);
+  if (whole < 3600) return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, "0")}s`;
+  const minutes = Math.round(whole / 60);
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
+}

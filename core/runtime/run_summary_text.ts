@@ -10,6 +10,7 @@
  *     run      4f0c5e1a-…  (etl runs show 4f0c5e1a)
  */
 import { colors } from "consola/utils";
+import { formatDuration } from "../duration";
 import type { Counts, RunStatus } from "./contract";
 
 export interface RunSummaryView {
@@ -38,7 +39,7 @@ export interface RunSummaryView {
 const EXIT_MEANING: Record<number, string> = {
   1: "an unexpected error",
   2: "usage or configuration: retrying cannot help",
-  3: "some items failed",
+  3: "some items failed, or a monitor found a breach",
   75: "transient: a dependency was unavailable, a retry may succeed",
   130: "SIGINT",
   143: "SIGTERM",
@@ -121,14 +122,4 @@ export function formatBytes(n: number): string {
   let i = 0;
   while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
   return i === 0 ? `${Math.round(n)} B` : `${n.toFixed(1)} ${units[i]}`;
-}
-
-/** "0.4s", "5.6s", "3m10s", "2h05m". */
-export function formatDuration(ms: number): string {
-  const seconds = ms / 1000;
-  if (seconds < 59.95) return `${seconds.toFixed(1)}s`;
-  const whole = Math.round(seconds);
-  if (whole < 3600) return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, "0")}s`;
-  const minutes = Math.round(whole / 60);
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
 }

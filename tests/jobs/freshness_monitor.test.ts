@@ -70,9 +70,13 @@ async function seedUpload(id: number, createdHoursAgo: number): Promise<void> {
 }
 
 /** Runs the processor over `sources`, as the job wires it, with a log and metrics of its own. */
-async function check(sources: FreshnessSource[], options: { now?: () => Date } = {}) {
+async function check(sources: FreshnessSource[], options: { now?: () => Date; format?: "json" | "pretty" } = {}) {
   const lines: string[] = [];
-  const log = createLogger({ format: "json", level: "debug", write: (line) => lines.push(line) });
+  const log = createLogger({ format: options.format ?? "json", level: "debug", write: (line) => lines.push(line) });
+  if (options.format === "pretty") {
+    await checkFreshness({ sources, probe: { freshness: new FreshnessRepository(db.sql, []), openStore: declaredBucketOpener(new Map(), () => Promise.reject(new Error("no store"))), signal: new AbortController().signal }, log, metrics: new Metrics(), signal: new AbortController().signal });
+    return { lines: lines.map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").slice(13)) };
+  }
   const metrics = new Metrics();
   const stores = new ObjectStores({ s3Endpoint: process.env.S3_ENDPOINT, awsRegion: "us-east-1" });
   const signal = new AbortController().signal;
@@ -274,6 +278,23 @@ describe("each kind at each level, by backdating its data", () => {
     const missing = await check([{ ...source, bucket: "no-such-bucket-here" }]);
     expect(missing.byName.inbound).toMatchObject({ status: "runtime error", error: "s3://no-such-bucket-here does not exist" });
   });
+});
+
+test("on a terminal: one short line per source, and no result document repeating them", async () => {
+  await seedRun("fresh_job", "succeeded", 1);
+  const { lines } = await check(
+    [
+      { name: "fresh_job", description: "", kind: "job_success", job: "fresh_job", warnAfter: "90m", errorAfter: "1d" },
+      { name: "never", description: "", kind: "job_success", job: "never", ...thresholds },
+      { name: "stale_job", description: "", kind: "job_success", job: "fresh_job", warnAfter: "10m", errorAfter: "30m" },
+    ],
+    { format: "pretty" },
+  );
+  expect(lines).toEqual([
+    expect.stringMatching(/^INFO   fresh_job ok: last loaded (59m59s|1h00m) ago \(warn after 90m, error after 1d\)\n$/),
+    "WARN   never never delivered: never never succeeded (etl_job_runs) (warn after 2h, error after 6h)\n",
+    expect.stringMatching(/^ERROR  stale_job error: last loaded (59m59s|1h00m) ago \(warn after 10m, error after 30m\)\n$/),
+  ]);
 });
 
 test("the result mirrors dbt's sources.json, and each source has its three gauges", async () => {

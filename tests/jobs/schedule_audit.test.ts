@@ -97,7 +97,7 @@ describe("schedule_audit", () => {
       ["2026-03-31T00:30:00.000Z", "2026-03-31T02:30:00+02:00", "lost", [lost]],
       ["2026-04-01T00:30:00.000Z", "2026-04-01T02:30:00+02:00", "failed", failed],
     ]);
-    expect(slots[0]).toMatchObject({ job, timeZone: "Europe/Berlin", delaySeconds: 1800, level: "warn" });
+    expect(slots[0]).toMatchObject({ auditedJob: job, timeZone: "Europe/Berlin", delaySeconds: 1800, level: "warn" });
     expect(slots[1]).toMatchObject({ level: "error" });
     expect(slots[4]).toMatchObject({ kind: "failed", level: "error" });
     expect(slots.flatMap((s) => s.runIds as string[])).not.toContain(onTime);
@@ -140,6 +140,25 @@ describe("schedule_audit", () => {
     expect(slots[1]!.runIds).toEqual(together);
   });
 
+  test("on a terminal: one line per schedule with problems, labelled with schedule_audit's own name, none per slot", async () => {
+    const job = "terminal_hourly";
+    await seedRun({ job, status: "succeeded", slot: "2026-11-21T10:00Z" });
+    await seedRun({ job: "terminal_sharded", status: "succeeded", slot: "2026-11-21T10:00Z", shard: "0/4" });
+    const lines: string[] = [];
+    const log = createLogger({ format: "pretty", level: "info", write: (line) => void lines.push(line.replace(/\x1b\[[0-9;]*m/g, "")) }).child({ job: "schedule_audit", runId: "abcdef12-0000-4000-8000-000000000000" });
+    const jobs = [
+      { name: job, schedule: { name: "default", cron: "0 * * * *" } },
+      { name: "terminal_sharded", schedule: { name: "default", cron: "0 10 * * *", shards: 4 } },
+    ];
+    // 10:00 to 13:00 (09:00 was before the first run ever): 10:00 on time, the three after it missed.
+    const counts = await auditSchedules({ jobs, runs: new SlotRunRepository(db.sql), sinceMs: 6 * 60 * MINUTE, graceMs: 10 * MINUTE, now: new Date("2026-11-21T14:05Z"), log, metrics: new Metrics() });
+    expect(counts).toMatchObject({ schedules: 2, missed: 6 });
+    expect(lines.map((l) => l.slice(13))).toEqual([
+      "ERROR [schedule_audit abcdef12] terminal_hourly (4 slots, UTC): 3 missed: 2026-11-21 11:00, 2026-11-21 12:00, 2026-11-21 13:00\n",
+      "ERROR [schedule_audit abcdef12] terminal_sharded (4 slots, UTC): 3 missed: 2026-11-21 10:00 (3 shards)\n",
+    ]);
+  });
+
   test("end to end on the real jobs: get_s3_files's four shards a night; exit 0, then 3 when a shard is missing", async () => {
     const now = Date.now();
     const nights = expectedSlots("0 2 * * *", "UTC", now - 3 * 86_400_000, now - 10 * MINUTE);
@@ -157,7 +176,11 @@ describe("schedule_audit", () => {
     expect(gap.exitCode).toBe(3);
     expect(gap.summary?.counts).toMatchObject({ missed: 1, failed: 1 });
     expect(gap.events.filter((e) => e.event === "schedule_audit.slot")).toMatchObject([
-      { job: "get_s3_files", slot: new Date(nights[nights.length - 1]!).toISOString(), shard: "2/4", kind: "missed", runIds: [] },
+      { job: "schedule_audit", auditedJob: "get_s3_files", slot: new Date(nights[nights.length - 1]!).toISOString(), shard: "2/4", kind: "missed", runIds: [] },
+    ]);
+    // One line per schedule with problems, the one a terminal shows in place of the slots' lines.
+    expect(gap.events.filter((e) => e.event === "schedule_audit.schedule")).toMatchObject([
+      { job: "schedule_audit", level: "error", auditedJob: "get_s3_files", schedule: "default", slots: nights.length * 4, problems: { missed: 1 } },
     ]);
 
     // Every schedule of the registry: the others have no runs in this ledger, so they miss.

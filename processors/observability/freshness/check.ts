@@ -7,7 +7,7 @@ import { writeBytes, type ObjectStore } from "../../../core/storage/object_store
 import { measureSource, type ProbeDependencies } from "./probe";
 import { criteriaOf, type FreshnessSource } from "./sources";
 import { sourcesArtefact, type MeasuredSource } from "./sources_json";
-import { STATUS_GAUGE, freshnessStatus, worseStatus, type FreshnessResult } from "./status";
+import { STATUS_GAUGE, freshnessLine, freshnessStatus, worseStatus, type FreshnessResult } from "./status";
 
 // Sources are measured side by side: most are one query, an s3_prefix is a listing that runs its
 // own 8 requests at once (probe.ts), so 4 keeps a run under 40 requests in flight.
@@ -59,11 +59,12 @@ export async function checkFreshness(o: FreshnessCheckOptions): Promise<Counts> 
     else counts.runtimeError++;
     publishGauges(o.metrics, result);
     const level = result.status === "pass" ? "info" : result.status === "warn" || result.status === "never delivered" ? "warn" : "error";
-    o.log[level]("freshness source", { event: "freshness.source", ...result, description: o.sources[i]!.description });
+    o.log[level]("freshness source", { event: "freshness.source", ...result, description: o.sources[i]!.description }, { pretty: freshnessLine(result) });
   }
   counts.failed = counts.error + counts.runtimeError;
   const elapsedTime = round((performance.now() - started) / 1000);
-  o.log.info("freshness", { event: "freshness.result", elapsed_time: elapsedTime, results });
+  // dbt's result document, for machines: a terminal has shown each of its results as a line already.
+  o.log.info("freshness", { event: "freshness.result", elapsed_time: elapsedTime, results }, { pretty: false });
   if (o.sourcesJson) {
     const { store, key, invocationId } = o.sourcesJson;
     const body = new TextEncoder().encode(JSON.stringify(sourcesArtefact(measured, { invocationId, generatedAt: now(), elapsedTime }), null, 2) + "\n");

@@ -3,6 +3,7 @@
  * its field names, statuses and thresholds, plus what was measured. The events carry this; the
  * artefact dbt's tools read is sources_json.ts, which keeps to what dbt's schema allows.
  */
+import { formatDuration } from "../../../core/duration";
 
 /** dbt's criteria period: freshness is declared in minutes, hours or days, as in dbt. */
 export type FreshnessPeriod = "minute" | "hour" | "day";
@@ -80,3 +81,19 @@ export function worseStatus<T extends Exclude<FreshnessStatus, "runtime error">>
 
 /** The value of etl_freshness_status: 0 ok, 1 warn, 2 error (a source that could not be measured included), 3 never delivered. */
 export const STATUS_GAUGE: Record<FreshnessStatus, number> = { pass: 0, warn: 1, error: 2, "runtime error": 2, "never delivered": 3 };
+
+/**
+ * One source's result as a terminal shows it, one line, e.g. "bronze_service_requests error: last
+ * loaded 7h00m ago (warn after 2h, error after 6h)". The event keeps every field.
+ */
+export function freshnessLine(result: FreshnessResult): string {
+  const threshold = (t: FreshnessThreshold) => `${t.count}${t.period[0]}`;
+  const criteria = `warn after ${threshold(result.criteria.warn_after)}, error after ${threshold(result.criteria.error_after)}`;
+  const status = result.status === "pass" ? "ok" : result.status;
+  if (result.status === "runtime error") return `${result.name} could not be measured: ${result.error}`;
+  const reason = result.detail?.reason;
+  const lag = result.max_loaded_at_time_ago_in_s;
+  const loaded = lag === null ? (reason ?? "nothing loaded yet") : `last loaded ${formatDuration(lag * 1000)} ago`;
+  const unbuilt = result.unbuilt ? `; bronze of ${result.unbuilt.partition} waiting ${formatDuration(result.unbuilt.waiting_in_s * 1000)} to be built (${result.unbuilt.files} file(s))` : "";
+  return `${result.name} ${status}: ${loaded}${unbuilt} (${criteria})`;
+}

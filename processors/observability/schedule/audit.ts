@@ -5,6 +5,7 @@ import type { Metrics } from "../../../core/metrics/metrics";
 import type { SlotRun } from "../../../repositories/slot_runs";
 import { expectedSlots, parseCron, Zone, type CronSpec } from "../../../core/runtime/cron";
 import { slotPartitions } from "../../../core/runtime/partition_days";
+import { scheduleId } from "../../../core/runtime/schedules";
 
 export const SLOT_KINDS = ["on_time", "late", "healed", "missed", "doubled", "lost", "failed", "running"] as const;
 export type SlotKind = (typeof SLOT_KINDS)[number];
@@ -53,8 +54,10 @@ export interface SlotVerdict {
 /**
  * Every schedule's slots from now - since to now - grace against its ledger rows by schedule and
  * logical date (a CronJob's run takes its slot from the Job's name, core/runtime/logical_date.ts),
- * one verdict per slot and shard. One `schedule_audit.slot` event per problem slot, a gauge
- * etl_schedule_slots{job,schedule,kind} for every kind, and counts per kind over all schedules.
+ * one verdict per slot and shard. One `schedule_audit.slot` event per problem slot (naming the
+ * job audited `auditedJob`), one `schedule_audit.schedule` event per schedule with problems (the
+ * line a terminal shows in their place), a gauge etl_schedule_slots{job,schedule,kind} for every
+ * kind, and counts per kind over all schedules.
  * `failed` is missed + doubled + lost + failed slots: above zero, the runner makes the run partial
  * (exit 3). A missed or failed slot of a partitioned job whose schedule looks back
  * (`lookbackDays`) is healed when a later slot that succeeded built its partition again.
@@ -70,13 +73,17 @@ export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
     const { name: schedule, timeZone = "UTC" } = job.schedule;
     const { zone, slots } = await judgeSchedule(job, o.runs, window);
     const counts = zeroCounts();
-    for (const { slot, shard, partition, verdict } of slots) {
+    const problems: JudgedSlot[] = [];
+    for (const judged of slots) {
+      const { slot, shard, partition, verdict } = judged;
       counts[verdict.kind]++;
       if (!PROBLEMS.has(verdict.kind)) continue;
-      const level = BREACHES.has(verdict.kind) ? "error" : "warn";
-      o.log[level]("schedule slot", {
+      problems.push(judged);
+      // The line is the audit's (job: schedule_audit, bound by the runner); the job it audited is a field.
+      // A terminal reads the schedule's line below instead of one line per slot.
+      o.log[levelOf(verdict.kind)]("schedule slot", {
         event: "schedule_audit.slot",
-        job: job.name,
+        auditedJob: job.name,
         schedule,
         slot: new Date(slot).toISOString(),
         slotLocal: zone.formatLocal(slot),
@@ -84,7 +91,12 @@ export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
         ...(shard === null ? {} : { shard }),
         ...(partition && { partition }),
         ...verdict,
-      });
+      }, { pretty: false });
+    }
+    if (problems.length) {
+      const worst = problems.some((p) => BREACHES.has(p.verdict.kind)) ? "error" : "warn";
+      const problemCounts = Object.fromEntries(SLOT_KINDS.filter((kind) => PROBLEMS.has(kind) && counts[kind]).map((kind) => [kind, counts[kind]]));
+      o.log[worst]("schedule problems", { event: "schedule_audit.schedule", auditedJob: job.name, schedule, timeZone, slots: slots.length, problems: problemCounts }, { pretty: scheduleLine(scheduleId(job.name, schedule), slots.length, problems, zone) });
     }
     for (const kind of SLOT_KINDS) {
       o.metrics.gauge("etl_schedule_slots", "Slots of the schedule in the audit window, by what became of them", { job: job.name, schedule, kind }, counts[kind]);
@@ -104,6 +116,27 @@ export async function auditSchedules(o: ScheduleAuditOptions): Promise<Counts> {
     running: total.running,
     failed: total.missed + total.doubled + total.lost + total.failed,
   };
+}
+
+const levelOf = (kind: SlotKind) => (BREACHES.has(kind) ? "error" : "warn");
+
+/**
+ * A schedule's problem slots in one line, by kind: the slots themselves when there are a few,
+ * else the first and the last, e.g. "db_metrics (72 slots, UTC): 72 missed: 2026-12-07 20:45 to
+ * 2026-12-08 02:40".
+ */
+function scheduleLine(id: string, slots: number, problems: readonly JudgedSlot[], zone: Zone): string {
+  const kinds = SLOT_KINDS.flatMap((kind) => {
+    const of = problems.filter((p) => p.verdict.kind === kind);
+    if (!of.length) return [];
+    // A sharded slot's shards are one time: "02:00 shard 2/4", or "02:00 (4 shards)".
+    const shards = new Map<number, string[]>();
+    for (const p of of) shards.set(p.slot, [...(shards.get(p.slot) ?? []), p.shard ?? ""]);
+    const times = [...shards].map(([slot, [first, ...more]]) => `${zone.formatLocal(slot).slice(0, 16).replace("T", " ")}${more.length ? ` (${more.length + 1} shards)` : first ? ` shard ${first}` : ""}`);
+    const shown = times.length <= 3 ? times.join(", ") : `${times[0]} to ${times.at(-1)}`;
+    return [`${of.length} ${kind.replace("_", " ")}: ${shown}`];
+  });
+  return `${id} (${slots} slot${slots === 1 ? "" : "s"}, ${zone.name}): ${kinds.join("; ")}`;
 }
 
 /** One slot and shard of a schedule, judged: its verdict and the runs that worked on it, oldest start first. */

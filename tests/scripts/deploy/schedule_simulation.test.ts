@@ -170,7 +170,7 @@ describe("a day and a morning with faults: two slots never started, a shard SIGK
     expect(audit).toMatchObject({ status: "failed", summary: { exitCode: 3 } });
     const pod = faulty.pods.filter((p) => p.cronJob.name === "schedule-audit").at(-1)!;
     const reported = pod.stdout.split("\n").filter((l) => l.includes('"schedule_audit.slot"')).map((l) => JSON.parse(l)).filter((e) => e.level === "error");
-    const shown = new Set(reported.map((e) => `${e.job}.${e.schedule} ${e.slot} ${e.kind}`));
+    const shown = new Set(reported.map((e) => `${e.auditedJob}.${e.schedule} ${e.slot} ${e.kind}`));
     // What should be there: the two slots never started, and every slot of the outage's hour.
     const expected = new Set<string>();
     for (const o of faulty.outcomes.filter((o) => o.slot >= DATABASE_DOWN.from && o.slot < DATABASE_DOWN.to)) {
