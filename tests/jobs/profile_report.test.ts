@@ -5,8 +5,10 @@
  * rejects file and the run ledger.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { ProfileDocument } from "../../processors/file_processing/profile/profile_document";
-import { startBrowser, type BrowserSession, type OpenedPage } from "../harness/browser";
+import { startBrowser, testOutputDir, type BrowserSession, type OpenedPage } from "../harness/browser";
 import { createTestDatabase, runCommand, type TestDatabase } from "../harness/fixtures";
 import { LAKE_KINDS, createLake, type Lake } from "../harness/lakes";
 
@@ -110,7 +112,9 @@ describe.each(LAKE_KINDS)("profile.html on a %s lake, in chromium", (kind) => {
     const p = JSON.parse(await lake.readText(`${prefix}profile.json`)) as ProfileDocument;
     const html = await lake.readText(`${prefix}profile.html`);
     const file = kind === "file" ? `${lake.dir}/${prefix}profile.html` : await lake.localCopy(`${prefix}profile.html`);
-    console.log(`profile.html (${kind} lake): ${html.length} bytes`);
+    // Beside the screenshot, to open after the lake is gone.
+    for (const name of ["profile.html", "profile.json"]) writeFileSync(join(testOutputDir(), `profile-${kind}-lake.${name.split(".")[1]}`), await lake.readText(`${prefix}${name}`));
+    console.log(`profile.html (${kind} lake): ${html.length} bytes, kept in ${testOutputDir()}`);
 
     const page = await browser.open(file, { width: 1280, height: 1000 });
     try {
@@ -194,7 +198,9 @@ describe.each(LAKE_KINDS)("profile.html on a %s lake, in chromium", (kind) => {
 test("raw partner files profiled under a prefix: FAIL, the values that do not fit their type, the earlier profile as its trend", async () => {
   const lake = await createLake("file");
   try {
-    await lake.write("inbox/acme/p.csv", [HEADER, "P-1,acme,10,12.50,EUR,2026-11-02,,2026-11-03T01:00:00Z", "P-2,acme,10,abc,JPY,2026-11-02,,2026-11-03T01:00:00Z"].join("\n") + "\n");
+    // A column the dataset does not declare, named to inject a script: the schema check fails naming it, as text.
+    const rows = [`${HEADER},<script>document.title='x'</script>`, "P-1,acme,10,12.50,EUR,2026-11-02,,2026-11-03T01:00:00Z,a", "P-2,acme,10,abc,JPY,2026-11-02,,2026-11-03T01:00:00Z,b"];
+    await lake.write("inbox/acme/p.csv", rows.join("\n") + "\n");
     const profile = () => runCommand(["jobs/profile_dataset.ts"], ["--bucket", lake.arg, "--prefix", "inbox/acme/", "--dataset", "partner_payments", "--logical-date", "2026-11-03T12:00:00Z"], { DATABASE_URL: "", PUSHGATEWAY_URL: "" });
     expect((await profile()).exitCode).toBe(3);
     expect((await profile()).exitCode).toBe(3);
@@ -209,6 +215,10 @@ test("raw partner files profiled under a prefix: FAIL, the values that do not fi
       expect(seen.checks.in_set_currency).toMatchObject({ pill: "FAIL", rows: ["partner acme · payment_id P-2 currency: JPY"] });
       expect(seen.rejected).toBeNull();
       expect(seen.body).toContain("1 not number");
+      expect(seen.scripts).toBe(0);
+      expect(seen.checks.schema).toMatchObject({ pill: "FAIL" });
+      expect(seen.body).toContain("not declared: <script>document.title='x'</script>");
+      expect(await page.evaluate("document.title")).toStartWith("FAIL · Profile");
       await page.screenshot("profile-prefix");
     } finally {
       await page.close();

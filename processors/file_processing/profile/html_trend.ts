@@ -12,19 +12,24 @@ const LETTER: Record<CheckStatus, string> = { failed: "F", warned: "W", passed: 
 export function trendTable(document: ProfileDocument): string {
   const points: TrendPoint[] = [...(document.trend ?? []), trendPoint(document, "")];
   const labels = points.map((p) => p.partition ?? shortTime(p.generatedAt));
-  const head = points.map((p, k) => `<th class="n${k === points.length - 1 ? " now" : ""}" title="${escapeHtml(`run ${p.runId}, ${p.generatedAt}`)}">${escapeHtml(labels[k]!.replace(/^\d{4}-/, ""))}</th>`).join("");
-  const cells = (value: (p: TrendPoint) => string) => points.map((p, k) => value(p).replace(/^<td/, k === points.length - 1 ? "<td data-now" : "<td")).join("");
-  const lines: string[] = [];
-  const series = (name: string, values: number[]) => `<tr data-series="${escapeHtml(name)}"><th>${escapeHtml(name)}</th><td>${sparklineSvg(name, values, labels)}</td>${cells((p) => `<td class=n>${formatNumber(values[points.indexOf(p)]!)}</td>`)}</tr>`;
-  lines.push(series("rows", points.map((p) => p.rows)));
+  const last = points.length - 1;
+  const head = points.map((p, k) => `<th class="n${k === last ? " now" : ""}" title="${escapeHtml(`run ${p.runId}, ${p.generatedAt}`)}">${escapeHtml(labels[k]!.replace(/^\d{4}-/, ""))}</th>`).join("");
+  // One cell per profile: `cell` gives its attributes and content; this profile's is marked.
+  const cells = (cell: (p: TrendPoint) => [attributes: string, content: string]) =>
+    points.map((p, k) => {
+      const [attributes, content] = cell(p);
+      return `<td${k === last ? " data-now" : ""}${attributes ? ` ${attributes}` : ""}>${content}</td>`;
+    }).join("");
+  const missing: [string, string] = ["class=muted", "·"];
+  const lines = [`<tr data-series=rows><th>rows</th><td>${sparklineSvg("rows", points.map((p) => p.rows), labels)}</td>${cells((p) => ["class=n", formatNumber(p.rows)])}</tr>`];
   if (points.some((p) => p.rejected !== undefined)) {
-    lines.push(`<tr data-series="rejected"><th>rejected</th><td></td>${cells((p) => `<td class=n>${p.rejected === undefined ? "<span class=muted>–</span>" : formatNumber(p.rejected)}</td>`)}</tr>`);
+    lines.push(`<tr data-series=rejected><th>rejected</th><td></td>${cells((p) => ["class=n", p.rejected === undefined ? "<span class=muted>–</span>" : formatNumber(p.rejected)])}</tr>`);
   }
   const checks = [...new Set(points.flatMap((p) => Object.keys(p.checks)))];
   for (const check of checks) {
     lines.push(`<tr data-check="${escapeHtml(check)}"><th>${escapeHtml(check)}</th><td></td>${cells((p) => {
       const status = p.checks[check];
-      return status ? `<td class="st ${status}" title="${status}">${LETTER[status]}</td>` : `<td class=muted>·</td>`;
+      return status ? [`class="st ${status}" title=${status}`, LETTER[status]] : missing;
     })}</tr>`);
   }
   const columns = [...new Set(points.flatMap((p) => Object.keys(p.nullRatio)))];
@@ -32,7 +37,7 @@ export function trendTable(document: ProfileDocument): string {
   for (const column of nullable) {
     lines.push(`<tr data-nulls="${escapeHtml(column)}"><th>null % <b>${escapeHtml(column)}</b></th><td></td>${cells((p) => {
       const ratio = p.nullRatio[column];
-      return ratio === undefined ? `<td class=muted>·</td>` : `<td class="n bar null" ${barStyle(ratio)}>${percent(ratio)}</td>`;
+      return ratio === undefined ? missing : [`class="n bar null" ${barStyle(ratio)}`, percent(ratio)];
     })}</tr>`);
   }
   const never = columns.length - nullable.length;

@@ -43,7 +43,7 @@ tr.failed td:first-child{box-shadow:inset 3px 0 var(--fail)}tr.warned td:first-c
 .scroll{overflow-x:auto}
 table.trend{width:auto;min-width:50%}.trend td,.trend th{padding:3px 10px}
 .trend th:first-child{white-space:nowrap;font-weight:400;color:var(--fg)}
-.trend th.now,.trend td[data-now]{background:#f6f8fa;font-weight:600}
+.trend th.now,.trend td[data-now]{font-weight:700;border-left:2px solid #54aeff}.trend th.now{color:var(--fg)}
 .trend td.st{text-align:center;font-weight:700}
 .st.passed{color:var(--pass)}.st.warned{color:var(--warn);background:#fff8c5}.st.failed{color:#fff;background:var(--fail)}.st.skipped{color:var(--muted)}
 svg path{fill:none;stroke:#54aeff}svg path.bad{stroke:var(--fail)}svg path.now{stroke:#0969da}.hist path{stroke-width:9}.spark path{stroke-width:6}
