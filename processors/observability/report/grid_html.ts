@@ -5,6 +5,7 @@
  */
 import { anchor, clock, command, esc, formatDuration, slotTime, time } from "./html";
 import { BREACH_KINDS, WARNING_KINDS, plural } from "./overall";
+import type { SlotRun } from "../../../repositories/slot_runs";
 import type { CellKind, ScheduleRow, SlotCell } from "./slot_grid";
 
 export const CELL_LABELS: Record<CellKind, string> = {
@@ -105,9 +106,15 @@ function stripHtml(row: ScheduleRow, cells: readonly SlotCell[], anchors: Readon
 
 function cellTitle(row: ScheduleRow, cell: SlotCell): string {
   const lines = [`${row.id}${row.shard ? ` shard ${row.shard}` : ""} · slot ${time(cell.slot)}${row.timeZone === "UTC" ? "" : ` (${cell.local})`}`, describeCell(cell)];
-  for (const run of cell.runs) lines.push(`run ${run.runId}: ${run.status}, started ${time(run.startedAt)}, ${formatDuration(run.endedAt.getTime() - run.startedAt.getTime())}`);
+  for (const run of cell.runs) lines.push(`run ${run.runId}: ${run.status}, started ${time(run.startedAt)}, ${ranFor(run)}`);
   if (cell.healedBy) lines.push(`rebuilt by run ${cell.healedBy}`);
   return lines.join("\n");
+}
+
+/** "ran 3m00s" for a run that stopped (a lost one up to its last heartbeat), "running for 39m48s" for a live one. */
+function ranFor(run: SlotRun): string {
+  const took = formatDuration(run.endedAt.getTime() - run.startedAt.getTime());
+  return run.status === "running" ? `running for ${took}` : `ran ${took}`;
 }
 
 function describeCell(cell: SlotCell): string {
@@ -136,7 +143,7 @@ export function problemSlotsHtml(rows: readonly ScheduleRow[]): string {
       const when = cells.length > 1 ? `${slotTime(cell.slot)} .. ${slotTime(cells.at(-1)!.slot)}` : slotTime(cell.slot);
       const what = cells.length > 1 ? `${cells.length} slots in a row` : describeCell(cell).slice(CELL_LABELS[cell.kind].length).replace(/^: /, "");
       const runs = cell.runs.length
-        ? cell.runs.map((run) => `<div>${command("etl", "runs", "show", run.runId)} ${esc(run.status)}, started ${esc(time(run.startedAt))}, ran ${esc(formatDuration(run.endedAt.getTime() - run.startedAt.getTime()))}</div>`).join("")
+        ? cell.runs.map((run) => `<div>${command("etl", "runs", "show", run.runId)} ${esc(run.status)}, started ${esc(time(run.startedAt))}, ${esc(ranFor(run))}</div>`).join("")
         : `<span class="muted">${row.firstSlot ? "no run" : "no run: the schedule never ran"}</span>`;
       const healed = cell.healedBy ? `<div>rebuilt by ${command("etl", "runs", "show", cell.healedBy)}</div>` : "";
       return `<tr id="${id}"><td>${esc(row.id)}${row.shard ? ` <span class="shard">${esc(row.shard)}</span>` : ""}</td><td class="when">${esc(when)}</td><td><span class="badge k-${cell.kind}">${esc(CELL_LABELS[cell.kind])}</span> ${esc(what)}</td><td>${runs}${healed}</td></tr>`;

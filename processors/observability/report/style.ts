@@ -62,5 +62,6 @@ table.list td code.cmd { white-space: normal; overflow-wrap: anywhere; }
 table.list tr:target { background: #fff8c5; }
 .badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; white-space: nowrap; }
 .badge.k-not_yet_due, .badge.k-not_deployed { color: var(--muted); }
+.badge.k-missed { background: #c5221f; }
 .s-ok { background: var(--ok); } .s-warn { background: var(--warn); } .s-error { background: var(--bad); } .s-muted { background: #9aa4ae; }
 `;
