@@ -1,5 +1,5 @@
 /** What the report's HTML writers share: escaping, times, ages and anchors. */
-import { formatDuration } from "../../../core/cli/commands/operator";
+import { formatDuration } from "../../../core/duration";
 
 /** Text and attribute values, escaped for HTML. */
 export function esc(value: unknown): string {
