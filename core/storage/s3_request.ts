@@ -55,6 +55,30 @@ export class S3TimeoutError extends TransientError {
   }
 }
 
+// What a request that never reached S3 ran into, by the network's error code.
+const NETWORK_FAILURES: Record<string, string> = {
+  ENOTFOUND: "the endpoint's host name does not resolve (check S3_ENDPOINT)",
+  EAI_AGAIN: "the endpoint's host name could not be resolved for now (DNS)",
+  ECONNREFUSED: "the endpoint refused the connection (check S3_ENDPOINT)",
+  ECONNRESET: "the connection was reset",
+  ETIMEDOUT: "the connection timed out",
+  EHOSTUNREACH: "the endpoint's host is unreachable",
+  ENETUNREACH: "the endpoint's network is unreachable",
+  EPIPE: "the connection closed while the request was sent",
+};
+
+/**
+ * An S3 request that got no answer from S3 at all: a name that does not resolve, a connection
+ * refused or reset. Transient (the retry policy sends it again, then the run exits 75), and
+ * named like every S3 error, with the operation and the bucket, not the resolver's words alone.
+ */
+export class S3NetworkError extends TransientError {
+  constructor(operation: S3Operation, cause: { code: string; message?: string }) {
+    super(`S3 ${operation.name} ${describe(operation)} failed: ${NETWORK_FAILURES[cause.code]} (${cause.message ?? cause.code})`, { cause });
+    this.name = "S3NetworkError";
+  }
+}
+
 /** An S3 request that failed, naming the operation, the object, the HTTP status and S3's error code. */
 export class S3RequestError extends EtlError {
   readonly status: number | undefined;
@@ -115,7 +139,10 @@ function classifyS3Error(error: unknown, operation: S3Operation): unknown {
   if (e.name === "CredentialsProviderError") {
     return new ConfigError(`no AWS credentials found for S3 ${operation.name} ${describe(operation)}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a web identity (IRSA)`, { cause: error });
   }
-  if (!e.$metadata?.httpStatusCode) return error; // a network error: the caller's classification holds
+  if (!e.$metadata?.httpStatusCode) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === "string" && Object.hasOwn(NETWORK_FAILURES, code) ? new S3NetworkError(operation, error as { code: string }) : error;
+  }
   const failure = new S3RequestError(operation, error);
   if (CREDENTIAL_CODES.has(failure.s3Code)) {
     return new ConfigError(`S3 rejected the credentials: ${failure.message.replace(/^S3 /, "")}; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN`, { cause: error });

@@ -70,13 +70,9 @@ async function seedUpload(id: number, createdHoursAgo: number): Promise<void> {
 }
 
 /** Runs the processor over `sources`, as the job wires it, with a log and metrics of its own. */
-async function check(sources: FreshnessSource[], options: { now?: () => Date; format?: "json" | "pretty" } = {}) {
+async function check(sources: FreshnessSource[], options: { now?: () => Date } = {}) {
   const lines: string[] = [];
-  const log = createLogger({ format: options.format ?? "json", level: "debug", write: (line) => lines.push(line) });
-  if (options.format === "pretty") {
-    await checkFreshness({ sources, probe: { freshness: new FreshnessRepository(db.sql, []), openStore: declaredBucketOpener(new Map(), () => Promise.reject(new Error("no store"))), signal: new AbortController().signal }, log, metrics: new Metrics(), signal: new AbortController().signal });
-    return { lines: lines.map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").slice(13)) };
-  }
+  const log = createLogger({ format: "json", level: "debug", write: (line) => lines.push(line) });
   const metrics = new Metrics();
   const stores = new ObjectStores({ s3Endpoint: process.env.S3_ENDPOINT, awsRegion: "us-east-1" });
   const signal = new AbortController().signal;
@@ -282,14 +278,18 @@ describe("each kind at each level, by backdating its data", () => {
 
 test("on a terminal: one short line per source, and no result document repeating them", async () => {
   await seedRun("fresh_job", "succeeded", 1);
-  const { lines } = await check(
-    [
-      { name: "fresh_job", description: "", kind: "job_success", job: "fresh_job", warnAfter: "90m", errorAfter: "1d" },
-      { name: "never", description: "", kind: "job_success", job: "never", ...thresholds },
-      { name: "stale_job", description: "", kind: "job_success", job: "fresh_job", warnAfter: "10m", errorAfter: "30m" },
-    ],
-    { format: "pretty" },
-  );
+  const sources: FreshnessSource[] = [
+    { name: "fresh_job", description: "", kind: "job_success", job: "fresh_job", warnAfter: "90m", errorAfter: "1d" },
+    { name: "never", description: "", kind: "job_success", job: "never", ...thresholds },
+    { name: "stale_job", description: "", kind: "job_success", job: "fresh_job", warnAfter: "10m", errorAfter: "30m" },
+  ];
+  const written: string[] = [];
+  const log = createLogger({ format: "pretty", level: "info", write: (line) => written.push(line) });
+  const signal = new AbortController().signal;
+  const probe = { freshness: new FreshnessRepository(db.sql, []), openStore: declaredBucketOpener(new Map(), () => Promise.reject(new Error("no bucket here"))), signal };
+  await checkFreshness({ sources, probe, log, metrics: new Metrics(), signal });
+  // After the time: the level, no [job] tag (none is bound here), the line.
+  const lines = written.map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").slice(13));
   expect(lines).toEqual([
     expect.stringMatching(/^INFO   fresh_job ok: last loaded (59m59s|1h00m) ago \(warn after 90m, error after 1d\)\n$/),
     "WARN   never never delivered: never never succeeded (etl_job_runs) (warn after 2h, error after 6h)\n",

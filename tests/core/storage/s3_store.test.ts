@@ -1,6 +1,8 @@
 import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
 import { Readable } from "node:stream";
-import { withIdleTimeout } from "../../../core/storage/s3_request";
+import { S3NetworkError, withIdleTimeout } from "../../../core/storage/s3_request";
+import { isTransientError } from "../../../core/http/transient";
+import { freePort } from "../../harness/processes";
 import { describe, expect, test } from "bun:test";
 import { ObjectStores } from "../../../core/storage/object_stores";
 import { copyObject } from "../../../core/storage/object_store";
@@ -85,6 +87,29 @@ describe("S3Store against the S3 server", () => {
     await expect(store.write("broken", Readable.from(failing()), { size: 20 * MiB })).rejects.toThrow("source read failed");
     expect(await listKeys(bucket)).toEqual([]);
     expect((await s3().send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+  });
+});
+
+describe("requests that never reach S3", () => {
+  test("a host name that does not resolve, or a connection refused, fails naming the operation and the bucket, and is transient", async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    for (const [endpoint, says] of [
+      ["http://no-such-host.invalid:9", "the endpoint's host name does not resolve (check S3_ENDPOINT) (getaddrinfo ENOTFOUND no-such-host.invalid)"],
+      [closed, `the endpoint refused the connection (check S3_ENDPOINT) (connect ECONNREFUSED ${closed.slice("http://".length)})`],
+    ] as const) {
+      // Two sends, 1 ms apart: the policy's retries are core/storage/s3_retry.ts's to test.
+      const stores = new ObjectStores({ s3Endpoint: endpoint, awsRegion: "us-east-1", s3Retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 } });
+      try {
+        const store = await stores.open({ kind: "s3", bucket: "attachments" });
+        const error = await store.exists().then(() => undefined, (e: unknown) => e);
+        expect(error).toBeInstanceOf(S3NetworkError);
+        expect((error as Error).message).toBe(`S3 ListObjectsV2 s3://attachments failed: ${says}`);
+        expect(isTransientError(error)).toBe(true);
+        await expect(store.head("a/b.pdf")).rejects.toThrow(`S3 HeadObject s3://attachments/a/b.pdf failed: ${says}`);
+      } finally {
+        await stores.close();
+      }
+    }
   });
 });
 
