@@ -161,6 +161,7 @@ next, in this shell or a new one (./etl reads the demo's settings from .etl/demo
   ./etl runs                 what just ran, newest first (./etl runs show <run-id prefix> for one)
   ./etl doctor               the demo's database and directories, checked as a pod's would be
   ./etl dlq list             items a job could not process
+  ./etl report --output .etl/report.html   the status page (open it in a browser)
   ./etl quarantine list --bucket ${lake}
   ./etl list                 every job; ./etl <job> --help for its flags
   ./etl db stop              stop the demo's database (the next command starts it again)`);
