@@ -117,7 +117,7 @@ export async function main(argv: readonly string[], registry: DispatcherRegistry
         return 2;
       }
       if (registry.commands && Object.hasOwn(registry.commands, command)) return registry.commands[command]!(rest, registry, io);
-      if (!registry.jobs.some((j) => j.name === command)) return unknownCommand(command, registry, io);
+      if (!registry.jobs.some((j) => j.name === command)) return elsewhere(command, registry, io) ?? unknownCommand(command, registry, io);
       return runNamed(command, rest, registry, io);
   }
 }
@@ -133,11 +133,27 @@ function unknownCommand(name: string, registry: DispatcherRegistry, io: CliIo): 
   return 2;
 }
 
+/**
+ * A job of the platform that this binary does not carry (a lane's binary, scripts/build/build.ts):
+ * names the binaries that have it; undefined when the platform has no such job either.
+ */
+function elsewhere(name: string, registry: DispatcherRegistry, io: CliIo): number | undefined {
+  const lane = registry.catalog?.find((j) => j.name === name)?.lane;
+  if (!lane) return undefined;
+  const carried = new Set(registry.catalog!.filter((j) => registry.jobs.some((own) => own.name === j.name)).map((j) => j.lane));
+  const these = carried.size ? `the ${[...carried].join(" and ")} lane's jobs only` : "no job";
+  // Binaries as scripts/build/build.ts names them (dist/etl-<lane>), images as the Dockerfile does.
+  io.err(`etl: this binary carries ${these}; ${name} is a ${lane} job: run it with etl-${lane} (image etl-${lane.replaceAll("_", "-")}) or etl, which carries every job\n`);
+  return 2;
+}
+
 /** Runs a job by name; a leading `--` (etl run <job> -- args) only separates the job's arguments. */
 async function runNamed(name: string, args: string[], registry: DispatcherRegistry, io: CliIo): Promise<number> {
   if (args[0] === "--") args = args.slice(1);
   const entry = registry.jobs.find((j) => j.name === name);
   if (!entry) {
+    const other = elsewhere(name, registry, io);
+    if (other !== undefined) return other;
     const likely = closestName(name, registry.jobs.map((j) => j.name));
     io.err(`etl: unknown job "${name}"${likely ? ` (did you mean "${likely}"?)` : ""}; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}\n`);
     return 2;

@@ -154,6 +154,11 @@ export interface Registry {
   migrations?: () => Promise<Migration[]>;
   /** Every scheduled job's schedule, including the jobs of other lanes a lane binary does not carry. */
   schedules?: () => Promise<ScheduledJob[]>;
+  /**
+   * Every job of the platform with its lane, in a binary that carries only some (a lane's): asked
+   * for one it lacks, the dispatcher names the binary that has it.
+   */
+  catalog?: Array<{ name: string; lane: Lane }>;
 }
 
 /** What a job's run function receives besides its arguments. */

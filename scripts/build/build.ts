@@ -39,13 +39,15 @@ async function writeRegistry(): Promise<void> {
  * `outDir/name` (scripts/bench/startup.ts builds a variant without bytecode, the tests one with a
  * fixture job).
  */
-export async function compile(name: string, jobs: Array<string | JobFile>, options: { outDir?: string; bytecode?: boolean } = {}): Promise<string> {
+export async function compile(name: string, jobs: Array<string | JobFile>, options: { outDir?: string; bytecode?: boolean; catalog?: Array<{ name: string; lane: string }> } = {}): Promise<string> {
   const { outDir = DIST, bytecode = true } = options;
+  // Every job's lane, so a binary asked for a job it lacks names the one that has it.
+  const catalog = options.catalog ?? (await loadJobs(discoverJobs())).map(({ name, lane }) => ({ name, lane }));
   const files = jobs.map((job) => (typeof job === "string" ? { name: job, file: join(ROOT, "jobs", `${job}.ts`) } : job));
   const entries = join(outDir, "entries");
   await mkdir(entries, { recursive: true });
   const entry = join(entries, `${name}.ts`);
-  await writeFile(entry, entrySource(files, entries));
+  await writeFile(entry, entrySource(files, entries, ROOT, catalog));
   const outfile = join(outDir, name);
   const withDuckDB = files.some((job) => usesDuckDB(job.file));
   const build = Bun.spawnSync(
@@ -93,10 +95,11 @@ async function buildAll(): Promise<void> {
   await writeRegistry();
   await rm(DIST, { recursive: true, force: true });
   const jobs = await loadJobs(discoverJobs());
-  await compile("etl", jobs.map((j) => j.name));
+  const catalog = jobs.map(({ name, lane }) => ({ name, lane }));
+  await compile("etl", jobs.map((j) => j.name), { catalog });
   for (const lane of LANES) {
     const laneJobs = jobs.filter((j) => j.lane === lane).map((j) => j.name);
-    if (laneJobs.length) await compile(`etl-${lane}`, laneJobs);
+    if (laneJobs.length) await compile(`etl-${lane}`, laneJobs, { catalog });
   }
 }
 

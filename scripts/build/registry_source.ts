@@ -106,9 +106,10 @@ export interface JobFile {
 /**
  * The entry of one compiled binary, the composition root of what it runs: the dispatcher over
  * `jobs` only, so a lane's binary bundles that lane's code and nothing else, with the generated
- * migrations and schedules and the commands of scripts/etl.ts.
+ * migrations and schedules, every job's lane (`catalog`, so it can name the binary that has a job
+ * it lacks) and the commands of scripts/etl.ts.
  */
-export function entrySource(jobs: JobFile[], fromDir: string, root = ROOT): string {
+export function entrySource(jobs: JobFile[], fromDir: string, root = ROOT, catalog: Array<{ name: string; lane: string }> = []): string {
   const importPath = (file: string) => {
     const r = relative(fromDir, file).replace(/\.ts$/, "");
     return r.startsWith(".") ? r : `./${r}`;
@@ -128,6 +129,7 @@ export function entrySource(jobs: JobFile[], fromDir: string, root = ROOT): stri
     "  ],",
     "  migrations: async () => MIGRATIONS,",
     "  schedules: async () => SCHEDULES,",
+    `  catalog: ${JSON.stringify(catalog)},`,
     "  commands: COMMANDS,",
     "});",
     "",

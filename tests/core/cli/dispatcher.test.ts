@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { basename } from "node:path";
 import { migrationVersions } from "../../../core/db/migrate";
-import { discoverJobs } from "../../../core/runtime/registry";
+import { main } from "../../../core/cli/dispatcher";
+import { discoverJobs, loadJobs } from "../../../core/runtime/registry";
 import { createBucket, createTestDatabase, listKeys, putObject, runCommand, runEtl, seedAttachments, signalWhenCopying, type TestDatabase } from "../../harness/fixtures";
 
 describe("etl dispatcher", () => {
@@ -57,6 +58,22 @@ describe("etl dispatcher", () => {
     expect((await runEtl([])).exitCode).toBe(2);
     expect((await runEtl(["list", "--yaml"])).exitCode).toBe(2);
     expect((await runEtl(["run"])).exitCode).toBe(2);
+  });
+
+  test("a lane's binary asked for a job of another lane names the binaries that have it (exit 2)", async () => {
+    // What scripts/build/build.ts gives etl-observability: that lane's jobs, and every job's lane.
+    const all = await loadJobs(discoverJobs());
+    const registry = { jobs: discoverJobs().filter((e) => all.find((j) => j.name === e.name)!.lane === "observability"), catalog: all.map(({ name, lane }) => ({ name, lane })) };
+    const says = "etl: this binary carries the observability lane's jobs only; get_s3_files is a data_pipeline job: run it with etl-data_pipeline (image etl-data-pipeline) or etl, which carries every job\n";
+    for (const [argv, env] of [[["get_s3_files", "--agency-id", "10"], {}], [["run", "get_s3_files"], {}], [["--agency-id", "10"], { ETL_DEFAULT_JOB: "get_s3_files" }]] as const) {
+      let err = "";
+      const exitCode = await main([...argv], registry, { env, out: () => {}, err: (text) => void (err += text) });
+      expect({ argv, exitCode, err }).toEqual({ argv, exitCode: 2, err: says });
+    }
+    // A job no binary has is still unknown, with the likeliest name.
+    let err = "";
+    expect(await main(["run", "get_s3_file"], registry, { env: {}, out: () => {}, err: (text) => void (err += text) })).toBe(2);
+    expect(err).toStartWith('etl: unknown job "get_s3_file"');
   });
 
   test("with ETL_DEFAULT_JOB, arguments starting with a flag run that job", async () => {
