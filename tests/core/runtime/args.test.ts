@@ -51,6 +51,40 @@ describe("parseJobArgv", () => {
     }
   });
 
+  test("every required flag that is missing is named at once, each with the variable that may stand for it", () => {
+    const deploy = {
+      name: "deploy",
+      description: "three required flags, one from the environment",
+      args: { source: arg.location("from"), target: arg.location("to"), env: arg.text("environment", { env: "ENV" }), note: arg.optionalText("note") },
+    };
+    const refusal = (argv: string[], env: Record<string, string> = {}) => {
+      try {
+        parseJobArgv(deploy, argv, env);
+      } catch (error) {
+        return error;
+      }
+    };
+    expect(refusal([])).toEqual(new UsageError("deploy: --source, --target and --env (or set ENV) are required"));
+    expect(refusal(["--source", "b-b"])).toEqual(new UsageError("deploy: --target and --env (or set ENV) are required"));
+    expect(refusal(["--source", "b-b"], { ENV: "prod" })).toEqual(new UsageError("deploy: --target is required"));
+    expect(refusal(["--source", "b-b", "--target", "c-c"], { ENV: "prod" })).toBeUndefined();
+    // A value given and refused is its own error, whatever else is missing.
+    expect(refusal(["--source", "UPPER"])).toBeInstanceOf(UsageError);
+    expect((refusal(["--source", "UPPER"]) as Error).message).toStartWith('deploy: --source "UPPER"');
+    // --help marks them.
+    const help = (parseJobArgv(deploy, ["--help"], {}) as { help: string }).help;
+    expect(help).toMatch(/--source <bucket\|file:dir>\s+from \(required\)\n/);
+    expect(help).toMatch(/--env <text>\s+environment \(required; or from ENV\)\n/);
+    expect(help).toMatch(/--note <text>\s+note\n/);
+  });
+
+  test("arg.choice takes one of its values, lists them in help and in the error for another", () => {
+    const pick = { name: "pick", description: "a choice", args: { color: arg.choice("the colour", ["red", "green"]) } };
+    expect(parseJobArgv(pick, ["--color", "green"], {})).toMatchObject({ args: { color: "green" } });
+    expect(() => parseJobArgv(pick, ["--color", "blue"], {})).toThrow(new UsageError('pick: --color must be one of: red, green (got "blue")'));
+    expect((parseJobArgv(pick, ["--help"], {}) as { help: string }).help).toMatch(/--color <name>\s+the colour \(required; one of: red, green\)\n/);
+  });
+
   const refusals: Array<[string[], string]> = [
     [["--bucket", "b-b"], "example: --agency-id is required"],
     [["--agency-id", "1.5", "--bucket", "b-b"], 'example: --agency-id must be a whole number (got "1.5")'],
