@@ -49,22 +49,26 @@ export function parseJobArgv<S extends ArgSpecs>(job: ParseTarget<S>, argv: read
   if (restKey) raw[restKey] = split >= 0 ? argv.slice(split + 1) : [];
   const args: Record<string, unknown> = {};
   // Every flag missing is named at once, so a first run is not a round trip per flag.
-  const missing: string[] = [];
+  const missing: Array<{ flag: string; env?: string }> = [];
   for (const [key, spec] of Object.entries(job.args)) {
     const flag = `--${kebabCase(key)}`;
     const fromEnv = raw[key] === undefined ? spec.fromEnv?.(env) : undefined;
     const value = raw[key] ?? fromEnv ?? spec.default;
     const result = validateArg(spec, value);
     if (!result.ok && value === undefined) {
-      missing.push(`${flag}${spec.envHelp ? ` (or set ${spec.envHelp})` : ""}`);
+      missing.push({ flag, env: spec.envHelp });
     } else if (!result.ok) {
       const source = fromEnv !== undefined ? `${flag} (from ${spec.envHelp})` : flag;
       const shown = typeof value === "string" ? ` (got "${value}")` : "";
       throw new UsageError(`${job.name}: ${source} ${result.reason}${shown}`);
     } else args[key] = result.value;
   }
-  if (missing.length === 1) throw new UsageError(`${job.name}: ${missing[0]} is required`);
-  if (missing.length) throw new UsageError(`${job.name}: ${missing.slice(0, -1).join(", ")} and ${missing.at(-1)} are required`);
+  const [only] = missing;
+  if (missing.length === 1) throw new UsageError(`${job.name}: ${only!.flag} is required${only!.env ? ` (or set ${only!.env})` : ""}`);
+  if (missing.length) {
+    const named = missing.map(({ flag, env }) => `${flag}${env ? ` (or set ${env})` : ""}`);
+    throw new UsageError(`${job.name}: ${named.slice(0, -1).join(", ")} and ${named.at(-1)} are required`);
+  }
   const logicalDate = resolveLogicalDate({ flag: raw.logicalDate as string | undefined, env });
   if (raw.force === true && !logicalDate) throw new UsageError(`${job.name}: --force reruns a logical date that already succeeded; give --logical-date (or ETL_LOGICAL_DATE)`);
   return { args: args as ArgValues<S>, dryRun: raw.dryRun === true, force: raw.force === true, logicalDate };

@@ -67,6 +67,7 @@ describe("parseJobArgv", () => {
     expect(refusal([])).toEqual(new UsageError("deploy: --source, --target and --env (or set ENV) are required"));
     expect(refusal(["--source", "b-b"])).toEqual(new UsageError("deploy: --target and --env (or set ENV) are required"));
     expect(refusal(["--source", "b-b"], { ENV: "prod" })).toEqual(new UsageError("deploy: --target is required"));
+    expect(refusal(["--source", "b-b", "--target", "c-c"])).toEqual(new UsageError("deploy: --env is required (or set ENV)"));
     expect(refusal(["--source", "b-b", "--target", "c-c"], { ENV: "prod" })).toBeUndefined();
     // A value given and refused is its own error, whatever else is missing.
     expect(refusal(["--source", "UPPER"])).toBeInstanceOf(UsageError);
