@@ -47,7 +47,8 @@ export function createRunResources(init: {
     try {
       // Unguarded: twenty pods starting together wait their turn for the migration lock.
       const applied = await migrate(db.unguarded, await context.migrations());
-      if (applied.length) init.log.info("applied migrations", { migrations: applied });
+      const span = applied.length > 1 ? `s ${applied[0]} to ${applied.at(-1)}` : ` ${applied[0]}`;
+      if (applied.length) init.log.info("applied migrations", { migrations: applied }, { pretty: `applied ${applied.length} migration${span}` });
     } catch (error) {
       await db.close();
       throw error;
