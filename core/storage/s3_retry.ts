@@ -1,3 +1,4 @@
+import { formatDuration } from "../duration";
 import { errorMessage } from "../errors";
 import type { Logger } from "../log";
 import { RetryBudget, retry } from "../http/retry";
@@ -63,8 +64,13 @@ export class S3RetryPolicy {
       budget: this.budget,
       isRetryable: (error) => isTransientError(error) && !(error instanceof S3RequestError && error.status === 501),
       signal,
+      // The error names the request already (core/storage/s3_request.ts): a terminal reads it once.
       onRetry: (error, attempt, delayMs) =>
-        log?.warn("S3 request failed, retrying", { operation: operation.name, bucket: operation.bucket, key: operation.key, attempt, delayMs, error: errorMessage(error) }),
+        log?.warn(
+          "S3 request failed, retrying",
+          { operation: operation.name, bucket: operation.bucket, key: operation.key, attempt, delayMs, error: errorMessage(error) },
+          { pretty: `attempt ${attempt} failed, retrying in ${formatDuration(delayMs)}: ${errorMessage(error)}` },
+        ),
     });
   }
 }
