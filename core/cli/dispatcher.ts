@@ -140,10 +140,10 @@ function unknownCommand(name: string, registry: DispatcherRegistry, io: CliIo): 
 function elsewhere(name: string, registry: DispatcherRegistry, io: CliIo): number | undefined {
   const lane = registry.catalog?.find((j) => j.name === name)?.lane;
   if (!lane) return undefined;
-  const carried = new Set(registry.catalog!.filter((j) => registry.jobs.some((own) => own.name === j.name)).map((j) => j.lane));
-  const these = carried.size ? `the ${[...carried].join(" and ")} lane's jobs only` : "no job";
+  const carried = [...new Set(registry.catalog!.filter((j) => registry.jobs.some((own) => own.name === j.name)).map((j) => j.lane))];
+  const these = carried.length ? ` (the ${carried.join(" and ")} lane's)` : "";
   // Binaries as scripts/build/build.ts names them (dist/etl-<lane>), images as the Dockerfile does.
-  io.err(`etl: this binary carries ${these}; ${name} is a ${lane} job: run it with etl-${lane} (image etl-${lane.replaceAll("_", "-")}) or etl, which carries every job\n`);
+  io.err(`etl: ${name} is a ${lane} job, which this binary${these} does not carry: run it with etl-${lane} (image etl-${lane.replaceAll("_", "-")}) or etl, which carries every job\n`);
   return 2;
 }
 

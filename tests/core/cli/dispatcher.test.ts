@@ -64,7 +64,7 @@ describe("etl dispatcher", () => {
     // What scripts/build/build.ts gives etl-observability: that lane's jobs, and every job's lane.
     const all = await loadJobs(discoverJobs());
     const registry = { jobs: discoverJobs().filter((e) => all.find((j) => j.name === e.name)!.lane === "observability"), catalog: all.map(({ name, lane }) => ({ name, lane })) };
-    const says = "etl: this binary carries the observability lane's jobs only; get_s3_files is a data_pipeline job: run it with etl-data_pipeline (image etl-data-pipeline) or etl, which carries every job\n";
+    const says = "etl: get_s3_files is a data_pipeline job, which this binary (the observability lane's) does not carry: run it with etl-data_pipeline (image etl-data-pipeline) or etl, which carries every job\n";
     for (const [argv, env] of [[["get_s3_files", "--agency-id", "10"], {}], [["run", "get_s3_files"], {}], [["--agency-id", "10"], { ETL_DEFAULT_JOB: "get_s3_files" }]] as const) {
       let err = "";
       const exitCode = await main([...argv], registry, { env, out: () => {}, err: (text) => void (err += text) });

@@ -86,7 +86,7 @@ describe("compiled binary", () => {
     expect(lane("observability")).toEqual(["db_metrics", "freshness_monitor", "s3_metrics", "schedule_audit"]);
     // Asked for another lane's job, a lane binary names the binaries that have it.
     const lacking = await runBinary("etl-observability", ["get_s3_files", "--agency-id", "10"]);
-    expect([lacking.exitCode, lacking.stderr]).toEqual([2, "etl: this binary carries the observability lane's jobs only; get_s3_files is a data_pipeline job: run it with etl-data_pipeline (image etl-data-pipeline) or etl, which carries every job\n"]);
+    expect([lacking.exitCode, lacking.stderr]).toEqual([2, "etl: get_s3_files is a data_pipeline job, which this binary (the observability lane's) does not carry: run it with etl-data_pipeline (image etl-data-pipeline) or etl, which carries every job\n"]);
     // The deployment commands travel in the binary too.
     expect((await runBinary("etl", ["publish-dags", "--help"])).stdout).toContain("--dag-bucket <bucket|file:dir>");
 
