@@ -33,6 +33,8 @@ export interface RunSummaryView {
   recorded: boolean;
   /** False when the run was refused before it started (a bad flag, a missing setting). */
   started: boolean;
+  /** Refused for its arguments (not its environment): the summary points at --help. */
+  arguments?: boolean;
 }
 
 // What each exit code tells the reader beyond the status (DESIGN.md "Exit codes").
@@ -53,7 +55,7 @@ export function formatRunSummary(run: RunSummaryView, columns = 100): string {
   if (!run.started) {
     // A usage error names its job already (core/runtime/parse_args.ts).
     const error = (run.error ?? run.status).replace(new RegExp(`^${run.job}: `), "");
-    return [wrap(`${colors.red("✖")} ${run.job}: ${error}`, width, 2), `  ${colors.dim(`exit ${run.exitCode} · --help lists every flag`)}`].join("\n") + "\n";
+    return [wrap(`${colors.red("✖")} ${run.job}: ${error}`, width, 2), `  ${colors.dim(`exit ${run.exitCode}${run.arguments ? " · --help lists every flag" : ""}`)}`].join("\n") + "\n";
   }
   const lines = [headline(run)];
   const counts = Object.entries(run.counts).map(([name, value]) => `${words(name)} ${value.toLocaleString("en-US")}`);

@@ -103,6 +103,8 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     dryRun: runStarted && parsed && "args" in parsed ? parsed.dryRun : false,
     recorded: ledger !== undefined,
     started: runStarted,
+    // Refused before it started, for its arguments rather than the environment: --help lists them.
+    arguments: !runStarted && configError === undefined,
   });
   const fail = (error: unknown, done: Record<string, unknown> = { counts: {} }): Promise<number> => {
     // Wherever a permission denial surfaced (the ledger, a repository), a grant is what it needs: exit 2.
@@ -200,7 +202,7 @@ export async function runJob(job: Job, argv: readonly string[], overrides: Parti
     ...(parsed.logicalDate && { logicalDate: formatLogicalDate(parsed.logicalDate) }),
     ...(dataInterval && { dataInterval: { start: dataInterval.start.toISOString(), end: dataInterval.end.toISOString() } }),
     ...(schedule && { schedule: schedule.name }),
-    ...(parsed.force && { force: true as const }),
+    ...(parsed.force && { force: true }),
     ...(replay && { replay: { items: replay.length } }),
   };
   log.info("job started", { event: "job.started", args, ...particulars }, { pretty: formatRunStart(particulars) });

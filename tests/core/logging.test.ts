@@ -116,8 +116,10 @@ describe("the run summary on a terminal", () => {
     const run = lines.findIndex((l) => l.startsWith("  run "));
     expect(lines.slice(1, run).join(" ").replace(/ +/g, " ")).toBe(`  error ${error}`.replace(/ +/g, " "));
     expect(lines[2]).toStartWith(" ".repeat(11));
-    const refused = stripColours(formatRunSummary({ ...view, status: "failed", exitCode: 2, counts: {}, error: "get_s3_files: --source-bucket and --destination-bucket are required", started: false, recorded: false }));
+    const refused = stripColours(formatRunSummary({ ...view, status: "failed", exitCode: 2, counts: {}, error: "get_s3_files: --source-bucket and --destination-bucket are required", started: false, arguments: true, recorded: false }));
     expect(refused).toBe("✖ get_s3_files: --source-bucket and --destination-bucket are required\n  exit 2 · --help lists every flag\n");
+    const misconfigured = stripColours(formatRunSummary({ ...view, status: "failed", exitCode: 2, counts: {}, error: "environment variable LOG_LEVEL must be one of debug, info, warn, error", started: false, recorded: false }));
+    expect(misconfigured).toBe("✖ get_s3_files: environment variable LOG_LEVEL must be one of debug, info, warn, error\n  exit 2\n");
   });
 
   test("sizes and durations as a person reads them", () => {
@@ -171,6 +173,10 @@ describe("a run's output on a terminal and in JSON", () => {
     const usage = await run(["--bucket", "file:/tmp/in"], "pretty");
     expect(usage.exitCode).toBe(2);
     expect(usage.lines).toEqual(["✖ summary_probe: --target is required", "  exit 2 · --help lists every flag"]);
+    // A setting refused: on a terminal (no LOG_FORMAT to read), the error and its exit, no --help.
+    const lines: string[] = [];
+    expect(await job.entrypoint(argv, { env: { LOG_LEVEL: "loud" }, stdoutIsTTY: true, write: (l) => void lines.push(stripColours(l)), handleSignals: false })).toBe(2);
+    expect(lines.join("")).toBe("✖ summary_probe: environment variable LOG_LEVEL must be debug, info, warn or error\n  exit 2\n");
   });
 
   test("JSON: the same events as before, job.finished last with the fields DESIGN.md names, in their order", async () => {
