@@ -6,12 +6,20 @@ export function durationMs(text: string): number | undefined {
   return match ? Number(match[1]) * UNIT_MS[match[2]!]! : undefined;
 }
 
-/** A duration as a person reads it: "0.4s", "5.6s", "3m10s", "2h05m". */
+/**
+ * How long something took, never rounded to nothing: "195ms", "4.2s" (tenths under ten seconds),
+ * "31s", "3m10s", "3h7m", "2d5h". A 195 ms run printed "0.0s".
+ */
 export function formatDuration(ms: number): string {
-  const seconds = ms / 1000;
-  if (seconds < 59.95) return `${seconds.toFixed(1)}s`;
-  const whole = Math.round(seconds);
-  if (whole < 3600) return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, "0")}s`;
-  const minutes = Math.round(whole / 60);
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
+  const whole = Math.max(0, Math.round(ms));
+  if (whole < 1000) return `${whole}ms`;
+  // 9,950 ms and up would print "10.0s": whole seconds from there.
+  if (whole < 9950) return `${(whole / 1000).toFixed(1)}s`;
+  const seconds = Math.round(whole / 1000);
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${seconds % 60}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 24 * 60) return `${Math.floor(minutes / 60)}h${minutes % 60}m`;
+  const hours = Math.floor(minutes / 60);
+  return `${Math.floor(hours / 24)}d${hours % 24}h`;
 }

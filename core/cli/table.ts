@@ -144,24 +144,6 @@ export function formatAge(ms: number): string {
   return `${years}y`;
 }
 
-/**
- * How long something took, never rounded to nothing: "195ms", "4.2s" (tenths under ten seconds),
- * "31s", "3m10s", "3h7m", "2d5h". A 195 ms run printed "0.0s".
- */
-export function formatDuration(ms: number): string {
-  const whole = Math.max(0, Math.round(ms));
-  if (whole < 1000) return `${whole}ms`;
-  // 9,950 ms and up would print "10.0s": whole seconds from there.
-  if (whole < 9950) return `${(whole / 1000).toFixed(1)}s`;
-  const seconds = Math.round(whole / 1000);
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${seconds % 60}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 24 * 60) return `${Math.floor(minutes / 60)}h${minutes % 60}m`;
-  const hours = Math.floor(minutes / 60);
-  return `${Math.floor(hours / 24)}d${hours % 24}h`;
-}
-
 /** A count in at most four characters: 950, 9.9k, 13k (for 12,840), 311k, 1.2M, 3G. */
 export function formatCount(n: number): string {
   if (!Number.isFinite(n) || Math.abs(n) < 1000) return String(n);

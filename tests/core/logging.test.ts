@@ -124,7 +124,7 @@ describe("the run summary on a terminal", () => {
 
   test("sizes and durations as a person reads them", () => {
     expect([0, 1023, 1536, 69_990_000, 5 * 1024 ** 3].map(formatBytes)).toEqual(["0 B", "1023 B", "1.5 KiB", "66.7 MiB", "5.0 GiB"]);
-    expect([420, 5_630, 59_900, 190_000, 7_500_000].map(formatDuration)).toEqual(["0.4s", "5.6s", "59.9s", "3m10s", "2h05m"]);
+    expect([420, 5_630, 59_900, 190_000, 7_500_000].map(formatDuration)).toEqual(["420ms", "5.6s", "1m0s", "3m10s", "2h5m"]);
   });
 });
 
@@ -157,7 +157,7 @@ describe("a run's output on a terminal and in JSON", () => {
     expect(lines.map((l) => l.replace(/^\d\d:\d\d:\d\d\.\d{3} /, ""))).toEqual([
       expect.stringMatching(/^INFO  \[summary_probe [0-9a-f]{8}\] job started$/),
       expect.stringMatching(/^INFO  \[summary_probe [0-9a-f]{8}\] listed the stores attachments=3$/),
-      expect.stringMatching(/^✔ summary_probe succeeded in \d+\.\ds$/),
+      expect.stringMatching(/^✔ summary_probe succeeded in (\d+ms|\d+\.\ds)$/),
       "  copied 3 · skipped 0 · failed 0",
       expect.stringMatching(/^  transferred 3\.0 MiB at [\d.]+ [KMG]iB\/s$/),
       "  outputs  file:///tmp/out/copies/",

@@ -291,9 +291,9 @@ test("on a terminal: one short line per source, and no result document repeating
   // After the time: the level, no [job] tag (none is bound here), the line.
   const lines = written.map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").slice(13));
   expect(lines).toEqual([
-    expect.stringMatching(/^INFO   fresh_job ok: last loaded (59m59s|1h00m) ago \(warn after 90m, error after 1d\)\n$/),
+    expect.stringMatching(/^INFO   fresh_job ok: last loaded (59m59s|1h0m) ago \(warn after 90m, error after 1d\)\n$/),
     "WARN   never never delivered: never never succeeded (etl_job_runs) (warn after 2h, error after 6h)\n",
-    expect.stringMatching(/^ERROR  stale_job error: last loaded (59m59s|1h00m) ago \(warn after 10m, error after 30m\)\n$/),
+    expect.stringMatching(/^ERROR  stale_job error: last loaded (59m59s|1h0m) ago \(warn after 10m, error after 30m\)\n$/),
   ]);
 });
 

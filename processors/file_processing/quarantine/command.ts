@@ -48,7 +48,10 @@ async function withStore(command: string, args: string[], config: PlatformConfig
   }
   const stores = new ObjectStores({ s3Endpoint: config.s3Endpoint, awsRegion: config.awsRegion, s3TimeoutMs: config.s3TimeoutMs });
   try {
-    return await body(await stores.open(location), values, positionals);
+    const store = await stores.open(location);
+    // A mistyped bucket or directory is said so, not listed as "nothing quarantined".
+    if (!(await store.exists())) throw new CommandUsageError(`${command}: --bucket ${store.url} does not exist`);
+    return await body(store, values, positionals);
   } finally {
     await stores.close();
   }

@@ -44,7 +44,7 @@ test("etl quarantine list: an S3 endpoint where nothing listens is transient: ex
   const result = await runEtl(["quarantine", "list", "--bucket", `s3://${bucket}`], { DATABASE_URL: "", S3_ENDPOINT: nothing, S3_TIMEOUT_SECONDS: "1" });
   expect({ exitCode: result.exitCode, stderr: result.stderr.trim() }).toMatchObject({
     exitCode: 75,
-    stderr: expect.stringMatching(/^etl quarantine list: connect ECONNREFUSED 127\.0\.0\.1:\d+; a transient failure: try again$/),
+    stderr: expect.stringMatching(/^etl quarantine list: S3 ListObjectsV2 s3:\/\/test-[\w-]+ failed: the endpoint refused the connection \(check S3_ENDPOINT\) \(connect ECONNREFUSED 127\.0\.0\.1:\d+\); a transient failure: try again$/),
   });
   expect(result.stderr).not.toMatch(/\n\s+at /);
 });

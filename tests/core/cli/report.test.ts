@@ -163,8 +163,8 @@ describe("etl report", () => {
 
       // The late cell names its run, its start and how long it ran, and links to its line below.
       const lateCell = ingest.find((c) => c.kind === "late")!;
-      expect(lateCell.title).toContain("started 40m00s after the slot");
-      expect(lateCell.title).toContain(`run ${late}: succeeded, started ${new Date(lateSlot + 40 * MINUTE).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z")}, ran 3m00s`);
+      expect(lateCell.title).toContain("started 40m0s after the slot");
+      expect(lateCell.title).toContain(`run ${late}: succeeded, started ${new Date(lateSlot + 40 * MINUTE).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z")}, ran 3m0s`);
       expect(await page.text(lateCell.href!)).toContain(`etl runs show ${late}`);
       const runningCell = ingest.find((c) => c.kind === "running")!;
       expect(runningCell.title).toContain(`run ${running}: running, started`);

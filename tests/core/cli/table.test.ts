@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { formatAge, formatCount, formatDuration, formatTable, tableWidth, truncate, useColour } from "../../../core/cli/table";
+import { formatDuration } from "../../../core/duration";
+import { formatAge, formatCount, formatTable, tableWidth, truncate, useColour } from "../../../core/cli/table";
 
 describe("core/cli/table", () => {
   test("durations: milliseconds under a second, tenths under ten, never 0.0s", () => {

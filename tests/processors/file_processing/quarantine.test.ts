@@ -107,6 +107,7 @@ describe("quarantine", () => {
         [["quarantine", "list"], /name the bucket or directory with --bucket/],
         [["quarantine", "list", "--bucket", "Not_A_Bucket"], /--bucket "Not_A_Bucket" is neither/],
         [["quarantine", "list", "--bucket", bucket, "--bogus"], /Unknown option '--bogus'/],
+        [["quarantine", "list", "--bucket", "file:/no/such/dir"], /^etl quarantine list: --bucket file:\/\/\/no\/such\/dir does not exist\n$/],
         [["quarantine", "purge"], /unknown command "purge"/],
       ];
       for (const [argv, message] of cases) {
