@@ -1,3 +1,4 @@
+import { formatBytes } from "../bytes";
 import type { Logger } from "../log";
 
 /** What a job reports as it goes: items done (of a total when it knows one) and bytes moved. */
@@ -103,13 +104,6 @@ export function formatProgressLine(s: ProgressSnapshot): string {
   if (s.bytes > 0) parts.push(`${formatBytes(s.bytes)}, ${formatBytes(s.bytesPerSecond)}/s`);
   if (s.etaSeconds !== undefined) parts.push(`eta ${formatClock(s.etaSeconds)}`);
   return parts.join(" · ");
-}
-
-function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
 function formatClock(seconds: number): string {

@@ -10,6 +10,7 @@
  *     run      4f0c5e1a-…  (etl runs show 4f0c5e1a)
  */
 import { colors } from "consola/utils";
+import { formatBytes } from "../bytes";
 import { formatDuration } from "../duration";
 import type { Counts, RunStatus } from "./contract";
 
@@ -118,10 +119,3 @@ function words(name: string): string {
   return name.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`).replaceAll("_", " ");
 }
 
-/** 1536 reads "1.5 KiB"; 69_990_000 "66.7 MiB". */
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
-  return i === 0 ? `${Math.round(n)} B` : `${n.toFixed(1)} ${units[i]}`;
-}

@@ -5,7 +5,8 @@ import { createLogger } from "../../core/log";
 import { formatDuration } from "../../core/duration";
 import { arg } from "../../core/runtime/args";
 import { defineJob } from "../../core/runtime/job";
-import { formatBytes, formatRunSummary } from "../../core/runtime/run_summary_text";
+import { formatBytes } from "../../core/bytes";
+import { formatRunSummary } from "../../core/runtime/run_summary_text";
 import { locationUrl } from "../../core/storage/object_store";
 
 const stripColours = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");

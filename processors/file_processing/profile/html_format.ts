@@ -1,8 +1,8 @@
 /** Text for profile.html: every value from the data goes through escapeHtml, in text and in attributes alike. */
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-}
+import { escapeHtml } from "../../../core/html";
+
+export { escapeHtml };
 
 export function formatNumber(n: number): string {
   if (Number.isInteger(n)) return n.toLocaleString("en-US");

@@ -1,10 +1,9 @@
 /** What the report's HTML writers share: escaping, times, ages and anchors. */
 import { formatDuration } from "../../../core/duration";
+import { escapeHtml as esc } from "../../../core/html";
 
 /** Text and attribute values, escaped for HTML. */
-export function esc(value: unknown): string {
-  return String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-}
+export { esc };
 
 /** 2026-12-08 01:40:00Z */
 export function time(at: Date | number | string): string {
