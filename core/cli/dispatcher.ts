@@ -6,7 +6,7 @@
  */
 import { loadJobs } from "../runtime/registry";
 import { jobSchedules } from "../runtime/schedules";
-import { closestName } from "./suggest";
+import { closestName, unknownJobMessage } from "./suggest";
 import type { CliIo, DispatcherRegistry } from "./io";
 
 const USAGE = `etl: run the platform's batch jobs
@@ -154,8 +154,7 @@ async function runNamed(name: string, args: string[], registry: DispatcherRegist
   if (!entry) {
     const other = elsewhere(name, registry, io);
     if (other !== undefined) return other;
-    const likely = closestName(name, registry.jobs.map((j) => j.name));
-    io.err(`etl: unknown job "${name}"${likely ? ` (did you mean "${likely}"?)` : ""}; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}\n`);
+    io.err(`${unknownJobMessage("etl", name, registry.jobs.map((j) => j.name))}\n`);
     return 2;
   }
   return (await entry.load()).entrypoint(args, { registry });

@@ -9,6 +9,12 @@ export function closestName(name: string, known: readonly string[]): string | un
   return best && best.distance <= Math.max(1, Math.floor(name.length / 3)) ? best.name : undefined;
 }
 
+/** `<command>: unknown job "x" (did you mean "y"?); known jobs: ...`, as every command that takes a job name says it. */
+export function unknownJobMessage(command: string, name: string, known: readonly string[]): string {
+  const likely = closestName(name, known);
+  return `${command}: unknown job "${name}"${likely ? ` (did you mean "${likely}"?)` : ""}; known jobs: ${known.join(", ") || "(none)"}`;
+}
+
 /** Damerau-Levenshtein distance (optimal string alignment): a swap of two neighbours is one edit. */
 function editDistance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);

@@ -6,7 +6,7 @@ import type { Sql } from "../../db/db";
 import type { Job } from "../../runtime/job";
 import { REDACTED } from "../../redact";
 import type { Registry } from "../../runtime/registry";
-import { closestName } from "../suggest";
+import { unknownJobMessage } from "../suggest";
 import { formatAge, formatTable, tableWidth, useColour, type Column } from "../table";
 import { requireKnownJob } from "./known_job";
 import { OUTPUT_OPTIONS, outputOf } from "./output_flag";
@@ -181,8 +181,7 @@ async function replay(args: string[], registry: Registry, io: CliIo): Promise<nu
     if (!name || extra.length) throw new CommandUsageError(`etl dlq replay: name one job\nusage: ${USAGE}`);
     const entry = registry.jobs.find((j) => j.name === name);
     if (!entry) {
-      const likely = closestName(name, registry.jobs.map((j) => j.name));
-      throw new CommandUsageError(`etl dlq replay: unknown job "${name}"${likely ? ` (did you mean "${likely}"?)` : ""}; known jobs: ${registry.jobs.map((j) => j.name).join(", ")}`);
+      throw new CommandUsageError(unknownJobMessage("etl dlq replay", name, registry.jobs.map((j) => j.name)));
     }
     job = await entry.load();
     if (!job.replay) throw new CommandUsageError(`etl dlq replay: job ${name} cannot replay dead letters (it has no replay hook); etl dlq discard closes them`);

@@ -8,6 +8,7 @@ import { loadJobs, type Registry } from "../../runtime/registry";
 import { jobSchedules } from "../../runtime/schedules";
 import { parseBucketMap } from "../../storage/bucket_map";
 import { bucketTargets, checkDatabase, checkObjectStores, checkPushgateway, fail, ok, urlPassword, type BucketTarget, type Check } from "./doctor_checks";
+import { unknownJobMessage } from "../suggest";
 import { CommandUsageError, parseCommandArgs } from "./operator";
 
 /**
@@ -51,7 +52,7 @@ export async function doctorCommand(args: string[], registry: Registry, io: CliI
     const entry = name === undefined ? undefined : registry.jobs.find((j) => j.name === name);
     oneJob = entry !== undefined;
     if (name !== undefined && !entry) {
-      throw new CommandUsageError(`etl doctor: unknown job "${name}"; known jobs: ${registry.jobs.map((j) => j.name).join(", ") || "(none)"}`);
+      throw new CommandUsageError(unknownJobMessage("etl doctor", name, registry.jobs.map((j) => j.name)));
     }
     jobs = entry ? [await entry.load()] : (await loadJobs(registry.jobs)).filter((job) => jobSchedules(job).length);
     if (scheduleName !== undefined && !jobSchedules(jobs[0]!).some((s) => s.name === scheduleName)) {

@@ -1,5 +1,5 @@
 import type { Registry } from "../../runtime/contract";
-import { closestName } from "../suggest";
+import { unknownJobMessage } from "../suggest";
 import { CommandUsageError } from "./operator";
 
 /**
@@ -12,6 +12,5 @@ export async function requireKnownJob(command: string, name: string, registry: R
   const scheduled = (await registry.schedules?.())?.map((s) => s.name) ?? [];
   const known = [...new Set([...registry.jobs.map((j) => j.name), ...scheduled])].sort();
   if (known.includes(name) || (await recorded(name))) return;
-  const likely = closestName(name, known);
-  throw new CommandUsageError(`${command}: unknown job "${name}"${likely ? ` (did you mean "${likely}"?)` : ""}; known jobs: ${known.join(", ") || "(none)"}`);
+  throw new CommandUsageError(unknownJobMessage(command, name, known));
 }
