@@ -98,8 +98,7 @@ export async function doctorCommand(args: string[], registry: Registry, io: CliI
  */
 function remapTargets(targets: BucketTarget[], text: string | undefined, oneJob: boolean): BucketTarget[] {
   const s3Buckets = targets.flatMap((t) => (t.location.kind === "s3" ? [t.location.bucket] : []));
-  const named = (text ?? "").split(",").map((entry) => entry.slice(0, Math.max(0, entry.indexOf("="))).trim());
-  const map = parseBucketMap(text, oneJob ? [...s3Buckets, ...named] : s3Buckets, "--bucket-map");
+  const map = parseBucketMap(text, oneJob ? undefined : s3Buckets, "--bucket-map");
   return targets.map((target) => {
     const mapped = target.location.kind === "s3" ? map.get(target.location.bucket) : undefined;
     return mapped ? { location: mapped, usedBy: target.usedBy } : target;
